@@ -1,0 +1,19 @@
+# The two commands of the README: `make train` (the main job) and `make test` (the test suite).
+# Each sets up .venv first if pyproject.toml or the set-up script changed since the last time.
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup train demo test bench
+
+$(STAMP): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+	touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m grpo_envs.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q

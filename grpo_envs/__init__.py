@@ -1,0 +1,19 @@
+"""grpo_envs: verifiable-reward Gymnasium environments for language-model RL.
+
+Importing this package registers the ``grpo/*`` ids; ``gym.make("grpo_envs:grpo/Math-v0")``
+does the import for you. Nothing here imports torch.
+"""
+
+from gymnasium.envs.registration import register
+
+from grpo_envs.core import RewardFnEnv, TextBanditEnv
+from grpo_envs.tasks.base import Task
+from grpo_envs.verify.result import VerifyResult
+
+__version__ = "0.1.0"
+
+__all__ = ["RewardFnEnv", "Task", "TextBanditEnv", "VerifyResult", "__version__"]
+
+# No max_episode_steps: one-step envs terminate by themselves, and a TimeLimit would also mark
+# that single step as truncated, which tells value-based learners not to bootstrap wrongly.
+register(id="grpo/Bandit-v0", entry_point="grpo_envs.envs.bandit:ContextualBanditEnv")
