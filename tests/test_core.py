@@ -149,3 +149,16 @@ def test_unicode_text_space_membership_and_sampling() -> None:
     assert all(space.contains(s) and set(s) <= set(BROAD_CHARSET) for s in samples)
     assert any(not s.isascii() for s in samples)  # the charset really is broad
     assert UnicodeText(max_length=10) == space and UnicodeText(max_length=11) != space
+
+
+def test_vector_env_same_step_autoreset() -> None:
+    """One-step envs want SAME_STEP autoreset (NEXT_STEP wastes every other step on a reset)."""
+    from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+    vec = SyncVectorEnv([make_env, make_env], autoreset_mode=AutoresetMode.SAME_STEP)
+    obs, info = vec.reset(seed=0)
+    answers = tuple(TASKS[i][1] for i in info["task_id"])
+    _, rewards, terminated, _, info = vec.step(answers)
+    assert rewards.tolist() == [1.0, 1.0] and terminated.all()
+    assert info["final_info"]["correct"].tolist() == [True, True]
+    vec.close()
