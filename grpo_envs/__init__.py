@@ -17,3 +17,4 @@ __all__ = ["RewardFnEnv", "Task", "TextBanditEnv", "VerifyResult", "__version__"
 # No max_episode_steps: one-step envs terminate by themselves, and a TimeLimit would also mark
 # that single step as truncated, which tells value-based learners not to bootstrap wrongly.
 register(id="grpo/Bandit-v0", entry_point="grpo_envs.envs.bandit:ContextualBanditEnv")
+register(id="grpo/Math-v0", entry_point="grpo_envs.envs.math:MathEnv")
