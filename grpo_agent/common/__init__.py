@@ -1,0 +1,1 @@
+"""Machinery shared by the agents: base class, buffers, callbacks, logger, schedules."""

@@ -1,0 +1,382 @@
+"""BaseAlgorithm: what every on-policy agent here shares (GRPO now, the language-model PPO later).
+
+It owns the env, the policy and its optimiser, seeding, the learning-rate schedule, the
+logger, callbacks, the ``learn`` loop (collect a rollout, train on it, log) and
+``save``/``load``. Subclasses implement :meth:`BaseAlgorithm._setup_model`,
+:meth:`BaseAlgorithm.collect_rollouts` and :meth:`BaseAlgorithm.train`.
+"""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import time
+import zipfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any, ClassVar, TypeVar
+
+import cloudpickle
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
+
+from grpo_agent.common.callbacks import make_callback
+from grpo_agent.common.logger import configure_logger
+from grpo_agent.common.schedules import Schedule, make_schedule
+from grpo_agent.common.utils import get_device, set_random_seed
+from grpo_agent.policies import BasePolicy, make_policy
+
+SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
+
+#: Attributes never pickled into ``data.pkl``: rebuilt by ``_setup_model`` or saved as tensors.
+_NOT_PICKLED = ("env", "policy", "optimizer", "rollout_buffer", "_logger", "lr_schedule")
+
+
+def _env_rng(env: gym.Env | None) -> np.random.Generator | None:
+    """The env's seeded RNG (``env.np_random`` forwards through wrappers), if it has one."""
+    if env is None:
+        return None
+    try:
+        return env.unwrapped.np_random
+    except AttributeError:
+        return None
+
+
+class BaseAlgorithm(ABC):
+    """The shared machinery of the agents.
+
+    :param policy: a registered policy name (``"tabular"``), a ``BasePolicy`` class, or an instance.
+    :param env: a Gymnasium env, or a registered id (``gym.make`` is called). None only when
+        loading.
+    :param learning_rate: a float, or a schedule ``progress_remaining -> lr`` (1 at the start).
+    :param lr_scheduler_type: ``"constant"``, ``"linear"`` or ``"cosine"`` (TRL's name), applied
+        when ``learning_rate`` is a float.
+    :param warmup_ratio: fraction of training with a linear learning-rate warm-up (TRL's name).
+    :param max_grad_norm: clip the global gradient norm to this (None: no clipping).
+    :param optimizer_class: the torch optimiser (AdamW, as TRL).
+    :param optimizer_kwargs: extra optimiser arguments (e.g. ``{"weight_decay": 0.0}``).
+    :param policy_kwargs: keyword arguments of the policy's constructor.
+    :param tensorboard_log: folder for TensorBoard + CSV logs (None: none).
+    :param seed: seeds Python, NumPy, torch, the agent's RNG, the policy's sampler and the
+        env's first reset.
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+    :param verbose: 0 silent, 1 prints the logged metrics.
+    """
+
+    #: The name under which TensorBoard runs are filed.
+    tb_log_name: ClassVar[str] = "run"
+
+    def __init__(
+        self,
+        policy: str | type[BasePolicy] | BasePolicy,
+        env: gym.Env | str | None,
+        learning_rate: float | Schedule,
+        lr_scheduler_type: str = "constant",
+        warmup_ratio: float = 0.0,
+        max_grad_norm: float | None = 1.0,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        tensorboard_log: str | None = None,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+        verbose: int = 0,
+    ) -> None:
+        self.env: gym.Env | None = gym.make(env) if isinstance(env, str) else env
+        if self.env is None and not isinstance(policy, BasePolicy):
+            raise ValueError("an env is required to build the policy; pass one (or a ready policy instance)")
+        self.observation_space = self.env.observation_space if self.env is not None else policy.observation_space  # type: ignore[union-attr]
+        self.action_space = self.env.action_space if self.env is not None else policy.action_space  # type: ignore[union-attr]
+        self.policy_spec: str | type[BasePolicy] | BasePolicy = policy
+        self.policy_kwargs = dict(policy_kwargs or {})
+        self.learning_rate = learning_rate
+        self.lr_scheduler_type = lr_scheduler_type
+        self.warmup_ratio = warmup_ratio
+        self.max_grad_norm = max_grad_norm
+        self.optimizer_class = optimizer_class
+        self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.tensorboard_log = tensorboard_log
+        self.seed = seed
+        self.device = get_device(device)
+        self.verbose = verbose
+
+        self.num_timesteps = 0
+        self._total_timesteps = 0
+        self._num_timesteps_at_start = 0
+        self._n_updates = 0
+        self._current_progress_remaining = 1.0
+        self._env_needs_seed = True
+        self._custom_logger = False
+        self._logger: Logger | None = None
+        self.rng = np.random.default_rng(seed)
+        self.policy: BasePolicy
+        self.optimizer: torch.optim.Optimizer
+
+    # -- model set-up ----------------------------------------------------------------------
+
+    def _setup_policy_and_optimizer(self) -> None:
+        """Build the policy, move it to the device, and create the optimiser."""
+        spec = self.policy_spec
+        self.policy = make_policy(spec, self.observation_space, self.action_space, **self.policy_kwargs).to(self.device)
+        # What load() needs to rebuild the same policy, whatever form `policy` was given in.
+        params = self.policy.get_constructor_parameters()
+        params.pop("observation_space", None)
+        params.pop("action_space", None)
+        self.policy_spec, self.policy_kwargs = type(self.policy), params
+        self.lr_schedule = make_schedule(self.learning_rate, self.lr_scheduler_type, self.warmup_ratio)
+        trainable = [p for p in self.policy.parameters() if p.requires_grad]
+        if not trainable:
+            raise ValueError(f"{type(self.policy).__name__} has no trainable parameters")
+        self.optimizer = self.optimizer_class(trainable, lr=self.lr_schedule(1.0), **self.optimizer_kwargs)
+
+    @abstractmethod
+    def _setup_model(self) -> None:
+        """Create the policy, optimiser, buffers (everything ``save`` does not pickle)."""
+
+    def set_random_seed(self, seed: int | None = None) -> None:
+        """Seed every RNG the agent uses; the env is seeded at its next reset."""
+        if seed is None:
+            return
+        set_random_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.policy.seed(seed)
+        if self.env is not None:
+            self.env.action_space.seed(seed)
+        self._env_needs_seed = True
+
+    # -- learning loop ---------------------------------------------------------------------
+
+    @abstractmethod
+    def collect_rollouts(self, env: gym.Env, callback: BaseCallback) -> bool:
+        """Fill the rollout buffer; return False if a callback asked to stop."""
+
+    @abstractmethod
+    def train(self) -> None:
+        """Update the policy on the rollout buffer."""
+
+    def _reset_env(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        """``env.reset``, with the agent's seed on the very first reset."""
+        assert self.env is not None
+        if self._env_needs_seed and self.seed is not None:
+            kwargs.setdefault("seed", self.seed)
+        self._env_needs_seed = False
+        return self.env.reset(**kwargs)
+
+    def _update_learning_rate(self) -> float:
+        """Set the optimiser's learning rate from the schedule; return it."""
+        lr = float(self.lr_schedule(self._current_progress_remaining))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _setup_learn(
+        self, total_timesteps: int, callback: Any, reset_num_timesteps: bool, tb_log_name: str, progress_bar: bool
+    ) -> tuple[int, BaseCallback]:
+        if self.env is None:
+            raise ValueError("this agent has no env; pass env= to load() or call set_env(env) before learn()")
+        self._start_time = time.time_ns()
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        else:
+            total_timesteps += self.num_timesteps
+        self._total_timesteps = total_timesteps
+        self._num_timesteps_at_start = self.num_timesteps
+        if not self._custom_logger:
+            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+        callback = make_callback(callback, progress_bar)
+        callback.init_callback(self)  # type: ignore[arg-type]
+        return total_timesteps, callback
+
+    def learn(
+        self: SelfBaseAlgorithm,
+        total_timesteps: int,
+        callback: Any = None,
+        log_interval: int = 1,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfBaseAlgorithm:
+        """Train for ``total_timesteps`` env steps (scored completions).
+
+        :param total_timesteps: env steps to run; the last rollout is completed, so slightly
+            more may be run.
+        :param callback: a callback, a list of them, or a function ``(locals, globals) -> bool``.
+        :param log_interval: dump the logs every this many updates (0: never).
+        :param tb_log_name: TensorBoard run name (default: the algorithm's name).
+        :param reset_num_timesteps: False continues the timestep count (and the schedule) of
+            a previous ``learn``.
+        :param progress_bar: show a live progress bar (tqdm + rich).
+        :return: the trained agent.
+        """
+        iteration = 0
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name or self.tb_log_name, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        assert self.env is not None
+        while self.num_timesteps < total_timesteps:
+            if not self.collect_rollouts(self.env, callback):
+                break
+            iteration += 1
+            self._current_progress_remaining = 1.0 - float(self.num_timesteps) / float(self._total_timesteps)
+            self.train()
+            if log_interval and iteration % log_interval == 0:
+                self.dump_logs(iteration)
+        callback.on_training_end()
+        return self
+
+    def dump_logs(self, iteration: int) -> None:
+        """Record the time/ metrics and write every recorded value to the logger's outputs."""
+        elapsed = max((time.time_ns() - self._start_time) / 1e9, 1e-9)
+        self.logger.record("time/iterations", iteration, exclude="tensorboard")
+        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
+        self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(step=self.num_timesteps)
+
+    # -- logger and env --------------------------------------------------------------------
+
+    @property
+    def logger(self) -> Logger:
+        """The SB3 logger (configured at ``learn`` unless set with :meth:`set_logger`)."""
+        if self._logger is None:
+            self._logger = configure_logger(0)
+        return self._logger
+
+    def set_logger(self, logger: Logger) -> None:
+        """Use this logger (e.g. ``configure("runs/x", ["stdout", "csv", "tensorboard"])``)."""
+        self._logger, self._custom_logger = logger, True
+
+    def get_env(self) -> gym.Env | None:
+        """The training env."""
+        return self.env
+
+    def set_env(self, env: gym.Env | str) -> None:
+        """Train on another env with the same spaces."""
+        env = gym.make(env) if isinstance(env, str) else env
+        if env.observation_space != self.observation_space or env.action_space != self.action_space:
+            raise ValueError(
+                f"the new env's spaces ({env.observation_space}, {env.action_space}) differ from the agent's "
+                f"({self.observation_space}, {self.action_space}); build a new agent for it"
+            )
+        self.env = env
+        self._env_needs_seed = True
+
+    # -- inference -------------------------------------------------------------------------
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+    ) -> tuple[Any, Any]:
+        """The policy's action(s), with SB3's signature: ``action, _ = model.predict(obs)``.
+
+        :param observation: one observation, or a list / 1-d array of them.
+        :param state: unused (no recurrent policies); returned as is.
+        :param episode_start: unused.
+        :param deterministic: greedy action instead of a sample.
+        :return: ``(action, state)``; a list/array of actions for a batch of observations.
+        """
+        single = isinstance(observation, (str, bytes)) or np.ndim(observation) == 0
+        observations = [observation] if single else list(observation)
+        with torch.no_grad():
+            actions = self.policy.sample(observations, n=1, deterministic=deterministic).actions
+        if single:
+            return actions[0], state
+        return (np.asarray(actions) if isinstance(observation, np.ndarray) else actions), state
+
+    # -- save / load -----------------------------------------------------------------------
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Algorithm state that is not a plain attribute (subclasses extend)."""
+        return {}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`_extra_state`."""
+
+    def save(self, path: str | pathlib.Path, exclude: Iterable[str] | None = None) -> None:
+        """Save hyperparameters, policy and optimiser state, and every RNG state to a zip file.
+
+        The env is not saved (pass it to ``load``), but its RNG state is, so that a loaded
+        agent given an env of the same kind continues training exactly as the original would.
+
+        :param path: file path; ``.zip`` is added when it has no suffix.
+        :param exclude: extra attribute names not to save.
+        """
+        path = pathlib.Path(path)
+        if path.suffix == "":
+            path = path.with_suffix(".zip")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        skip = set(_NOT_PICKLED) | set(exclude or ())
+        data = {k: v for k, v in self.__dict__.items() if k not in skip}
+        env_rng = _env_rng(self.env)
+        rng = {
+            "policy": self.policy.get_rng_state(),
+            "env": None if env_rng is None else env_rng.bit_generator.state,
+            "env_seeded": not self._env_needs_seed,
+        }
+        tensors = {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "extra": self._extra_state(),
+        }
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("data.pkl", cloudpickle.dumps(data))
+            archive.writestr("rng.pkl", cloudpickle.dumps(rng))
+            for name, obj in tensors.items():
+                buffer = io.BytesIO()
+                torch.save(obj, buffer)
+                archive.writestr(f"{name}.pth", buffer.getvalue())
+
+    @classmethod
+    def load(
+        cls: type[SelfBaseAlgorithm],
+        path: str | pathlib.Path,
+        env: gym.Env | str | None = None,
+        device: torch.device | str = "auto",
+        **kwargs: Any,
+    ) -> SelfBaseAlgorithm:
+        """Load an agent saved with :meth:`save`. The file is unpickled: load only files you trust.
+
+        :param path: the saved file (``.zip`` is tried when the path has no suffix).
+        :param env: the env to continue training on (None: prediction only, until ``set_env``).
+            Its RNG is set to the saved env's state.
+        :param device: where to put the policy.
+        :param kwargs: attributes to override after loading (e.g. ``learning_rate=1e-3``).
+        """
+        path = pathlib.Path(path)
+        if not path.exists() and path.suffix == "":
+            path = path.with_suffix(".zip")
+        if not path.exists():
+            raise FileNotFoundError(f"no saved agent at {path}")
+        with zipfile.ZipFile(path) as archive:
+            data = cloudpickle.loads(archive.read("data.pkl"))
+            rng = cloudpickle.loads(archive.read("rng.pkl"))
+            target = get_device(device)
+            tensors = {
+                name: torch.load(io.BytesIO(archive.read(f"{name}.pth")), map_location=target, weights_only=False)
+                for name in ("policy", "optimizer", "extra")
+            }
+        model = cls.__new__(cls)
+        model.__dict__.update(data)
+        model.__dict__.update(kwargs)
+        model.device = target
+        model._logger, model._custom_logger = None, False
+        model.env = None
+        if env is not None:
+            model.set_env(env)
+            env_rng = _env_rng(model.env)
+            if rng["env"] is not None and env_rng is not None:
+                env_rng.bit_generator.state = rng["env"]
+                model._env_needs_seed = not rng["env_seeded"]
+        model._setup_model()
+        model.policy.load_state_dict(tensors["policy"])
+        model.optimizer.load_state_dict(tensors["optimizer"])
+        model._set_extra_state(tensors["extra"])
+        model.policy.set_rng_state(rng["policy"])
+        return model

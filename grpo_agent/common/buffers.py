@@ -1,0 +1,236 @@
+"""GroupRolloutBuffer: G completions per prompt, their old log-probs, rewards and advantages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from grpo_agent.grpo.loss import DEFAULT_STD_EPS, ScaleRewards, group_advantages
+from grpo_agent.policies.base import CompletionBatch
+
+
+@dataclass
+class GroupRolloutSamples:
+    """One minibatch drawn from a :class:`GroupRolloutBuffer`.
+
+    :param completions: the completions (with their old log-probs and mask).
+    :param advantages: ``(b,)`` one advantage per completion.
+    :param rewards: ``(b,)`` the combined rewards.
+    :param ref_log_probs: ``(b, T)`` reference log-probs, or None when none were stored.
+    """
+
+    completions: CompletionBatch
+    advantages: torch.Tensor
+    rewards: torch.Tensor
+    ref_log_probs: torch.Tensor | None
+
+
+class RunningTaskBaseline:
+    """A light learned baseline: an exponential moving average of each task's mean reward.
+
+    It is keyed by ``task_id``; tasks never seen have no estimate (NaN), so the group mean is
+    used alone for them. Unlike the group mean, it does not contain the completion's own
+    reward, which removes the ``(G - 1) / G`` shrinkage of the group-mean baseline.
+
+    :param decay: weight of the old estimate in each update (0.9 = about 10 updates of memory).
+    """
+
+    def __init__(self, decay: float = 0.9) -> None:
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"baseline decay must be in [0, 1), got {decay}")
+        self.decay = decay
+        self.values: dict[Any, float] = {}
+
+    def __call__(self, task_ids: Sequence[Any]) -> torch.Tensor:
+        """``(n,)`` the current estimates (NaN where unknown)."""
+        return torch.tensor([self.values.get(k, float("nan")) for k in task_ids], dtype=torch.float64)
+
+    def update(self, task_ids: Sequence[Any], group_means: Sequence[float]) -> None:
+        """Move each task's estimate towards its latest group mean."""
+        for k, m in zip(task_ids, group_means):
+            old = self.values.get(k)
+            self.values[k] = float(m) if old is None else self.decay * old + (1 - self.decay) * float(m)
+
+
+class GroupRolloutBuffer:
+    """Holds whole groups: ``group_size`` completions of each observation.
+
+    Fill it with :meth:`add` (any number of whole groups at a time), call
+    :meth:`compute_advantages`, then iterate minibatches with :meth:`get`. Groups can be
+    removed before training (:meth:`keep_groups`), which is how dynamic sampling drops the
+    groups without signal.
+
+    :param group_size: completions per observation (G, TRL's ``num_generations``).
+    :param device: where minibatches are put.
+    """
+
+    def __init__(self, group_size: int, device: torch.device | str = "cpu") -> None:
+        if group_size < 2:
+            raise ValueError(f"group_size must be >= 2 (a group of one has no relative advantage), got {group_size}")
+        self.group_size = group_size
+        self.device = torch.device(device)
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty the buffer."""
+        self.observations: list[Any] = []
+        self.task_ids: list[Any] = []
+        self._chunks: list[CompletionBatch] = []
+        self._completions: CompletionBatch | None = None
+        self._rewards: list[np.ndarray] = []
+        self._ref: list[torch.Tensor | None] = []
+        self.reward_components: dict[str, list[np.ndarray]] = {}
+        self.advantages: torch.Tensor | None = None
+        self.zero_std: torch.Tensor | None = None
+
+    # -- filling ---------------------------------------------------------------------------
+
+    def add(
+        self,
+        observations: Sequence[Any],
+        task_ids: Sequence[Any],
+        completions: CompletionBatch,
+        rewards: np.ndarray | Sequence[float],
+        ref_log_probs: torch.Tensor | None = None,
+        reward_components: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        """Add ``len(observations)`` whole groups.
+
+        :param observations: one observation per group.
+        :param task_ids: one task id per group (the key of the learned baseline).
+        :param completions: ``len(observations) * group_size`` rows, grouped by observation.
+        :param rewards: one combined reward per completion.
+        :param ref_log_probs: ``(rows, T)`` reference log-probs, or None.
+        :param reward_components: named per-completion reward components, for logging.
+        """
+        rows = len(observations) * self.group_size
+        rewards = np.asarray(rewards, dtype=np.float64)
+        if len(completions) != rows or rewards.shape != (rows,) or len(task_ids) != len(observations):
+            raise ValueError(
+                f"expected {len(observations)} task ids, {rows} completions and {rows} rewards for "
+                f"{len(observations)} groups of {self.group_size}; got {len(task_ids)}, {len(completions)}, {rewards.shape}"
+            )
+        self.observations.extend(observations)
+        self.task_ids.extend(task_ids)
+        self._chunks.append(completions)
+        self._completions = None
+        self._rewards.append(rewards)
+        self._ref.append(ref_log_probs)
+        for name, values in (reward_components or {}).items():
+            self.reward_components.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
+        self.advantages = self.zero_std = None
+
+    # -- views -----------------------------------------------------------------------------
+
+    @property
+    def n_groups(self) -> int:
+        """Number of groups held."""
+        return len(self.observations)
+
+    def __len__(self) -> int:
+        return self.n_groups * self.group_size
+
+    @property
+    def completions(self) -> CompletionBatch:
+        """All completions, as one batch."""
+        if self._completions is None:
+            if not self._chunks:
+                raise ValueError("the rollout buffer is empty; collect rollouts first")
+            self._chunks = [CompletionBatch.concatenate(self._chunks)]
+            self._completions = self._chunks[0]
+        return self._completions
+
+    @property
+    def rewards(self) -> torch.Tensor:
+        """``(n_groups, group_size)`` float64 rewards."""
+        flat = np.concatenate(self._rewards) if self._rewards else np.zeros(0)
+        return torch.as_tensor(flat).reshape(-1, self.group_size)
+
+    @property
+    def ref_log_probs(self) -> torch.Tensor | None:
+        """``(rows, T)`` reference log-probs, or None if any chunk came without them."""
+        if not self._ref or any(r is None for r in self._ref):
+            return None
+        width = self.completions.token_ids.shape[1]
+        return torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in self._ref])  # type: ignore[union-attr]
+
+    def component_means(self) -> dict[str, float]:
+        """Mean of each named reward component over the buffer."""
+        return {k: float(np.concatenate(v).mean()) for k, v in self.reward_components.items()}
+
+    # -- advantages and filtering ----------------------------------------------------------
+
+    def compute_advantages(
+        self,
+        scale_rewards: ScaleRewards = "group",
+        std_eps: float = DEFAULT_STD_EPS,
+        advantage_clip: float | None = None,
+        reward_threshold: float | None = None,
+        baseline: RunningTaskBaseline | None = None,
+        baseline_coef: float = 0.0,
+    ) -> torch.Tensor:
+        """Fill :attr:`advantages` (``(rows,)``) and :attr:`zero_std` (``(n_groups,)``).
+
+        Parameters are those of :func:`grpo_agent.grpo.loss.group_advantages`; ``baseline``
+        is read for these groups before being updated with their means.
+        """
+        rewards = self.rewards
+        learned = baseline(self.task_ids) if baseline is not None else None
+        advantages, self.zero_std = group_advantages(
+            rewards, scale_rewards, std_eps, advantage_clip, reward_threshold, learned, baseline_coef
+        )
+        if baseline is not None:
+            baseline.update(self.task_ids, rewards.mean(dim=1).tolist())
+        self.advantages = advantages.reshape(-1)
+        return self.advantages
+
+    def group_zero_std(self) -> torch.Tensor:
+        """``(n_groups,)`` True where all rewards of the group are equal (no relative signal)."""
+        rewards = self.rewards
+        return rewards.amax(dim=1) == rewards.amin(dim=1)
+
+    def keep_groups(self, keep: torch.Tensor | Sequence[bool]) -> None:
+        """Keep only the groups where ``keep`` is True (advantages must be recomputed after)."""
+        keep_t = torch.as_tensor(keep, dtype=torch.bool)
+        if keep_t.shape != (self.n_groups,):
+            raise ValueError(f"keep must have one entry per group ({self.n_groups}), got shape {tuple(keep_t.shape)}")
+        if bool(keep_t.all()):
+            return
+        groups = keep_t.nonzero().flatten().tolist()
+        rows = [g * self.group_size + j for g in groups for j in range(self.group_size)]
+        ref = self.ref_log_probs
+        rewards = self.rewards.reshape(-1).numpy()[rows]
+        components = {k: np.concatenate(v)[rows] for k, v in self.reward_components.items()}
+        observations = [self.observations[g] for g in groups]
+        task_ids = [self.task_ids[g] for g in groups]
+        completions = self.completions.index(rows) if rows else None
+        self.reset()
+        if completions is not None:
+            self.add(observations, task_ids, completions, rewards, None if ref is None else ref[rows], components)
+
+    # -- minibatches -----------------------------------------------------------------------
+
+    def get(self, batch_size: int | None = None, rng: np.random.Generator | None = None) -> Iterator[GroupRolloutSamples]:
+        """Minibatches of ``batch_size`` completions (all of them when None), shuffled with
+        ``rng`` when given. The last minibatch may be smaller."""
+        if self.advantages is None:
+            raise ValueError("call compute_advantages() before get()")
+        n = len(self)
+        batch_size = n if batch_size is None else batch_size
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        completions, ref = self.completions, self.ref_log_probs
+        rewards = self.rewards.reshape(-1)
+        for start in range(0, n, batch_size):
+            rows = torch.as_tensor(order[start : start + batch_size])
+            yield GroupRolloutSamples(
+                completions=completions.index(rows),
+                advantages=self.advantages[rows].to(self.device),
+                rewards=rewards[rows].to(self.device),
+                ref_log_probs=None if ref is None else ref[rows].to(self.device),
+            )

@@ -1,0 +1,402 @@
+"""GRPO: Group Relative Policy Optimization (Shao et al. 2024, arXiv:2402.03300).
+
+One iteration: draw ``n_groups`` prompts, sample ``group_size`` completions of each, score
+every completion with the env, turn rewards into group-relative advantages, then take
+``n_epochs`` passes of minibatch gradient steps on the clipped surrogate plus a KL penalty to
+a frozen reference policy. The formulas live in :mod:`grpo_agent.grpo.loss`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any, ClassVar, get_args
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.callbacks import BaseCallback
+
+from grpo_agent.common.base_class import BaseAlgorithm
+from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
+from grpo_agent.common.schedules import Schedule
+from grpo_agent.grpo.kl_controller import AdaptiveKLController, FixedKLController
+from grpo_agent.grpo.loss import (
+    DEFAULT_STD_EPS,
+    KLEstimator,
+    LossType,
+    ScaleRewards,
+    grpo_loss,
+    masked_mean,
+)
+from grpo_agent.policies import BasePolicy, CompletionBatch
+
+DynamicSampling = str | None  # None | "drop" | "resample"
+
+
+class GRPO(BaseAlgorithm):
+    """Group Relative Policy Optimization with a stable-baselines3-style API.
+
+    Names follow TRL's ``GRPOConfig`` where one exists; the TRL spellings ``num_generations``,
+    ``epsilon``, ``epsilon_high`` and ``num_iterations`` are accepted as aliases.
+
+    :param policy: ``"tabular"``, another registered policy name, a ``BasePolicy`` class or instance.
+    :param env: a one-step env whose ``reset`` returns ``info["task_id"]`` and accepts
+        ``options={"task_id": k}`` (every ``grpo/*`` text bandit and ``grpo/Bandit-v0``), or its id.
+    :param learning_rate: peak learning rate or a schedule; 1e-6 is TRL's default for language
+        models (a tabular policy wants ~0.05).
+    :param group_size: completions per prompt, G (TRL ``num_generations``; GRPO paper uses 64,
+        TRL defaults to 8).
+    :param n_groups: prompts per rollout; a rollout holds ``n_groups * group_size`` completions.
+    :param n_epochs: passes over each rollout, mu in the GRPO paper (TRL ``num_iterations``).
+    :param batch_size: completions per gradient step (None: the whole rollout in one step).
+        With ``n_epochs > 1`` or several minibatches the policy moves away from the sampling
+        policy and the clipping binds.
+    :param clip_range: eps_low of the clipped ratio (PPO; TRL ``epsilon``).
+    :param clip_range_high: eps_high (DAPO's clip-higher; TRL ``epsilon_high``); None = ``clip_range``.
+    :param beta: KL coefficient to the reference policy (GRPO paper 0.04; TRL now defaults to
+        0.0). With ``beta == 0`` and no ``kl_target`` the reference is never evaluated and
+        ``train/kl`` is not logged.
+    :param kl_estimator: ``"k1"``, ``"k2"`` or ``"k3"`` (Schulman 2020; GRPO uses k3).
+    :param kl_target: if set, beta adapts to keep the per-token KL near this value
+        (Ziegler et al. 2019's adaptive controller), starting from ``beta``.
+    :param kl_horizon: the adaptive controller's horizon, in completions.
+    :param scale_rewards: ``"group"`` (GRPO), ``"batch"`` (REINFORCE++) or ``"none"`` (Dr. GRPO).
+    :param std_eps: added to the reward std (TRL: 1e-4).
+    :param advantage_clip: clip advantages to ``[-c, c]`` (None: no clipping).
+    :param loss_type: ``"grpo"``, ``"bnpo"``, ``"dr_grpo"`` or ``"dapo"`` (TRL names; see
+        :func:`grpo_agent.grpo.loss.aggregate_loss`).
+    :param mask_truncated_completions: leave completions that hit the length limit out of the
+        loss (DAPO's overlong filtering; TRL's name).
+    :param reward_weights: weights of named reward components: when the env's step ``info``
+        has a dict ``"reward_components"``, the reward is ``sum(w[k] * c[k])`` (TRL's
+        ``reward_weights``, by name). None uses the env's reward as is.
+    :param dynamic_sampling: what to do with zero-std groups (no learning signal): None keeps
+        them (their advantage is 0), ``"drop"`` removes them, ``"resample"`` replaces them
+        with new prompts up to ``max_resample_rounds`` times (DAPO's dynamic sampling).
+    :param max_resample_rounds: rounds of sampling per rollout with ``"resample"``.
+    :param reward_threshold: zero-std groups get the absolute advantage ``r - threshold``
+        instead of 0 (see :func:`grpo_agent.grpo.loss.group_advantages`).
+    :param baseline_coef: mix a learned per-task baseline (EMA of past group means) into the
+        group mean with this weight (0: the plain group mean).
+    :param baseline_decay: the learned baseline's EMA decay.
+    :param lr_scheduler_type: ``"constant"``, ``"linear"`` or ``"cosine"`` (TRL's name).
+    :param warmup_ratio: fraction of training spent warming the learning rate up from 0.
+    :param max_grad_norm: gradient-norm clipping (TRL default 1.0; None disables).
+    :param optimizer_class: torch optimiser (AdamW, as TRL).
+    :param optimizer_kwargs: its extra arguments.
+    :param policy_kwargs: the policy constructor's arguments.
+    :param tensorboard_log: folder for TensorBoard and CSV logs.
+    :param seed: seed of every RNG involved (agent, policy sampler, env).
+    :param device: ``"auto"``, ``"cpu"``, ``"cuda"``.
+    :param verbose: 1 prints the metrics after every ``log_interval`` updates.
+
+    Example::
+
+        >>> import gymnasium as gym, grpo_envs
+        >>> from grpo_agent import GRPO
+        >>> env = gym.make("grpo/Bandit-v0")
+        >>> model = GRPO("tabular", env, learning_rate=0.05, group_size=8, n_groups=16, seed=0)
+        >>> model = model.learn(total_timesteps=4096)
+        >>> action, _ = model.predict(0, deterministic=True)
+        >>> int(action) == env.unwrapped.best_actions[0]
+        True
+    """
+
+    tb_log_name: ClassVar[str] = "GRPO"
+    _TRL_ALIASES: ClassVar[dict[str, str]] = {
+        "num_generations": "group_size",
+        "epsilon": "clip_range",
+        "epsilon_high": "clip_range_high",
+        "num_iterations": "n_epochs",
+    }
+
+    def __init__(
+        self,
+        policy: str | type[BasePolicy] | BasePolicy,
+        env: gym.Env | str | None,
+        learning_rate: float | Schedule = 1e-6,
+        group_size: int = 8,
+        n_groups: int = 16,
+        n_epochs: int = 1,
+        batch_size: int | None = None,
+        clip_range: float = 0.2,
+        clip_range_high: float | None = None,
+        beta: float = 0.04,
+        kl_estimator: KLEstimator = "k3",
+        kl_target: float | None = None,
+        kl_horizon: int = 10_000,
+        scale_rewards: ScaleRewards = "group",
+        std_eps: float = DEFAULT_STD_EPS,
+        advantage_clip: float | None = None,
+        loss_type: LossType = "grpo",
+        mask_truncated_completions: bool = False,
+        reward_weights: dict[str, float] | None = None,
+        dynamic_sampling: DynamicSampling = None,
+        max_resample_rounds: int = 4,
+        reward_threshold: float | None = None,
+        baseline_coef: float = 0.0,
+        baseline_decay: float = 0.9,
+        lr_scheduler_type: str = "constant",
+        warmup_ratio: float = 0.0,
+        max_grad_norm: float | None = 1.0,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        tensorboard_log: str | None = None,
+        seed: int | None = None,
+        device: torch.device | str = "auto",
+        verbose: int = 0,
+        _init_setup_model: bool = True,
+        **trl_aliases: Any,
+    ) -> None:
+        named = dict(group_size=group_size, clip_range=clip_range, clip_range_high=clip_range_high, n_epochs=n_epochs)
+        for alias, value in trl_aliases.items():
+            if alias not in self._TRL_ALIASES:
+                raise TypeError(f"GRPO got an unexpected keyword argument {alias!r}")
+            named[self._TRL_ALIASES[alias]] = value
+        group_size, clip_range = named["group_size"], named["clip_range"]
+        clip_range_high, n_epochs = named["clip_range_high"], named["n_epochs"]
+        super().__init__(
+            policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
+            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose,
+        )  # fmt: skip
+        for name, value, choices in (
+            ("loss_type", loss_type, get_args(LossType)),
+            ("scale_rewards", scale_rewards, get_args(ScaleRewards)),
+            ("kl_estimator", kl_estimator, get_args(KLEstimator)),
+            ("dynamic_sampling", dynamic_sampling, (None, "drop", "resample")),
+        ):
+            if value not in choices:
+                raise ValueError(f"{name}={value!r} is not supported; choose one of {choices}")
+        if group_size < 2 or n_groups < 1 or n_epochs < 1 or (batch_size is not None and batch_size < 1):
+            raise ValueError(
+                f"need group_size >= 2, n_groups >= 1, n_epochs >= 1 and batch_size >= 1 (or None); got "
+                f"{group_size}, {n_groups}, {n_epochs}, {batch_size}"
+            )
+        self.group_size, self.n_groups, self.n_epochs, self.batch_size = group_size, n_groups, n_epochs, batch_size
+        self.clip_range, self.clip_range_high = clip_range, clip_range_high
+        self.beta, self.kl_estimator, self.kl_target, self.kl_horizon = beta, kl_estimator, kl_target, kl_horizon
+        self.scale_rewards, self.std_eps, self.advantage_clip = scale_rewards, std_eps, advantage_clip
+        self.loss_type, self.mask_truncated_completions = loss_type, mask_truncated_completions
+        self.reward_weights = None if reward_weights is None else dict(reward_weights)
+        self.dynamic_sampling, self.max_resample_rounds = dynamic_sampling, max_resample_rounds
+        self.reward_threshold = reward_threshold
+        self.baseline_coef, self.baseline_decay = baseline_coef, baseline_decay
+        # Training state that save() pickles with the hyperparameters.
+        self.kl_controller: FixedKLController | AdaptiveKLController = (
+            FixedKLController(beta) if kl_target is None else AdaptiveKLController(beta, kl_target, kl_horizon)
+        )
+        self.task_baseline = RunningTaskBaseline(baseline_decay) if baseline_coef > 0 else None
+        if _init_setup_model:
+            self._setup_model()
+            self.set_random_seed(seed)
+
+    def _setup_model(self) -> None:
+        self._setup_policy_and_optimizer()
+        self.rollout_buffer = GroupRolloutBuffer(self.group_size, self.device)
+
+    @property
+    def _needs_reference(self) -> bool:
+        return self.beta > 0 or self.kl_target is not None
+
+    # -- rollouts --------------------------------------------------------------------------
+
+    def collect_rollouts(self, env: gym.Env, callback: BaseCallback) -> bool:
+        """Fill :attr:`rollout_buffer` with ``n_groups`` groups and compute their advantages.
+
+        :return: False when a callback stopped training (the partial rollout is discarded).
+        """
+        buffer = self.rollout_buffer
+        buffer.reset()
+        self.policy.eval()
+        callback.on_rollout_start()
+        self._timings = {"rollout": 0.0, "reward": 0.0}
+        all_rewards: list[np.ndarray] = []
+        n_zero_std = n_drawn = 0
+        for _ in range(self.max_resample_rounds if self.dynamic_sampling == "resample" else 1):
+            observations, task_ids = self._draw_tasks(env, self.n_groups - buffer.n_groups)
+            result = self._rollout_groups(env, observations, task_ids, callback)
+            if result is None:
+                return False
+            completions, rewards, ref, components = result
+            buffer.add(observations, task_ids, completions, rewards, ref, components)
+            grouped = rewards.reshape(-1, self.group_size)
+            all_rewards.append(rewards)
+            n_drawn += len(grouped)
+            n_zero_std += int((grouped.max(axis=1) == grouped.min(axis=1)).sum())
+            if self.dynamic_sampling is not None:
+                buffer.keep_groups(~buffer.group_zero_std())
+            if buffer.n_groups >= self.n_groups:
+                break
+        if len(buffer):
+            buffer.compute_advantages(
+                self.scale_rewards, self.std_eps, self.advantage_clip, self.reward_threshold,
+                self.task_baseline, self.baseline_coef,
+            )  # fmt: skip
+
+        rewards = np.concatenate(all_rewards)
+        self.logger.record("rollout/reward_mean", float(rewards.mean()))
+        self.logger.record("rollout/reward_std", float(rewards.std()))
+        self.logger.record("rollout/frac_zero_std", n_zero_std / max(n_drawn, 1))
+        self.logger.record("rollout/groups_trained", buffer.n_groups)
+        for name, value in self._info_means.items():
+            self.logger.record(f"rollout/{name}", value)
+        self.logger.record("time/rollout_s", self._timings["rollout"])
+        self.logger.record("time/reward_s", self._timings["reward"])
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _draw_tasks(self, env: gym.Env, n: int) -> tuple[list[Any], list[Any]]:
+        """``n`` prompts from ``env.reset()``, with the task ids that pin them again."""
+        observations, task_ids = [], []
+        for _ in range(n):
+            obs, info = self._reset_env()
+            if info.get("task_id") is None:
+                raise ValueError(
+                    "GRPO forms groups by resetting to the same task: the env's reset() must return "
+                    "info['task_id'] and accept options={'task_id': k}"
+                )
+            observations.append(obs)
+            task_ids.append(info["task_id"])
+        return observations, task_ids
+
+    def _rollout_groups(
+        self, env: gym.Env, observations: list[Any], task_ids: list[Any], callback: BaseCallback
+    ) -> tuple[CompletionBatch, np.ndarray, torch.Tensor | None, dict[str, np.ndarray]] | None:
+        """Sample ``group_size`` completions per prompt and score each with one env step.
+
+        This is the one-step collector; a multi-turn collector replaces this method (and
+        returns completions whose env-inserted tokens are masked out).
+
+        :return: ``(completions, rewards, reference log-probs, reward components)``, or None
+            when a callback stopped training.
+        """
+        start = time.perf_counter()
+        with torch.no_grad():
+            completions = self.policy.sample(observations, n=self.group_size)
+            ref = self.policy.reference_log_probs(completions) if self._needs_reference else None
+        self._timings["rollout"] += time.perf_counter() - start
+
+        start = time.perf_counter()
+        rewards = np.empty(len(completions))
+        components: dict[str, np.ndarray] = {}
+        info_sums: dict[str, float] = defaultdict(float)
+        for i, action in enumerate(completions.actions):
+            env.reset(options={"task_id": task_ids[i // self.group_size]})
+            _, reward, terminated, truncated, info = env.step(action)
+            if not (terminated or truncated):
+                raise RuntimeError(
+                    "GRPO's one-step collector needs episodes that end after one step; "
+                    "a multi-turn env needs a multi-turn collector"
+                )
+            rewards[i] = self._combine_reward(float(reward), info, components, i, len(completions))
+            if "correct" in info:
+                info_sums["correct"] += float(info["correct"])
+            self.num_timesteps += 1
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return None
+        self._timings["reward"] += time.perf_counter() - start
+        n = len(completions)
+        self._info_means = {k: v / n for k, v in info_sums.items()}
+        self._info_means["completion_length"] = float(completions.completion_lengths.float().mean())
+        for name, values in components.items():
+            self._info_means[f"reward_{name}"] = float(values.mean())
+        return completions, rewards, ref, components
+
+    def _combine_reward(
+        self, reward: float, info: dict[str, Any], components: dict[str, np.ndarray], row: int, rows: int
+    ) -> float:
+        """The env reward, or the weighted sum of ``info["reward_components"]``."""
+        parts = info.get("reward_components")
+        if isinstance(parts, dict):
+            for name, value in parts.items():
+                components.setdefault(name, np.zeros(rows))[row] = float(value)
+        if self.reward_weights is None:
+            return reward
+        if not isinstance(parts, dict):
+            raise ValueError("reward_weights is set but the env's info has no dict 'reward_components'; drop reward_weights")
+        missing = set(parts) - set(self.reward_weights)
+        if missing:
+            raise ValueError(f"reward_weights has no weight for component(s) {sorted(missing)}; add them (0 ignores one)")
+        return float(sum(self.reward_weights[k] * float(v) for k, v in parts.items()))
+
+    # -- update ----------------------------------------------------------------------------
+
+    def train(self) -> None:
+        """``n_epochs`` passes of minibatch steps on the GRPO loss over the rollout buffer."""
+        self.policy.train()
+        lr = self._update_learning_rate()
+        buffer = self.rollout_buffer
+        start = time.perf_counter()
+        stats: dict[str, list[float]] = defaultdict(list)
+        if len(buffer):
+            # With a single step on fresh samples pi_old == pi: use the detached current log-probs
+            # (as TRL does) so the ratio is exactly 1 even if sampling ran in lower precision.
+            single_step = self.n_epochs == 1 and (self.batch_size is None or self.batch_size >= len(buffer))
+            all_mask = self._loss_mask(buffer.completions)
+            tokens_per_completion = float(all_mask.sum()) / len(buffer)
+            params = [p for p in self.policy.parameters() if p.requires_grad]
+            for _ in range(self.n_epochs):
+                for samples in buffer.get(self.batch_size, self.rng):
+                    batch = samples.completions
+                    mask = self._loss_mask(batch)
+                    scores = self.policy.log_probs(batch)
+                    out = grpo_loss(
+                        scores.log_probs,
+                        scores.log_probs.detach() if single_step else batch.log_probs,
+                        samples.advantages.to(scores.log_probs.dtype),
+                        mask,
+                        samples.ref_log_probs,
+                        beta=self.kl_controller.value,
+                        clip_range=self.clip_range,
+                        clip_range_high=self.clip_range_high,
+                        kl_estimator=self.kl_estimator,
+                        loss_type=self.loss_type,
+                        max_completion_length=self.policy.max_completion_length,
+                        num_tokens=tokens_per_completion * len(batch),
+                    )
+                    self.optimizer.zero_grad(set_to_none=True)
+                    out.loss.backward()
+                    max_norm = float("inf") if self.max_grad_norm is None else self.max_grad_norm
+                    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+                    self.optimizer.step()
+                    self._n_updates += 1
+                    stats["loss"].append(out.loss.item())
+                    stats["policy_loss"].append(out.policy_loss.item())
+                    if samples.ref_log_probs is not None:
+                        stats["kl"].append(out.kl.item())
+                    stats["entropy"].append(masked_mean(scores.entropy.detach(), mask).item())
+                    stats["clip_fraction_low"].append(out.clip_fraction_low.item())
+                    stats["clip_fraction_high"].append(out.clip_fraction_high.item())
+                    stats["approx_kl"].append(out.approx_kl.item())
+                    stats["grad_norm"].append(grad_norm.item())
+            stats["advantage_std"].append(float(buffer.advantages.std()) if len(buffer) > 1 else 0.0)  # type: ignore[union-attr]
+
+        for name, values in stats.items():
+            self.logger.record(f"train/{name}", float(np.mean(values)))
+        kl = float(np.mean(stats["kl"])) if stats["kl"] else float("nan")
+        self.logger.record("train/beta", self.kl_controller.value)
+        self.kl_controller.update(kl, len(buffer))
+        self.logger.record("train/learning_rate", lr)
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("time/update_s", time.perf_counter() - start)
+
+    def _loss_mask(self, batch: CompletionBatch) -> torch.Tensor:
+        if self.mask_truncated_completions:
+            return batch.mask & ~batch.truncated.unsqueeze(1)
+        return batch.mask
+
+    def learn(  # type: ignore[override]
+        self,
+        total_timesteps: int,
+        callback: Any = None,
+        log_interval: int = 1,
+        tb_log_name: str = "GRPO",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> GRPO:
+        """Train for ``total_timesteps`` scored completions; see :meth:`BaseAlgorithm.learn`."""
+        return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
