@@ -18,3 +18,6 @@ __all__ = ["RewardFnEnv", "Task", "TextBanditEnv", "VerifyResult", "__version__"
 # that single step as truncated, which tells value-based learners not to bootstrap wrongly.
 register(id="grpo/Bandit-v0", entry_point="grpo_envs.envs.bandit:ContextualBanditEnv")
 register(id="grpo/Math-v0", entry_point="grpo_envs.envs.math:MathEnv")
+register(id="grpo/ToolCall-v0", entry_point="grpo_envs.envs.tool_call:ToolCallEnv")
+# ToolUse-v0 is multi-turn but truncates itself at max_turns (a kwarg), so no TimeLimit either.
+register(id="grpo/ToolUse-v0", entry_point="grpo_envs.envs.tool_use:ToolUseEnv")
