@@ -57,7 +57,7 @@ class BaseAlgorithm(ABC):
     :param warmup_ratio: fraction of training with a linear learning-rate warm-up (TRL's name).
     :param max_grad_norm: clip the global gradient norm to this (None: no clipping).
     :param optimizer_class: the torch optimiser (AdamW, as TRL).
-    :param optimizer_kwargs: extra optimiser arguments (e.g. ``{"weight_decay": 0.0}``).
+    :param optimizer_kwargs: extra optimiser arguments (AdamW gets ``weight_decay=0.0`` unless given).
     :param policy_kwargs: keyword arguments of the policy's constructor.
     :param tensorboard_log: folder for TensorBoard + CSV logs (None: none).
     :param seed: seeds Python, NumPy, torch, the agent's RNG, the policy's sampler and the
@@ -98,6 +98,10 @@ class BaseAlgorithm(ABC):
         self.max_grad_norm = max_grad_norm
         self.optimizer_class = optimizer_class
         self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        if optimizer_class is torch.optim.AdamW:
+            # torch's AdamW decays weights by 0.01 by default; TRL uses 0, and decay towards 0
+            # logits would pull a tabular policy back to uniform.
+            self.optimizer_kwargs.setdefault("weight_decay", 0.0)
         self.tensorboard_log = tensorboard_log
         self.seed = seed
         self.device = get_device(device)
