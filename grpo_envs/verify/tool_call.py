@@ -70,6 +70,9 @@ MAX_CALLS = 64
 #: this many calls, fraction mode falls back to a greedy assignment.
 MAX_EXACT_ASSIGNMENT = 12
 
+#: Longest schema-error message kept verbatim (jsonschema's messages quote the offending value).
+MAX_MESSAGE_CHARS = 300
+
 REWARD_MODES = ("binary", "fraction")
 #: How an irrelevance task (reference ``[]``) must be answered: ``"empty_list"`` needs an
 #: explicit empty call list ``[]`` (the xLAM convention; random text then scores 0), while
@@ -297,11 +300,11 @@ def validate_arguments(spec: Mapping[str, Any], arguments: Mapping[str, Any]) ->
     if argument is None and error.validator == "additionalProperties":
         extra = sorted(set(arguments) - set(error.schema.get("properties", {})))
         argument = extra[0] if extra else None
-    return argument, _short(error.message)
-
-
-def _short(text: str, limit: int = 300) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    message = error.message
+    if len(message) > MAX_MESSAGE_CHARS:  # jsonschema quotes the whole value: name the rule instead
+        rule = f"{error.validator} = {error.validator_value!r}"[:MAX_MESSAGE_CHARS]
+        message = f"the value of {argument!r} breaks the schema rule {rule}"
+    return argument, message
 
 
 def resolve_function(name: str, specs_by_name: Mapping[str, Mapping[str, Any]]) -> str | None:
