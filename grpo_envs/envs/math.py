@@ -12,9 +12,10 @@ from grpo_envs.verify.math import (
     DEFAULT_STRATEGIES,
     DEFAULT_TIMEOUT,
     STRATEGIES,
+    is_expanded,
     verify_math_answer,
 )
-from grpo_envs.verify.result import VerifyResult
+from grpo_envs.verify.result import WRONG, VerifyResult
 
 #: The prompt shown to the policy; ``{question}`` is replaced by the task's question.
 DEFAULT_PROMPT_TEMPLATE = "{question}\nPut your final answer in \\boxed{}."
@@ -72,7 +73,8 @@ class MathEnv(TextBanditEnv):
 
     ## Rewards
 
-    1.0 if the extracted answer equals the reference, else 0.0. ``info`` explains it:
+    1.0 if the extracted answer equals the reference, else 0.0 (a task that asks to expand
+    also needs the answer expanded: ``(x+1)^2`` does not answer "expand (x+1)^2"). ``info`` explains it:
     ``correct`` (bool), ``reason`` (``correct | wrong | parse_failed | timeout | error``),
     ``parsed`` (the extracted answer), ``reference``, ``strategy`` (which extractor found the
     answer), ``method`` (``fast | exact | numeric | none``) and, on failure, ``message``.
@@ -166,8 +168,12 @@ class MathEnv(TextBanditEnv):
         self.timeout, self.rel_tol, self.abs_tol = float(timeout), float(rel_tol), float(abs_tol)
 
     def verify(self, task: Task, completion: str) -> VerifyResult:
-        """Extract the final answer from ``completion`` and compare it with ``task.reference``."""
-        return verify_math_answer(
+        """Extract the final answer from ``completion`` and compare it with ``task.reference``.
+
+        A task whose ``meta["answer_form"]`` is ``"expanded"`` also needs an answer without
+        grouped sums (:func:`~grpo_envs.verify.math.is_expanded`).
+        """
+        result = verify_math_answer(
             completion,
             str(task.reference),
             strategies=self.strategies,
@@ -175,3 +181,8 @@ class MathEnv(TextBanditEnv):
             rel_tol=self.rel_tol,
             abs_tol=self.abs_tol,
         )
+        if result.correct and task.meta.get("answer_form") == "expanded" and not is_expanded(result.parsed):
+            return VerifyResult.fail(
+                WRONG, parsed=result.parsed, **{**result.details, "message": "the task asks for the expanded form"}
+            )
+        return result

@@ -7,15 +7,13 @@ text (:func:`split_of`), and each split's generator draws until it finds one of 
 
 Levels (the reference answers are strings the verifier reads, e.g. ``"-3"``, ``"5/6"``):
 
-====== ======================================================= ===========================
-level  task                                                    reference looks like
-====== ======================================================= ===========================
-1      one operation on small integers (``7 + 5``, ``6 * 4``)    ``12``
-2      two or three operations with precedence and brackets    ``-17``
-3      one operation on two fractions, answer in lowest terms  ``5/6``, ``2``
-4      a linear equation in x                                  ``-3``, ``7/2``
-5      symbolic: expand a product, simplify a surd             ``x^2+2x+1``, ``\\frac{\\sqrt{2}}{2}``
-====== ======================================================= ===========================
+- level 1: one operation on small integers (``What is 7 + 5?`` -> ``12``);
+- level 2: two or three operations with precedence and brackets (``-17``);
+- level 3: one operation on two fractions, answer in lowest terms (``5/6``, ``2``);
+- level 4: a linear equation in x (``-3``, ``7/2``);
+- level 5: symbolic: expand a product (``x^2+2x+1``; the answer must be expanded), or the
+  positive root of ``a x^2 = b`` (reference in simplest radical form, ``\\frac{\\sqrt{2}}{2}``;
+  any equal form scores).
 
 Level 1 is meant to be learnable by the built-in tiny language model.
 
@@ -155,8 +153,20 @@ def _level4(rng: random.Random) -> Generated:
     return question, format_fraction(solution), "linear_equation"
 
 
-def _squarefree(n: int) -> bool:
-    return all(n % (p * p) for p in range(2, math.isqrt(n) + 1))
+def _simplified_root(numerator: int, denominator: int) -> str:
+    """``sqrt(numerator / denominator)`` in simplest radical form, as LaTeX (or a plain fraction)."""
+    radicand = numerator * denominator  # sqrt(p/q) = sqrt(p*q) / q
+    outside, inside = 1, radicand
+    for factor in range(2, math.isqrt(radicand) + 1):
+        while inside % (factor * factor) == 0:
+            inside //= factor * factor
+            outside *= factor
+    g = math.gcd(outside, denominator)
+    top, bottom = outside // g, denominator // g
+    if inside == 1:
+        return format_fraction(Fraction(top, bottom))
+    radical = f"\\sqrt{{{inside}}}" if top == 1 else f"{top}\\sqrt{{{inside}}}"
+    return radical if bottom == 1 else f"\\frac{{{radical}}}{{{bottom}}}"
 
 
 def _level5(rng: random.Random) -> Generated:
@@ -172,16 +182,15 @@ def _level5(rng: random.Random) -> Generated:
         first = f"{'' if p == 1 else p}x{_signed_term(a)}"
         question = f"Expand $({first})(x{_signed_term(b)})$."
         return question, format_polynomial([p, p * b + a, a * b]), "expand"
-    # a / sqrt(n) with n square-free: rationalise the denominator
-    n = rng.choice([k for k in range(2, 30) if _squarefree(k)])
-    a = rng.randint(1, 12)
-    g = math.gcd(a, n)
-    numerator, denominator = a // g, n // g
-    top = f"\\sqrt{{{n}}}" if numerator == 1 else f"{numerator}\\sqrt{{{n}}}"
-    reference = top if denominator == 1 else f"\\frac{{{top}}}{{{denominator}}}"
-    question = f"Rationalise the denominator and simplify: $\\frac{{{a}}}{{\\sqrt{{{n}}}}}$."
-    return question, reference, "surd"
+    # a x^2 = b: the positive root in simplest radical form, e.g. 2x^2 = 1 -> \frac{\sqrt{2}}{2}
+    a, b = rng.randint(2, 9), rng.randint(1, 30)
+    question = f"Find the positive solution of ${a}x^2 = {b}$."
+    return question, _simplified_root(b, a), "radical"
 
+
+#: Extra constraints on the *form* of an answer, checked by the env: "expand (x+1)^2" is not
+#: answered by "(x+1)^2", although the two are equal.
+_FORMS: dict[str, dict[str, str]] = {"expand": {"answer_form": "expanded"}}
 
 _GENERATORS: dict[int, Callable[[random.Random], Generated]] = {
     1: _level1, 2: _level2, 3: _level3, 4: _level4, 5: _level5,
@@ -231,7 +240,7 @@ class ProceduralMathTasks:
                     prompt=question,
                     reference=reference,
                     id=f"math-{self.split}-L{level}-{index:05d}",
-                    meta={"level": level, "family": family, "source": "procedural"},
+                    meta={"level": level, "family": family, "source": "procedural", **_FORMS.get(family, {})},
                 )
         raise RuntimeError(f"level {level} produced no {self.split} question in {_MAX_DRAWS} draws")
 

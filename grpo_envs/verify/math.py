@@ -61,7 +61,7 @@ MAX_NESTING_DEPTH = 50
 _PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 _PLAIN_FRACTION = re.compile(r"([-+]?)(\d+)/(\d+)")
 _LATEX_FRACTION = re.compile(r"([-+]?)\\[dt]?frac\{([-+]?\d+)\}\{(\d+)\}")
-_THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 
 
 # -- extraction ------------------------------------------------------------------------------
@@ -211,10 +211,8 @@ _UNICODE = {
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 # Spacing and sizing commands that carry no meaning in an answer.
-_NOISE = re.compile(
-    r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])|\\(?:displaystyle|textstyle|quad|qquad)(?![a-zA-Z])"
-    r"|\\[,;:! ]|~"
-)
+_SIZING = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|displaystyle|textstyle)(?![a-zA-Z])")
+_SPACING = re.compile(r"\\(?:quad|qquad)(?![a-zA-Z])|\\[,;:! ]|~")
 _TEXT_WRAPPERS = re.compile(r"\\(?:text|textbf|textrm|textit|mathrm|mathbf|mathit|mbox|operatorname)\s*\{([^{}]*)\}")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|\\degree")
 # "x = 5", "a_1 = 5", "f(2) = 5": keep the right-hand side.
@@ -246,7 +244,7 @@ def normalize_answer(text: str) -> str:
     s = s.replace("\\$", "").replace("$", "").replace("\\(", "").replace("\\)", "")
     s = s.replace("\\[", "").replace("\\]", "").replace("\\%", "%").replace("{,}", ",")
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
-    s = _NOISE.sub(" ", s)
+    s = _SPACING.sub(" ", _SIZING.sub("", s))
     for _ in range(3):  # \text{\textbf{5}}: a few levels, no more (bounded work)
         s = _TEXT_WRAPPERS.sub(r" \1 ", s)
     s = _DEGREES.sub("", s)
@@ -260,8 +258,19 @@ def normalize_answer(text: str) -> str:
     s = re.sub(r"\s+", " ", s)
     body = s[:-1] if s.endswith("%") else s
     if _THOUSANDS.fullmatch(body):
-        s = s.replace(",", "")
+        s = s.replace(",", "").replace(" ", "")
     return s.strip()
+
+
+_GROUPED_SUM = re.compile(r"[(\[]|\{[^{}]*[-+][^{}]*\}")
+
+
+def is_expanded(answer: str) -> bool:
+    """Whether ``answer`` is written without grouped sums: ``x^2+2x+1`` is, ``(x+1)^2`` and
+    ``{x+1}^2`` are not. Used for tasks that ask to *expand* (equality alone would accept the
+    question's own product).
+    """
+    return _GROUPED_SUM.search(normalize_answer(answer)) is None
 
 
 # -- cheap checks and the plain-number fast path ----------------------------------------------
