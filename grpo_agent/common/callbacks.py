@@ -11,6 +11,7 @@ this module provides versions for plain Gymnasium envs.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -26,11 +27,20 @@ from stable_baselines3.common.callbacks import (
 )
 from stable_baselines3.common.callbacks import ProgressBarCallback as _SB3ProgressBarCallback
 
+from tqdm import TqdmExperimentalWarning
+
 from grpo_agent.common.evaluation import evaluate_policy
 
 
 class ProgressBarCallback(_SB3ProgressBarCallback):
     """A live progress bar (tqdm + rich) over ``total_timesteps`` completions."""
+
+    def _on_training_start(self) -> None:
+        # tqdm.rich warns that it is experimental; SB3 silences that at import, which a
+        # test runner's warning capture undoes.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TqdmExperimentalWarning)
+            super()._on_training_start()
 
     def _on_step(self) -> bool:
         # One call per scored completion; SB3's version reads VecEnv.num_envs instead.

@@ -215,7 +215,9 @@ class GRPO(BaseAlgorithm):
         all_rewards: list[np.ndarray] = []
         n_zero_std = n_drawn = 0
         for _ in range(self.max_resample_rounds if self.dynamic_sampling == "resample" else 1):
+            start = time.perf_counter()
             observations, task_ids = self._draw_tasks(env, self.n_groups - buffer.n_groups)
+            self._timings["rollout"] += time.perf_counter() - start
             result = self._rollout_groups(env, observations, task_ids, callback)
             if result is None:
                 return False
