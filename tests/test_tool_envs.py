@@ -212,6 +212,8 @@ def test_bfcl_loader_errors_are_explained(tmp_path: Path, monkeypatch: pytest.Mo
     # A category name is looked up in the installed bfcl-eval package's data folder.
     monkeypatch.setattr(tool_tasks, "bfcl_data_dir", lambda: FIXTURES)
     assert [t.id for t in load_bfcl("simple_python", limit=2)] == ["simple_python_0", "simple_python_1"]
+    with pytest.raises(FileNotFoundError, match="no BFCL category 'multiple'"):
+        load_bfcl("multiple")  # only parallel_multiple exists there: a name must match whole
     with pytest.raises(FileNotFoundError, match="known categories"):
         load_bfcl("live_simple")
 

@@ -598,7 +598,9 @@ def _resolve_bfcl_source(source: str | Path) -> Path:
     if path.suffix or "/" in str(source) or "\\" in str(source):
         raise FileNotFoundError(f"BFCL question file {str(source)!r} does not exist")
     data = bfcl_data_dir()
-    candidates = sorted(data.glob(f"BFCL_v*_{bfcl_category(str(source))}.json"))
+    wanted = bfcl_category(str(source))
+    # Compare whole category names: the glob alone would let "multiple" match "parallel_multiple".
+    candidates = sorted(p for p in data.glob(f"BFCL_v*_{wanted}.json") if bfcl_category(p.name) == wanted)
     if not candidates:
         known = sorted(bfcl_category(p.name) for p in data.glob("BFCL_v*_*.json"))
         raise FileNotFoundError(f"no BFCL category {str(source)!r} in {data}; known categories: {known}")

@@ -45,7 +45,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from grpo_envs.verify.result import CORRECT, ERROR, PARSE_FAILED, VerifyResult
+from grpo_envs.verify.result import ERROR, PARSE_FAILED, VerifyResult
 
 # Reasons of this verifier, beyond the shared ones (correct, parse_failed, error).
 NO_CALL = "no_call"  #: the reference has calls, the completion made none
