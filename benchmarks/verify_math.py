@@ -116,6 +116,7 @@ def run_ours(pairs: list[Pair]) -> tuple[list[bool], list[float], list[str]]:
 
 
 def run_math_verify(pairs: list[Pair]) -> tuple[list[bool], list[float]] | None:
+    """math-verify's verdicts and per-pair seconds (gold wrapped in ``$...$``), or None if not installed."""
     try:
         from math_verify import parse, verify
     except ImportError:
@@ -130,6 +131,7 @@ def run_math_verify(pairs: list[Pair]) -> tuple[list[bool], list[float]] | None:
 
 
 def main() -> None:
+    """Build the pairs, time both verifiers, print rates, ratio, agreement and a markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=1000, help="number of distinct (completion, reference) pairs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated tasks")

@@ -68,7 +68,7 @@ _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[-+]?\d{1,3}(?: \d{3
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)")
 _HASH = re.compile(r"####")
-_ANSWER_IS = re.compile(r"(?:final\s+answer|answer)\s*(?:is|:|=)\s*(?:equal\s+to\s*)?", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"\b(?:final\s+answer|answer)\s*(?:is|:|=)\s*(?:equal\s+to\s*)?", re.IGNORECASE)
 # A number in prose. A minus sign counts only when it is not a binary minus ("5-3" ends in 3).
 _NUMBER_IN_TEXT = re.compile(r"(?:(?<![\w)\]])-)?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:/\d+)?%?")
 
