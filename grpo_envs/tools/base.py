@@ -22,15 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from grpo_envs.verify.tool_call import FunctionCall, resolve_function, validate_arguments
-from grpo_envs.verify.worker import TimeoutWorker, WorkerError, WorkerTimeout
+from grpo_envs.verify.worker import DEFAULT_MEMORY_LIMIT, TimeoutWorker, WorkerError, WorkerTimeout
 
 #: Longest tool output returned to the policy, in characters; longer outputs are cut.
 MAX_OUTPUT_CHARS = 2_000
 #: Wall-clock limit of an isolated tool call, in seconds. The calculator's own bounds keep
 #: legitimate calls under a millisecond; the limit only catches what the bounds missed.
 DEFAULT_TOOL_TIMEOUT = 2.0
-#: Address-space cap of the tool worker: tools work on strings of a few KB.
-TOOL_WORKER_MEMORY = 1024**3
 
 # Reasons a tool call can fail (they appear in the multi-turn env's ``info``).
 TOOL_ERROR = "tool_error"  #: the tool refused its input (division by zero, unknown unit, ...)
@@ -125,7 +123,9 @@ def shared_tool_worker() -> TimeoutWorker:
     global _shared_worker
     with _shared_lock:
         if _shared_worker is None:
-            _shared_worker = TimeoutWorker(preload=["grpo_envs.tools"], memory_limit=TOOL_WORKER_MEMORY)
+            # The verifier worker's address-space cap: tools need little, but the child imports
+            # numpy (via gymnasium), whose BLAS reserves address space per CPU core.
+            _shared_worker = TimeoutWorker(preload=["grpo_envs.tools"], memory_limit=DEFAULT_MEMORY_LIMIT)
         return _shared_worker
 
 

@@ -144,7 +144,7 @@ def _loads_bounded(text: str, max_depth: int) -> Any:
     if json_depth_exceeds(text, max_depth):
         raise ToolCallParseError(f"JSON nests deeper than {max_depth} levels")
     try:
-        value, end = json.JSONDecoder().raw_decode(text.strip())
+        value, _ = json.JSONDecoder().raw_decode(text.strip())  # trailing text after the JSON is ignored
     except (ValueError, RecursionError) as exc:  # ValueError covers JSONDecodeError and huge ints
         raise ToolCallParseError(f"malformed JSON: {exc}") from None
     return value
