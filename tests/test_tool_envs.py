@@ -281,6 +281,16 @@ def test_tool_errors_come_back_as_observations() -> None:
         assert "Error: " in obs and text in obs
 
 
+def test_untagged_text_that_is_not_json_is_an_answer() -> None:
+    env = ToolUseEnv([SHOP], isolate_tools=False)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step("[checked the store] Answer: 3.75")
+    assert (reward, terminated, info["reason"]) == (1.0, True, "correct")
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step('```json\n{"name": "kv_get", "arguments": \n```')  # a broken call
+    assert (reward, terminated, info["reason"]) == (0.0, False, "parse_failed")
+
+
 def test_max_turns_truncates() -> None:
     env = ToolUseEnv([SHOP], isolate_tools=False, max_turns=2)
     env.reset(seed=0)

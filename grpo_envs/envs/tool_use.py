@@ -24,6 +24,7 @@ MAX_CALLS_PER_TURN = 8
 #: Longest number token read from an answer: a policy cannot make sympy chew a huge literal.
 MAX_NUMBER_CHARS = 64
 
+_CALL_MARKER_RE = re.compile(r"<tool_call>|```", re.IGNORECASE)
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _ANSWER_MARK_RE = re.compile(r"\banswer\b\s*(?:is\b)?\s*[:=]?[ \t]*", re.IGNORECASE)
 _NUMBER_RE = re.compile(
@@ -95,8 +96,9 @@ class ToolUseEnv(TextBanditEnv):
     numbers, exact match for strings) and ends the episode.
 
     Tool errors (unknown function, schema-invalid arguments, a refused input, a timeout, an
-    unreadable call) come back to the policy as ``Error: ...`` observations; nothing a policy
-    writes makes ``step`` raise. The calculator runs in a killable worker process under
+    unreadable call inside ``<tool_call>`` tags or a code fence) come back to the policy as
+    ``Error: ...`` observations; nothing a policy writes makes ``step`` raise. Untagged text
+    that is not a readable call is the final answer. The calculator runs in a killable worker process under
     ``tool_timeout``.
 
     ## Action Space
@@ -217,7 +219,10 @@ class ToolUseEnv(TextBanditEnv):
         try:
             calls = parse_tool_calls(action, max_chars=self.action_space.max_length).calls
         except ToolCallParseError as exc:
-            parse_error = str(exc)
+            # The protocol writes calls in tags: only a broken *tagged* (or fenced) call is a
+            # failed call; untagged text that merely starts with "[" or "{" is an answer.
+            if _CALL_MARKER_RE.search(action):
+                parse_error = str(exc)
         if not calls and parse_error is None:
             try:
                 final = self.verify(task, action)
