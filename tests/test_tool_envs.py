@@ -3,6 +3,7 @@ bad input, and scripted multi-turn episodes."""
 
 from __future__ import annotations
 
+import doctest
 import json
 import warnings
 from pathlib import Path
@@ -14,12 +15,16 @@ from gymnasium.error import ResetNeeded
 from gymnasium.utils.env_checker import check_env
 
 import grpo_envs  # noqa: F401 - registers the ids
+from grpo_envs.envs import tool_call as tool_call_env
+from grpo_envs.envs import tool_use as tool_use_env
 from grpo_envs.envs.tool_call import ToolCallEnv
 from grpo_envs.envs.tool_use import ToolUseEnv, extract_final_answer, verify_final_answer
 from grpo_envs.tasks import tool_call as tool_tasks
 from grpo_envs.tasks.base import Task
 from grpo_envs.tasks.tool_call import TOOL_USE_PROTOCOL, ToolCallTasks, ToolUseTasks, format_tool_prompt, load_bfcl
+from grpo_envs.tools import base as tools_base
 from grpo_envs.tools import default_toolbox
+from grpo_envs.verify import tool_call as tool_call_verifier
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bfcl"
 
@@ -367,3 +372,10 @@ def test_extract_final_answer(text: str, expected: str) -> None:
 ])
 def test_final_answer_verification(text: str, reference: dict[str, Any], reason: str) -> None:
     assert verify_final_answer(text, reference).reason == reason
+
+
+@pytest.mark.parametrize("module", [tool_call_env, tool_use_env, tool_call_verifier, tools_base],
+                         ids=lambda m: m.__name__)
+def test_docstring_examples_run(module: Any) -> None:
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
