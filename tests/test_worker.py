@@ -64,3 +64,24 @@ def test_close_then_reuse() -> None:
     assert w.pid is None
     assert w.call(abs, -3, timeout=30.0) == 3
     w.close()
+
+
+@pytest.mark.parametrize("via_stdin", [False, True])
+def test_works_from_an_unguarded_script_and_from_stdin(tmp_path, via_stdin: bool) -> None:
+    """The child must not re-run the caller's main script (multiprocessing's spawn would)."""
+    import subprocess
+    import sys
+
+    script = (
+        "from grpo_envs.verify.worker import TimeoutWorker\n"
+        "print('script body ran')\n"
+        "print(TimeoutWorker().call(max, 3, 9, timeout=30.0))\n"
+    )
+    if via_stdin:
+        out = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120)
+    else:
+        path = tmp_path / "unguarded.py"
+        path.write_text(script)
+        out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["script body ran", "9"]

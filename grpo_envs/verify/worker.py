@@ -6,15 +6,22 @@ replaces the caller's own alarm, and cannot interrupt C code that never returns 
 interpreter. So the work runs in a persistent worker process; when a call overruns, the
 worker is killed (SIGKILL) and a fresh one is started in the background for the next call.
 
-The worker is started with the ``spawn`` method, never ``fork``: forking a parent that has
-torch (or any threaded library) loaded can deadlock the child.
+The worker is a fresh interpreter (``python -m grpo_envs.verify.worker``) talking over a
+socketpair, never a fork: forking a parent that has torch (or any threaded library) loaded can
+deadlock the child. Nor is it multiprocessing's ``spawn``, which re-runs the user's main script
+in the child: a script without an ``if __name__ == "__main__":`` guard would start its own
+training run inside the verifier.
 """
 
 from __future__ import annotations
 
 import atexit
 import importlib
-import multiprocessing as mp
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Sequence
@@ -36,6 +43,8 @@ class WorkerError(RuntimeError):
 
 
 def _worker_main(conn: Connection, preload: Sequence[str], memory_limit: int | None) -> None:
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if memory_limit:
         try:
             import resource
@@ -92,7 +101,6 @@ class TimeoutWorker:
         self.preload = tuple(preload)
         self.memory_limit = memory_limit
         self.start_timeout = start_timeout
-        self._context = mp.get_context("spawn")
         self._lock = threading.Lock()
         self._process: Any = None
         self._conn: Connection | None = None
@@ -102,16 +110,17 @@ class TimeoutWorker:
     # -- lifecycle -------------------------------------------------------------------------
 
     def _start(self) -> None:
-        parent_conn, child_conn = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=_worker_main,
-            args=(child_conn, self.preload, self.memory_limit),
-            daemon=True,
-            name="grpo-verify-worker",
-        )
-        process.start()
-        child_conn.close()
-        self._process, self._conn, self._ready = process, parent_conn, False
+        parent_sock, child_sock = socket.socketpair()
+        command = [sys.executable, "-m", "grpo_envs.verify.worker", str(child_sock.fileno())]
+        command += ["--memory-limit", str(self.memory_limit or 0), *self.preload]
+        # The child must import whatever the caller can (functions are sent by module name).
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        # BLAS pools reserve address space per core: under RLIMIT_AS on a many-core host numpy
+        # could fail to import. Verification is single-threaded work anyway.
+        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        with child_sock:
+            process = subprocess.Popen(command, pass_fds=[child_sock.fileno()], env=env, close_fds=True)
+        self._process, self._conn, self._ready = process, Connection(parent_sock.detach()), False
 
     def _wait_ready(self) -> None:
         assert self._conn is not None
@@ -130,21 +139,21 @@ class TimeoutWorker:
     def _kill(self) -> None:
         process, conn = self._process, self._conn
         self._process, self._conn, self._ready = None, None, False
-        if process is not None and process.is_alive():
+        if process is not None and process.poll() is None:
             process.kill()
         if process is not None:
-            process.join(timeout=5.0)
+            process.wait(timeout=5.0)
         if conn is not None:
             conn.close()
 
     def close(self) -> None:
         """Stop the child process. The worker can still be used: the next call restarts it."""
         with self._lock:
-            if self._conn is not None and self._process is not None and self._process.is_alive():
+            if self._conn is not None and self._process is not None and self._process.poll() is None:
                 try:
                     self._conn.send(None)
-                    self._process.join(timeout=1.0)
-                except (OSError, BrokenPipeError):
+                    self._process.wait(timeout=1.0)
+                except (OSError, subprocess.TimeoutExpired):
                     pass
             self._kill()
 
@@ -170,7 +179,7 @@ class TimeoutWorker:
         if not module_name or "." in function_name or "<" in function_name:
             raise TypeError(f"{function!r} is not a module-level function; the worker cannot import it")
         with self._lock:
-            if self._process is None or not self._process.is_alive():
+            if self._process is None or self._process.poll() is not None:
                 self._kill()
                 self._start()
             self._wait_ready()
@@ -195,3 +204,9 @@ class TimeoutWorker:
         if tag == "memory":
             raise MemoryError("verifier worker ran out of memory")
         raise WorkerError(value)
+
+
+if __name__ == "__main__":
+    # The child side: ``python -m grpo_envs.verify.worker FD --memory-limit N [MODULE ...]``.
+    fd, _, limit, *modules = sys.argv[1:]
+    _worker_main(Connection(int(fd)), modules, int(limit) or None)
