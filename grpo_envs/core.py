@@ -97,6 +97,15 @@ class TextBanditEnv(gym.Env[str, str]):
         return self._task.prompt, self._reset_info()
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
+        task = self._check_action(action)
+        result = self._verify_safely(task, action)
+        info = self._step_info(task, result)
+        self._last = {"completion": action, "reward": float(result.reward), "info": info}
+        self._task = None  # one step per episode: the next step needs a reset
+        return task.prompt, float(result.reward), True, False, info
+
+    def _check_action(self, action: Any) -> Task:
+        """The current task, after checking that an episode is running and ``action`` is text."""
         if self._task is None:
             raise ResetNeeded("Cannot call env.step() before calling env.reset()")
         if not isinstance(action, str):
@@ -104,21 +113,20 @@ class TextBanditEnv(gym.Env[str, str]):
                 f"action must be a str (the completion text), got {type(action).__name__}; "
                 "decode token ids to text before calling step()"
             )
-        task = self._task
-        if len(action) > self.action_space.max_length:
-            result = VerifyResult.fail(
+        return self._task
+
+    def _verify_safely(self, task: Task, completion: str) -> VerifyResult:
+        """:meth:`verify`, except that an oversized completion is refused unread and a crashing
+        verifier scores 0 with reason ``error`` instead of ending the caller's training run."""
+        if len(completion) > self.action_space.max_length:
+            return VerifyResult.fail(
                 PARSE_FAILED,
-                message=f"completion has {len(action)} characters; the limit is {self.action_space.max_length}",
+                message=f"completion has {len(completion)} characters; the limit is {self.action_space.max_length}",
             )
-        else:
-            try:
-                result = self.verify(task, action)
-            except Exception as exc:  # noqa: BLE001 - a verifier bug must not kill a training run
-                result = VerifyResult.fail(ERROR, message=f"{type(exc).__name__}: {exc}")
-        info = self._step_info(task, result)
-        self._last = {"completion": action, "reward": float(result.reward), "info": info}
-        self._task = None  # one step per episode: the next step needs a reset
-        return task.prompt, float(result.reward), True, False, info
+        try:
+            return self.verify(task, completion)
+        except Exception as exc:  # noqa: BLE001 - a verifier bug must not kill a training run
+            return VerifyResult.fail(ERROR, message=f"{type(exc).__name__}: {exc}")
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":

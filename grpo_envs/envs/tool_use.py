@@ -6,14 +6,12 @@ import re
 from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
-from gymnasium.error import ResetNeeded
-
 from grpo_envs.core import TextBanditEnv
 from grpo_envs.tasks.base import Task
 from grpo_envs.tasks.tool_call import ToolUseTasks
 from grpo_envs.tools import KeyValueStore, ToolOutput, Toolbox, default_toolbox
 from grpo_envs.tools.base import DEFAULT_TOOL_TIMEOUT
-from grpo_envs.verify.result import ERROR, PARSE_FAILED, WRONG, VerifyResult
+from grpo_envs.verify.result import PARSE_FAILED, WRONG, VerifyResult
 from grpo_envs.verify.tool_call import ToolCallParseError, parse_tool_calls
 
 #: Reasons of intermediate and truncated steps.
@@ -201,21 +199,12 @@ class ToolUseEnv(TextBanditEnv):
         return prompt, {**info, "turn": 0, "max_turns": self.max_turns}
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
-        if self._task is None:
-            raise ResetNeeded("Cannot call env.step() before calling env.reset()")
-        if not isinstance(action, str):
-            raise TypeError(
-                f"action must be a str (the completion text), got {type(action).__name__}; "
-                "decode token ids to text before calling step()"
-            )
-        task = self._task
+        task = self._check_action(action)
         self._turn += 1
         self._messages.append({"role": "assistant", "content": action})
         calls, parse_error = [], None
-        if len(action) > self.action_space.max_length:
-            final = VerifyResult.fail(PARSE_FAILED, message=f"reply has {len(action)} characters; the limit is "
-                                                            f"{self.action_space.max_length}")
-            return self._finish(task, final, terminated=True)
+        if len(action) > self.action_space.max_length:  # refused unread, as a final answer
+            return self._finish(task, self._verify_safely(task, action), terminated=True)
         try:
             calls = parse_tool_calls(action, max_chars=self.action_space.max_length).calls
         except ToolCallParseError as exc:
@@ -224,11 +213,7 @@ class ToolUseEnv(TextBanditEnv):
             if _CALL_MARKER_RE.search(action):
                 parse_error = str(exc)
         if not calls and parse_error is None:
-            try:
-                final = self.verify(task, action)
-            except Exception as exc:  # noqa: BLE001 - a verifier bug must not kill a training run
-                final = VerifyResult.fail(ERROR, message=f"{type(exc).__name__}: {exc}")
-            return self._finish(task, final, terminated=True)
+            return self._finish(task, self._verify_safely(task, action), terminated=True)
 
         outputs = self._run_calls(calls, parse_error)
         observation = "\n".join(f'<tool_response name="{o.name}">\n{o.content}\n</tool_response>' for o in outputs)
