@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 import grpo_envs  # noqa: F401 - registers grpo/Bandit-v0
-from grpo_agent import GRPO, evaluate_policy, exact_expected_reward
+from grpo_agent import GRPO, TabularPolicy, evaluate_policy, exact_expected_reward
 from grpo_envs.envs.bandit import ContextualBanditEnv
 
 #: Completions per seed in the learning test; GRPO needs ~4k here (see benchmarks/).
@@ -219,3 +220,51 @@ def test_seeded_runs_are_reproducible() -> None:
     c = _model(seed=6)
     c.learn(512)
     assert not torch.equal(a.policy.logits, c.policy.logits)
+
+
+class _TruncatingPolicy(TabularPolicy):
+    """Marks every completion of action 0 as truncated (as if it hit the length limit)."""
+
+    def sample(self, observations: Any, n: int = 1, deterministic: bool = False) -> Any:
+        batch = super().sample(observations, n, deterministic)
+        batch.truncated = batch.token_ids[:, 0] == 0
+        return batch
+
+
+@pytest.mark.parametrize("mask_truncated", [False, True])
+def test_mask_truncated_completions_leaves_them_out_of_the_update(mask_truncated: bool) -> None:
+    env = ContextualBanditEnv(n_states=1, n_actions=3, noise_std=0.0)
+    model = GRPO(
+        _TruncatingPolicy, env, learning_rate=0.0, group_size=8, n_groups=4, beta=0.0, max_grad_norm=None,
+        mask_truncated_completions=mask_truncated, seed=0, device="cpu",
+    )  # fmt: skip
+    model.learn(32)
+    grad = model.policy.logits.grad
+    assert grad is not None
+    truncated = model.rollout_buffer.completions.truncated
+    assert 0 < int(truncated.sum()) < 32
+    # With masking, the update is REINFORCE over the untruncated completions only.
+    policy, buffer = model.policy, model.rollout_buffer
+    probs = torch.from_numpy(policy.action_probs()[0])
+    keep = ~truncated if mask_truncated else torch.ones_like(truncated)
+    actions = torch.tensor(buffer.completions.actions)
+    onehot = torch.nn.functional.one_hot(actions, 3).double()
+    expected = -((onehot - probs) * buffer.advantages.unsqueeze(1) * keep.unsqueeze(1)).sum(0) / 32  # type: ignore[union-attr]
+    torch.testing.assert_close(grad[0].double(), expected, atol=1e-6, rtol=0)
+
+
+def test_sample_efficiency_benchmark_smoke() -> None:
+    import importlib.util
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bandit_sample_efficiency.py"
+    spec = importlib.util.spec_from_file_location("bandit_sample_efficiency", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # dataclasses look their module up there
+    spec.loader.exec_module(bench)
+    grpo_name, ppo_name = list(bench.AGENTS)[0], list(bench.AGENTS)[-1]
+    grpo = bench.run_one(grpo_name, seed=0, max_steps=LEARNING_BUDGET, threshold=0.95, env_kwargs={})
+    assert grpo.samples_to_threshold is not None and grpo.samples_to_threshold <= LEARNING_BUDGET
+    assert grpo.curve[0][0] == 0 and grpo.curve[-1][1] >= 0.95
+    ppo = bench.run_one(ppo_name, seed=0, max_steps=256, threshold=0.95, env_kwargs={})
+    assert ppo.samples_to_threshold is None and [s for s, _ in ppo.curve] == [0, 128, 256]

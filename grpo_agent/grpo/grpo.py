@@ -99,7 +99,7 @@ class GRPO(BaseAlgorithm):
         >>> model = GRPO("tabular", env, learning_rate=0.05, group_size=8, n_groups=16, seed=0)
         >>> model = model.learn(total_timesteps=4096)
         >>> action, _ = model.predict(0, deterministic=True)
-        >>> int(action) == env.unwrapped.best_actions[0]
+        >>> bool(action == env.unwrapped.best_actions[0])
         True
     """
 
