@@ -1,0 +1,244 @@
+"""The fork server: the clean process every candidate process is forked from.
+
+It is forked from the zygote right after start-up, before any job exists, and only ever
+receives a job number, a timeout, a working directory and four file descriptors. No test,
+expected value or reference solution is ever in its memory, so none can be in the memory of
+a candidate process (whose address space is a copy of this one).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import selectors
+import signal
+import socket
+import sys
+import sysconfig
+from typing import Any
+
+from grpo_envs.sandbox import candidate, landlock, privileges, seccomp
+from grpo_envs.sandbox.channel import write_json
+from grpo_envs.sandbox.isolation import IsolationPlan, close_fds_except, isolate
+
+#: Exit code of a candidate process whose isolation failed (sysexits.h EX_SOFTWARE).
+ISOLATION_FAILED = 70
+#: CPU-time backstop (seconds) of a warm candidate process; the harness lowers it to the
+#: job's own limit before the program is compiled.
+WARM_CPU_SECONDS = 600
+_MAX_MESSAGE = 64 * 1024
+_PR_SET_CHILD_SUBREAPER = 36
+#: Device files a program may read (and /dev/null write).
+_READABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+#: Time-zone data, read by ``time.localtime`` and ``datetime``.
+_READABLE_SYSTEM = ("/etc/localtime", "/usr/share/zoneinfo")
+
+
+def interpreter_paths() -> list[str]:
+    """Directories this interpreter imports from (standard library and site-packages)."""
+    paths = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths.update(p for p in sys.path if p and os.path.isdir(p))
+    return sorted(p for p in paths if p and os.path.isdir(p))
+
+
+def _candidate_main(plan: IsolationPlan, fds: list[int], workdir: str) -> None:
+    """The forked candidate process: isolate, then serve the harness. Never returns."""
+    req_fd, resp_fd, out_fd, err_fd = fds
+    try:
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(out_fd, 1)
+        os.dup2(err_fd, 2)
+        keep = {0, 1, 2, req_fd, resp_fd}
+        if plan.read_layer_fd >= 0:
+            keep.add(plan.read_layer_fd)
+        close_fds_except(keep)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        isolate(plan, workdir, WARM_CPU_SECONDS, strict=True)
+    except BaseException as exc:  # noqa: BLE001 - fail closed: report and never run the program
+        try:
+            write_json(resp_fd, ["sandbox_error", f"{type(exc).__name__}: {exc}"])
+        finally:
+            os._exit(ISOLATION_FAILED)
+    try:
+        candidate.serve(req_fd, resp_fd)
+    finally:
+        os._exit(0)  # skip the program's atexit handlers and the interpreter's teardown
+
+
+def _probe(plan: IsolationPlan, workdir: str, hidden: list[str]) -> dict[str, Any]:
+    """Fork once, try every layer, check that the important ones bite, report which work."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        layers: dict[str, Any] = {}
+        try:
+            os.close(read_fd)
+            os.setsid()
+            layers = isolate(plan, workdir, 5.0, strict=False)
+            if layers.get("seccomp"):
+                try:
+                    child = os.fork()
+                    if child == 0:
+                        os._exit(0)
+                    layers["seccomp"] = False  # the filter did not bite
+                except OSError:
+                    pass
+            if layers.get("landlock") and hidden:
+                for path in hidden:
+                    try:
+                        if os.path.isdir(path):
+                            os.listdir(path)
+                        else:
+                            open(path, "rb").close()
+                        layers["landlock_hides_paths"] = False
+                    except OSError:
+                        layers.setdefault("landlock_hides_paths", True)
+        except BaseException as exc:  # noqa: BLE001
+            layers["probe_error"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            try:
+                write_json(write_fd, layers)
+            finally:
+                os._exit(0)
+    os.close(write_fd)
+    from grpo_envs.sandbox.channel import ChannelClosed, read_json
+
+    try:
+        layers = read_json(read_fd)
+    except ChannelClosed:
+        layers = {"probe_error": "the probe process died"}
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    return layers
+
+
+def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
+    """Run the fork server until the zygote closes ``sock``. Never returns.
+
+    First sends ``("layers", dict)``; then answers ``("spawn", slot_id, workdir)`` (with four
+    fds: request read end, response write end, stdout and stderr memfds) with
+    ``("started", slot_id, pid)`` and later ``("exited", slot_id, wait_status)``, and
+    ``("kill", slot_id)`` by killing that candidate process.
+    """
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    layers: dict[str, Any] = {"process_group": True, "separate_test_process": True}
+    ids = settings["ids"]
+    hidden = [p for p in settings["hidden_paths"] if os.path.exists(p)]
+    plan = IsolationPlan(limits=settings["limits"], ids=ids, user_namespace=settings["user_namespace"],
+                         seccomp=settings["seccomp"])
+    if plan.seccomp and seccomp.seccomp_supported():
+        plan.compiled_filter = seccomp.CompiledFilter()
+    abi = landlock.abi_version() if settings["landlock"] else 0
+    if abi:
+        readable = interpreter_paths() + list(_READABLE_DEVICES) + list(_READABLE_SYSTEM)
+        readable += [settings["base"], *settings["readable_paths"]]
+        try:
+            plan.read_layer_fd = landlock.build_read_layer(abi, readable, hidden)
+            plan.landlock_abi = abi
+            plan.keep_read_capability = ids is not None
+        except OSError:
+            abi = 0
+    probe_dir = os.path.join(settings["base"], "probe")
+    os.mkdir(probe_dir, 0o700)
+    if ids is not None:
+        os.chown(probe_dir, *ids)
+    probed = _probe(plan, probe_dir, hidden)
+    os.rmdir(probe_dir) if not os.listdir(probe_dir) else None
+    # keep only what worked: every later job applies exactly this, strictly
+    if not probed.get("landlock"):
+        if plan.read_layer_fd >= 0:
+            os.close(plan.read_layer_fd)
+        plan.landlock_abi, plan.read_layer_fd, plan.keep_read_capability = 0, -1, False
+    if not probed.get("seccomp"):
+        plan.seccomp = False
+    if ids is not None and not probed.get("unprivileged_uid"):
+        plan.ids = None
+    layers.update(probed)
+    hidden_by = "landlock" if probed.get("landlock") and probed.get("landlock_hides_paths", True) else False
+    if not hidden_by and hidden and (os.geteuid() == 0 or settings["user_namespace"]):
+        try:
+            if privileges.hide_with_mounts(hidden):
+                hidden_by = "mount_namespace"
+        except OSError:
+            pass
+    layers["hidden_paths"] = hidden_by if hidden else "none_configured"
+    layers.pop("landlock_hides_paths", None)
+    if not plan.seccomp:
+        # without seccomp a program could fork a daemon: adopt orphans so they can be killed
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    sock.send(pickle.dumps(("layers", layers)))
+
+    selector = selectors.DefaultSelector()
+    selector.register(sock, selectors.EVENT_READ, None)
+    running: dict[int, tuple[int, int]] = {}  # job_id -> (pid, pidfd)
+
+    def reap_strays() -> None:
+        known = {pid for pid, _ in running.values()}
+        try:
+            with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as handle:
+                children = [int(p) for p in handle.read().split()]
+        except OSError:
+            return
+        for pid in children:
+            if pid not in known:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except OSError:
+                    pass
+
+    while True:
+        for key, _ in selector.select():
+            if key.data is None:
+                try:
+                    data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 4)
+                except OSError:
+                    data, fds = b"", []
+                if not data:  # the zygote is gone: take every candidate with us
+                    for pid, _ in running.values():
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except OSError:
+                            pass
+                    os._exit(0)
+                message = pickle.loads(data)
+                if message[0] == "spawn":
+                    _, job_id, workdir = message
+                    try:
+                        pid = os.fork()
+                    except OSError as exc:
+                        for fd in fds:
+                            os.close(fd)
+                        sock.send(pickle.dumps(("spawn_failed", job_id, str(exc))))
+                        continue
+                    if pid == 0:
+                        selector.close()
+                        _candidate_main(plan, fds, workdir)
+                    for fd in fds:
+                        os.close(fd)
+                    pidfd = os.pidfd_open(pid)
+                    running[job_id] = (pid, pidfd)
+                    selector.register(pidfd, selectors.EVENT_READ, job_id)
+                    sock.send(pickle.dumps(("started", job_id, pid)))
+                elif message[0] == "kill" and message[1] in running:
+                    try:
+                        os.kill(running[message[1]][0], signal.SIGKILL)
+                    except OSError:
+                        pass
+            else:
+                job_id = key.data
+                pid, pidfd = running.pop(job_id)
+                selector.unregister(pidfd)
+                os.close(pidfd)
+                _, status = os.waitpid(pid, 0)
+                sock.send(pickle.dumps(("exited", job_id, status)))
+                if not plan.seccomp:
+                    reap_strays()

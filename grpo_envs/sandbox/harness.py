@@ -1,0 +1,221 @@
+"""The trusted side of a job: runs the tests and calls into the candidate's process.
+
+Runs in its own process, forked from the zygote (never from the candidate's ancestors), so
+the tests and expected values exist only here. The candidate's functions are bound in the
+tests' namespace as :class:`CandidateFunction` proxies: a call sends the arguments over a
+pipe and rebuilds the returned value with :mod:`~grpo_envs.sandbox.codec` (plain data,
+exact types). A test passes only when its code ran to the end here; every report about it
+is written by this process on a pipe the candidate does not hold.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from typing import Any, Callable
+
+from grpo_envs.sandbox import codec
+from grpo_envs.sandbox.channel import ChannelClosed, read_json, write_json
+from grpo_envs.sandbox.job import FunctionTests, IOTests, SandboxJob
+from grpo_envs.sandbox.result import NOT_RUN, PASSED, TEST_ERROR, TEST_FAILED
+
+MAX_MESSAGE = 500
+#: Seconds of CPU time allowed beyond the job's wall-clock timeout (a backstop: the
+#: wall-clock limit normally fires first).
+CPU_MARGIN = 1
+
+
+class CandidateGone(BaseException):
+    """The candidate's process ended or broke the protocol. A BaseException so that a test's
+    own ``except Exception`` cannot swallow it."""
+
+
+class CandidateError(Exception):
+    """The candidate's code raised; ``type_name`` is its exception class name.
+
+    Raised as a subclass of the built-in exception of that name when one exists, so tests
+    such as ``try: f(-1) except ValueError: ...`` work unchanged.
+    """
+
+    type_name: str = "Exception"
+
+
+_ERROR_CLASSES: dict[str, type] = {}
+
+
+def _candidate_error(type_name: str, message: str) -> CandidateError:
+    cls = _ERROR_CLASSES.get(type_name)
+    if cls is None:
+        base = getattr(builtins, type_name, None)
+        if isinstance(base, type) and issubclass(base, Exception) and base is not Exception:
+            try:
+                cls = type(type_name, (CandidateError, base), {})
+            except TypeError:  # incompatible layout
+                cls = CandidateError
+        else:
+            cls = CandidateError
+        _ERROR_CLASSES[type_name] = cls
+    error = cls(f"{type_name}: {message}")
+    error.type_name = type_name
+    return error
+
+
+class Link:
+    """The harness's end of the pipes to the candidate's process."""
+
+    def __init__(self, req_fd: int, resp_fd: int) -> None:
+        self.req_fd, self.resp_fd = req_fd, resp_fd
+
+    def request(self, message: list[Any]) -> list[Any]:
+        try:
+            write_json(self.req_fd, message)
+            reply = read_json(self.resp_fd)
+        except (ChannelClosed, OSError) as exc:
+            raise CandidateGone(f"the program's process ended ({exc})") from None
+        if type(reply) is not list or not reply or type(reply[0]) is not str:
+            raise CandidateGone("the program's process broke the protocol")
+        return reply
+
+
+class CandidateFunction:
+    """Calls the candidate's top-level function ``name`` in its process."""
+
+    def __init__(self, link: Link, name: str) -> None:
+        self._link, self.__name__ = link, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        reply = self._link.request(["call", self.__name__, codec.to_tree(list(args)), codec.to_tree(kwargs)])
+        if reply[0] == "ok" and len(reply) == 2:
+            try:
+                return codec.from_tree(reply[1])
+            except codec.CodecError as exc:
+                raise CandidateGone(f"malformed return value: {exc}") from None
+        if reply[0] == "raise" and len(reply) == 3 and all(type(x) is str for x in reply[1:]):
+            raise _candidate_error(reply[1][:100], reply[2][:MAX_MESSAGE])
+        raise CandidateGone("the program's process broke the protocol")
+
+    def __repr__(self) -> str:
+        return f"<candidate function {self.__name__}>"
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:MAX_MESSAGE]
+
+
+def _outcome_of(exc: BaseException) -> tuple[str, str, str | None]:
+    if isinstance(exc, CandidateError):
+        return TEST_ERROR, str(exc)[:MAX_MESSAGE], exc.type_name
+    if isinstance(exc, AssertionError):
+        return TEST_FAILED, _describe(exc), None
+    return TEST_ERROR, _describe(exc), type(exc).__name__
+
+
+def _normalise(text: str, compare: str) -> Any:
+    if compare == "tokens":
+        return text.split()
+    if compare == "lines":
+        return [line.rstrip() for line in text.rstrip().splitlines()]
+    return text
+
+
+def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> None:
+    """Run ``job``'s tests against the candidate on the other end of ``link``.
+
+    Reports, in order: zero or more ``["test", index, status, message, error_type]``, then
+    one of ``["done"]``, ``["load_failed", type, message]``, ``["gone", message]`` (the
+    candidate's process ended before the tests completed), ``["harness_error", message]``.
+    """
+    tests = job.tests
+    mode = "function" if isinstance(tests, FunctionTests) else ("io" if isinstance(tests, IOTests) else "run")
+    compiled = []
+    if isinstance(tests, FunctionTests):
+        try:
+            setup = compile(tests.setup, "<setup>", "exec")
+            compiled = [compile(source, f"<test {i}>", "exec") for i, source in enumerate(tests.tests)]
+        except SyntaxError as exc:
+            report(["harness_error", f"the task's tests do not compile: {_describe(exc)}"])
+            return
+    try:
+        loaded = link.request(["load", job.program, mode, int(math.ceil(job.timeout)) + CPU_MARGIN])
+    except CandidateGone as exc:
+        report(["gone", str(exc)])
+        return
+    if loaded[0] == "sandbox_error":
+        report(["harness_error", f"isolation failed: {str(loaded[1:])[:MAX_MESSAGE]}"])
+        return
+    if loaded[0] == "load_failed" and len(loaded) == 3:
+        report(["load_failed", str(loaded[1])[:100], str(loaded[2])[:MAX_MESSAGE]])
+        return
+    if mode == "run":
+        if loaded[0] == "ran" and len(loaded) == 3:
+            error = loaded[2]
+            if error:
+                report(["load_failed", str(error[0])[:100], str(error[1])[:MAX_MESSAGE]])
+            else:
+                report(["done"])
+        else:
+            report(["gone", "the program's process broke the protocol"])
+        return
+    if loaded[0] != "loaded" or len(loaded) != 2 or type(loaded[1]) is not list:
+        report(["gone", "the program's process broke the protocol"])
+        return
+
+    if isinstance(tests, IOTests):
+        _run_io(tests, job.stop_on_failure, link, report)
+        return
+
+    assert isinstance(tests, FunctionTests)
+    namespace: dict[str, Any] = {"__name__": "__tests__"}
+    try:
+        exec(setup, namespace)
+    except BaseException as exc:  # noqa: BLE001 - a broken task, not the candidate's fault
+        report(["harness_error", f"the task's setup code raised {_describe(exc)}"])
+        return
+    for name in loaded[1][:10_000]:
+        if type(name) is str and name.isidentifier() and name not in namespace:
+            namespace[name] = CandidateFunction(link, name)
+    for alias, target in tests.bind.items():
+        namespace[alias] = CandidateFunction(link, target)
+    for index, code in enumerate(compiled):
+        try:
+            exec(code, namespace)
+            status, message, error_type = PASSED, "", None
+        except CandidateGone as exc:
+            report(["test", index, TEST_ERROR, str(exc), None])
+            report(["gone", str(exc)])
+            return
+        except BaseException as exc:  # noqa: BLE001 - any failure of the test is its verdict
+            status, message, error_type = _outcome_of(exc)
+        report(["test", index, status, message, error_type])
+        if status != PASSED and job.stop_on_failure:
+            break
+    report(["done"])
+
+
+def _run_io(tests: IOTests, stop_on_failure: bool, link: Link, report: Callable[[list[Any]], None]) -> None:
+    for index, (stdin_text, expected) in enumerate(tests.cases):
+        try:
+            reply = link.request(["main", stdin_text])
+        except CandidateGone as exc:
+            report(["test", index, TEST_ERROR, str(exc), None])
+            report(["gone", str(exc)])
+            return
+        if reply[0] != "ran" or len(reply) != 3 or type(reply[1]) is not str:
+            report(["test", index, TEST_ERROR, "the program's process broke the protocol", None])
+            report(["gone", "the program's process broke the protocol"])
+            return
+        output, error = reply[1], reply[2]
+        if error:
+            status, message, error_type = TEST_ERROR, f"{error[0]}: {error[1]}"[:MAX_MESSAGE], str(error[0])[:100]
+        elif _normalise(output, tests.compare) == _normalise(expected, tests.compare):
+            status, message, error_type = PASSED, "", None
+        else:
+            status, message, error_type = TEST_FAILED, f"output {output[:200]!r} != expected {expected[:200]!r}", None
+        report(["test", index, status, message, error_type])
+        if status != PASSED and stop_on_failure:
+            break
+    report(["done"])
+
+
+__all__ = ["CandidateError", "CandidateFunction", "CandidateGone", "Link", "NOT_RUN", "run"]

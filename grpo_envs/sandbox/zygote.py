@@ -1,0 +1,656 @@
+"""The zygote: schedules jobs over harness lanes and warm candidate processes.
+
+Process tree (started by :class:`~grpo_envs.sandbox.pool.Sandbox`)::
+
+    your process (may have torch loaded)
+      └─ zygote (a fresh interpreter: standard library + pre-imported modules only)
+           ├─ harness lanes, one per worker (trusted: receive a job, run its tests, report)
+           └─ fork server (forked before any job; never sees a test)
+                └─ candidate processes, one per job (isolated: run the program, answer calls)
+
+Throughput comes from doing the expensive steps ahead of time: the fork server keeps one
+*warm* candidate process per worker already forked and isolated (in its own working
+directory, waiting for a program), and the harness lanes live across jobs. A job then costs
+the zygote a few messages; a candidate process is still used for exactly one job and killed
+right after its verdict. A lane that overruns a deadline is killed and replaced.
+
+The zygote talks to your process over its stdin/stdout with length-prefixed pickles, and to
+the fork server and the lanes over Unix sockets that also carry each job's file descriptors.
+Everything is a single-threaded event loop on ``selectors``, so forking is always safe.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import pickle
+import selectors
+import shutil
+import signal
+import socket
+import stat
+import struct
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from grpo_envs.sandbox import harness, privileges
+from grpo_envs.sandbox.isolation import close_fds_except
+from grpo_envs.sandbox.job import SandboxJob
+from grpo_envs.sandbox.limits import MiB, ResourceLimits
+from grpo_envs.sandbox.result import (
+    ERROR, FAILED, KILLED, MEMORY, NOT_RUN, OK, TIMEOUT, SandboxResult, TestOutcome,
+)
+
+_HEADER = struct.Struct("<I")
+#: Address-space cap of a harness lane: it holds the tests and decoded return values.
+HARNESS_MEMORY = 4 * 1024 * MiB
+_PR_SET_DUMPABLE = 4
+_MAX_REPORT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ZygoteConfig:
+    """Start-up settings sent by :class:`~grpo_envs.sandbox.pool.Sandbox` (see its docstring)."""
+
+    preload: tuple[str, ...] = ()
+    limits: ResourceLimits = field(default_factory=ResourceLimits)
+    max_workers: int = 2
+    drop_user: bool = True
+    network_namespace: bool = True
+    landlock: bool = True
+    seccomp: bool = True
+    hidden_paths: tuple[str, ...] = ()
+    readable_paths: tuple[str, ...] = ()
+    output_limit: int = 8 * 1024
+
+
+class FrameReader:
+    """Accumulates non-blocking reads and yields complete length-prefixed frames."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add ``data``; return the frames it completed."""
+        self.buffer += data
+        frames = []
+        while len(self.buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self.buffer)
+            if len(self.buffer) < _HEADER.size + size:
+                break
+            frames.append(bytes(self.buffer[_HEADER.size:_HEADER.size + size]))
+            del self.buffer[:_HEADER.size + size]
+        return frames
+
+
+def frame(payload: bytes) -> bytes:
+    """``payload`` with its length prefix."""
+    return _HEADER.pack(len(payload)) + payload
+
+
+@dataclass
+class _Slot:
+    """A candidate process forked ahead of time, with the zygote's ends of its pipes."""
+
+    slot_id: int
+    workdir: str
+    req_w: int
+    resp_r: int
+    out_fd: int
+    err_fd: int
+    pid: int | None = None
+    status: int | None = None  # wait status once it exited
+    kill_sent: bool = False
+    job_id: int | None = None
+
+
+@dataclass
+class _Lane:
+    """A harness process that runs one job at a time."""
+
+    pid: int
+    pidfd: int
+    sock: socket.socket
+    job_id: int | None = None
+
+
+@dataclass
+class _Run:
+    job_id: int
+    job: SandboxJob
+    slot: _Slot
+    lane: _Lane
+    started: float
+    deadline: float
+    reports: list[Any] = field(default_factory=list)
+    terminal: list[Any] | None = None
+    timed_out: bool = False
+    lane_died: bool = False
+
+
+def _remove_tree(path: str) -> None:
+    """Remove a working directory, even one the program made unwritable (chmod 000)."""
+    try:
+        os.rmdir(path)  # the common case: the program wrote nothing
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
+
+    def fix(_function: Any, target: str, _exc: Any) -> None:
+        try:
+            os.chmod(os.path.dirname(target), stat.S_IRWXU)
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.chmod(target, stat.S_IRWXU)
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                os.unlink(target)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=fix)
+
+
+def _read_output(fd: int, limit: int) -> str:
+    data = os.pread(fd, limit + 1, 0)
+    text = data[:limit].decode("utf-8", "replace")
+    return text + "\n[... output truncated]" if len(data) > limit else text
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+_SIGNAL_MEANING = {
+    "SIGXFSZ": "file or output size limit exceeded",
+    "SIGXCPU": "CPU time limit exceeded",
+    "SIGSEGV": "segmentation fault",
+    "SIGSYS": "forbidden system call",
+    "SIGKILL": "killed",
+    "SIGABRT": "aborted",
+}
+
+
+def _lane_main(sock: socket.socket) -> None:
+    """A harness lane: run jobs received on ``sock`` until it closes. Never returns."""
+    try:
+        null = os.open("/dev/null", os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        close_fds_except({0, 1, 2, sock.fileno()})
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        import ctypes
+        import resource
+
+        # not dumpable: a same-uid program cannot read this process's memory through /proc
+        ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (HARNESS_MEMORY, HARNESS_MEMORY))
+        except (ValueError, OSError):
+            pass
+
+        def report(message: list[Any]) -> None:
+            sock.send(json.dumps(message).encode("utf-8", "surrogatepass")[:_MAX_REPORT])
+
+        while True:
+            data, fds, _, _ = socket.recv_fds(sock, 64, 3)
+            if not data:
+                os._exit(0)
+            job_fd, req_w, resp_r = fds
+            job = pickle.loads(os.pread(job_fd, os.fstat(job_fd).st_size, 0))
+            os.close(job_fd)
+            try:
+                harness.run(job, harness.Link(req_w, resp_r), report)
+            except BaseException as exc:  # noqa: BLE001 - reported as a sandbox error
+                report(["harness_error", f"{type(exc).__name__}: {exc}"[:500]])
+            finally:
+                os.close(req_w)
+                os.close(resp_r)
+    finally:
+        os._exit(0)
+
+
+class Zygote:
+    """The event loop described in the module docstring."""
+
+    def __init__(self, config: ZygoteConfig) -> None:
+        self.config = config
+        self.selector = selectors.DefaultSelector()
+        self.queue: deque[tuple[int, SandboxJob]] = deque()
+        self.runs: dict[int, _Run] = {}
+        self.slots: dict[int, _Slot] = {}  # every live candidate process, warm or in use
+        self.warm: deque[_Slot] = deque()  # started and unused
+        self.pending_warm = 0  # spawn requests not yet answered
+        self.lanes: list[_Lane] = []
+        self.outgoing = bytearray()
+        self.inbox = FrameReader()
+        self.closing = False
+        self.fatal = False
+        self.layers: dict[str, Any] = {}
+        self.ids: tuple[int, int] | None = None
+        self.next_slot = 0
+
+    # -- start-up ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Pre-import, enter the network namespace, start the fork server and the lanes."""
+        config = self.config
+        self.preloaded = self._preload(config.preload)
+        # Move everything imported so far out of the collector's reach: a collection in a
+        # forked child would otherwise touch (and copy-on-write) every object's page.
+        gc.collect()
+        gc.freeze()
+        user_namespace = False
+        self.layers["network_namespace"] = False
+        if config.network_namespace:
+            try:
+                how = privileges.enter_network_namespace()
+                self.layers["network_namespace"] = how
+                user_namespace = how.startswith("userns")
+            except OSError:
+                pass
+        if config.drop_user and os.geteuid() == 0:
+            self.ids = privileges.unprivileged_ids()
+        self.base = tempfile.mkdtemp(prefix="grpo-sandbox-")
+        os.chmod(self.base, 0o711)  # traversable by the unprivileged uid, not listable
+        settings = {
+            "ids": self.ids, "hidden_paths": list(config.hidden_paths), "limits": config.limits,
+            "user_namespace": user_namespace, "seccomp": config.seccomp, "landlock": config.landlock,
+            "base": self.base, "readable_paths": list(config.readable_paths),
+        }
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.forkserver_pid = os.fork()
+        if self.forkserver_pid == 0:
+            ours.close()
+            from grpo_envs.sandbox import forkserver
+
+            try:
+                forkserver.serve(theirs, settings)
+            finally:
+                os._exit(1)
+        theirs.close()
+        self.sock = ours
+        _, layers = pickle.loads(self.sock.recv(1 << 16))
+        self.layers.update(layers)
+        if not layers.get("unprivileged_uid"):
+            self.ids = None
+        self.layers.setdefault("unprivileged_uid", False)
+        self.forkserver_pidfd = os.pidfd_open(self.forkserver_pid)
+        os.set_blocking(0, False)
+        os.set_blocking(1, False)
+        self.selector.register(0, selectors.EVENT_READ, ("parent", None))
+        self.selector.register(self.sock, selectors.EVENT_READ, ("forkserver", None))
+        self.selector.register(self.forkserver_pidfd, selectors.EVENT_READ, ("forkserver_died", None))
+        for _ in range(config.max_workers):
+            self.lanes.append(self._start_lane())
+        self._top_up_warm()
+        self._send(("ready", dict(self.layers), self.base, self.preloaded))
+
+    @staticmethod
+    def _preload(names: tuple[str, ...]) -> list[str]:
+        loaded = []
+        for name in names:
+            try:
+                importlib.import_module(name)
+                loaded.append(name)
+            except Exception:  # noqa: BLE001 - a missing optional module just is not preloaded
+                pass
+        return loaded
+
+    def _start_lane(self) -> _Lane:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            _lane_main(theirs)
+        theirs.close()
+        lane = _Lane(pid, os.pidfd_open(pid), ours)
+        self.selector.register(ours, selectors.EVENT_READ, ("lane", lane))
+        self.selector.register(lane.pidfd, selectors.EVENT_READ, ("lane_died", lane))
+        return lane
+
+    def _retire_lane(self, lane: _Lane) -> None:
+        """Kill a lane (its job overran, or it died) and start a replacement."""
+        for resource_ in (lane.sock, lane.pidfd):
+            try:
+                self.selector.unregister(resource_)
+            except (KeyError, ValueError):
+                pass
+        try:
+            os.kill(lane.pid, signal.SIGKILL)  # our unreaped child: the pid cannot be reused
+        except OSError:
+            pass
+        os.waitpid(lane.pid, 0)
+        os.close(lane.pidfd)
+        lane.sock.close()
+        index = self.lanes.index(lane)
+        self.lanes[index] = self._start_lane() if not self.closing else lane
+        if self.closing:
+            self.lanes.pop(index)
+
+    # -- warm candidate processes --------------------------------------------------------
+
+    def _top_up_warm(self) -> None:
+        while len(self.warm) + self.pending_warm < self.config.max_workers and not self.closing:
+            self._spawn_slot()
+
+    def _spawn_slot(self) -> None:
+        workdir = tempfile.mkdtemp(dir=self.base)
+        if self.ids is not None:
+            os.chown(workdir, *self.ids)
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        out_fd = os.memfd_create("stdout", 0)
+        err_fd = os.memfd_create("stderr", 0)
+        slot = _Slot(self.next_slot, workdir, req_w, resp_r, out_fd, err_fd)
+        self.next_slot += 1
+        socket.send_fds(self.sock, [pickle.dumps(("spawn", slot.slot_id, workdir))], [req_r, resp_w, out_fd, err_fd])
+        os.close(req_r)
+        os.close(resp_w)
+        self.slots[slot.slot_id] = slot
+        self.pending_warm += 1
+
+    def _kill_slot(self, slot: _Slot) -> None:
+        if not slot.kill_sent and slot.status is None:
+            slot.kill_sent = True
+            self.sock.send(pickle.dumps(("kill", slot.slot_id)))
+
+    def _release_slot(self, slot: _Slot) -> None:
+        """The candidate process is gone: free its files."""
+        self.slots.pop(slot.slot_id, None)
+        for fd in (slot.req_w, slot.resp_r, slot.out_fd, slot.err_fd):
+            if fd >= 0:
+                os.close(fd)
+        slot.req_w = slot.resp_r = slot.out_fd = slot.err_fd = -1
+        _remove_tree(slot.workdir)
+
+    # -- talking to the parent -----------------------------------------------------------
+
+    def _send(self, message: Any) -> None:
+        self.outgoing += frame(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        self._flush()
+
+    def _flush(self) -> None:
+        while self.outgoing:
+            try:
+                written = os.write(1, self.outgoing)
+            except BlockingIOError:
+                break
+            except OSError:  # the parent is gone
+                self.outgoing.clear()
+                self.closing = True
+                break
+            del self.outgoing[:written]
+        registered = 1 in self.selector.get_map()
+        if self.outgoing and not registered:
+            self.selector.register(1, selectors.EVENT_WRITE, ("parent_out", None))
+        elif not self.outgoing and registered:
+            self.selector.unregister(1)
+
+    def _on_parent(self) -> None:
+        try:
+            data = os.read(0, 1 << 20)
+        except BlockingIOError:
+            return
+        if not data:
+            self.closing = True
+            return
+        for payload in self.inbox.feed(data):
+            message = pickle.loads(payload)
+            if message[0] == "run":
+                self.queue.append((message[1], message[2]))
+            elif message[0] == "close":
+                self.closing = True
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        while self.queue and self.warm and not self.closing:
+            lane = next((lane for lane in self.lanes if lane.job_id is None), None)
+            if lane is None:
+                return
+            job_id, job = self.queue.popleft()
+            slot = self.warm.popleft()
+            slot.job_id, lane.job_id = job_id, job_id
+            job_fd = os.memfd_create("job", 0)
+            os.write(job_fd, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            started = time.monotonic()
+            try:
+                socket.send_fds(lane.sock, [b"job"], [job_fd, slot.req_w, slot.resp_r])
+            except OSError:
+                lane.job_id = None
+                self.queue.appendleft((job_id, job))
+                self.warm.appendleft(slot)
+                self._retire_lane(lane)
+                continue
+            finally:
+                os.close(job_fd)
+            os.close(slot.req_w)
+            os.close(slot.resp_r)
+            slot.req_w = slot.resp_r = -1
+            self.runs[job_id] = _Run(job_id, job, slot, lane, started, started + job.timeout)
+            self._top_up_warm()
+
+    def _on_lane(self, lane: _Lane) -> None:
+        try:
+            data = lane.sock.recv(_MAX_REPORT)
+        except OSError:
+            data = b""
+        if not data:
+            return  # the lane died; its pidfd reports it
+        run = self.runs.get(lane.job_id) if lane.job_id is not None else None
+        if run is None:
+            return
+        try:
+            message = json.loads(data.decode("utf-8", "surrogatepass"))
+        except (ValueError, UnicodeDecodeError):
+            return
+        if not isinstance(message, list) or not message:
+            return
+        if message[0] == "test":
+            run.reports.append(message)
+            return
+        run.terminal = message
+        lane.job_id = None
+        self._kill_slot(run.slot)
+        if message[0] != "gone" or run.slot.status is not None:
+            self._finish(run)
+        # "gone": the program's process ended by itself; wait for its exit status
+
+    def _on_lane_died(self, lane: _Lane) -> None:
+        run = self.runs.get(lane.job_id) if lane.job_id is not None else None
+        lane.job_id = None
+        self._retire_lane(lane)
+        if run is not None and run.terminal is None:
+            run.lane_died = True
+            self._kill_slot(run.slot)
+            self._finish(run)
+
+    def _on_forkserver(self) -> None:
+        data = self.sock.recv(1 << 16)
+        if not data:
+            self._on_forkserver_died()
+            return
+        message = pickle.loads(data)
+        slot = self.slots.get(message[1])
+        if slot is None:
+            return
+        if message[0] == "started":
+            slot.pid = message[2]
+            self.pending_warm -= 1
+            self.warm.append(slot)
+        elif message[0] == "exited":
+            slot.status = message[2]
+            if slot in self.warm:  # died before use
+                self.warm.remove(slot)
+            run = self.runs.get(slot.job_id) if slot.job_id is not None else None
+            if run is not None and run.terminal is not None and run.terminal[0] == "gone":
+                self._finish(run)
+            if slot.job_id is None or slot.job_id not in self.runs:
+                self._release_slot(slot)
+            self._top_up_warm()
+        elif message[0] == "spawn_failed":
+            self.pending_warm -= 1
+            slot.status = -1
+            self._release_slot(slot)
+            self.fatal = self.closing = True  # cannot fork: nothing will work any more
+
+    def _on_forkserver_died(self) -> None:
+        for run in list(self.runs.values()):
+            run.slot.status = run.slot.status if run.slot.status is not None else -1
+            if run.terminal is None:
+                run.lane_died = True
+            self._finish(run)
+        self.closing = True
+        self.fatal = True
+
+    def _check_deadlines(self) -> float | None:
+        now = time.monotonic()
+        nearest = None
+        for run in list(self.runs.values()):
+            if run.terminal is not None:
+                continue
+            if now >= run.deadline:
+                run.timed_out = True
+                run.lane.job_id = None
+                self._retire_lane(run.lane)
+                self._kill_slot(run.slot)
+                self._finish(run)
+            else:
+                remaining = run.deadline - now
+                nearest = remaining if nearest is None else min(nearest, remaining)
+        return nearest
+
+    def _finish(self, run: _Run) -> None:
+        if run.job_id not in self.runs:
+            return
+        del self.runs[run.job_id]
+        self._send(("result", run.job_id, self._compose(run)))
+        if run.slot.status is not None:
+            self._release_slot(run.slot)
+        # otherwise released when the fork server reports the (killed) process's exit
+
+    def _compose(self, run: _Run) -> SandboxResult:
+        job, slot = run.job, run.slot
+        outcomes = {i: TestOutcome(i, NOT_RUN) for i in range(job.num_tests)}
+        for report in run.reports:
+            if len(report) >= 5 and isinstance(report[1], int) and report[1] in outcomes:
+                _, index, status, message, error_type = report[:5]
+                outcomes[index] = TestOutcome(index, str(status), str(message or ""),
+                                              error_type if isinstance(error_type, str) else None)
+        tests = tuple(outcomes[i] for i in range(job.num_tests))
+        terminal = run.terminal or []
+        exit_code = signal_name = error_type = None
+        if run.timed_out:
+            status, message = TIMEOUT, f"wall-clock limit of {job.timeout:g} s exceeded"
+        elif run.lane_died:
+            status, message = ERROR, "the harness process died without a verdict"
+        elif terminal[0] == "harness_error":
+            status, message = ERROR, str(terminal[1:2])[:500]
+        elif terminal[0] == "load_failed":
+            error_type = str(terminal[1])
+            status = MEMORY if error_type == "MemoryError" else FAILED
+            message = f"{error_type}: {terminal[2]}"
+        elif terminal[0] == "gone":
+            # the harness lost the program before the verdict
+            word = slot.status if slot.status is not None and slot.status >= 0 else None
+            if word is not None and os.WIFEXITED(word):
+                exit_code = os.WEXITSTATUS(word)
+                status, error_type = FAILED, "ProcessExit"
+                message = f"the program's process exited with code {exit_code} before the tests completed"
+            elif word is not None and os.WIFSIGNALED(word):
+                signal_name = _signal_name(os.WTERMSIG(word))
+                status = TIMEOUT if signal_name == "SIGXCPU" else KILLED
+                message = f"the program was killed by {signal_name} ({_SIGNAL_MEANING.get(signal_name, 'signal')})"
+            else:
+                status, message = KILLED, str(terminal[1:2])[:500]
+        else:  # done
+            status = MEMORY if any(t.error_type == "MemoryError" for t in tests) else OK
+            passed = sum(t.status == "passed" for t in tests)
+            message = f"{passed}/{len(tests)} tests passed" if tests else "the program ran to completion"
+        stdout = stderr = ""
+        if slot.out_fd >= 0:
+            stdout = _read_output(slot.out_fd, self.config.output_limit)
+            stderr = _read_output(slot.err_fd, self.config.output_limit)
+        return SandboxResult(
+            status=status, tests=tests, stdout=stdout, stderr=stderr, message=message,
+            error_type=error_type, exit_code=exit_code, signal=signal_name, layers=self.layers,
+            elapsed=time.monotonic() - run.started,
+        )
+
+    # -- main loop -----------------------------------------------------------------------
+
+    def loop(self) -> None:
+        """Serve until the parent closes the pipe (or says ``close``), then clean up."""
+        while not (self.closing and not self.runs):
+            self._dispatch()
+            timeout = self._check_deadlines()
+            if self.closing:
+                for run in list(self.runs.values()):
+                    run.timed_out = True
+                    self._kill_slot(run.slot)
+                    self._finish(run)
+                break
+            for key, _ in self.selector.select(timeout):
+                kind, target = key.data
+                if kind == "parent":
+                    self._on_parent()
+                elif kind == "parent_out":
+                    self._flush()
+                elif kind == "lane":
+                    self._on_lane(target)
+                elif kind == "lane_died":
+                    if target in self.lanes:
+                        self._on_lane_died(target)
+                elif kind == "forkserver":
+                    self._on_forkserver()
+                elif kind == "forkserver_died":
+                    self.selector.unregister(self.forkserver_pidfd)
+                    self._on_forkserver_died()
+        os.set_blocking(1, True)
+        try:
+            self._flush()
+        except OSError:
+            pass
+        self.sock.close()  # the fork server kills every candidate process and exits
+        for lane in list(self.lanes):
+            try:
+                os.kill(lane.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.waitpid(self.forkserver_pid, 0)
+        except OSError:
+            pass
+        _remove_tree(self.base)
+
+
+def main() -> None:
+    """Entry point of the zygote process (started by :class:`~grpo_envs.sandbox.pool.Sandbox`)."""
+    header = b""
+    while len(header) < _HEADER.size:
+        chunk = os.read(0, _HEADER.size - len(header))
+        if not chunk:
+            sys.exit(1)
+        header += chunk
+    size = _HEADER.unpack(header)[0]
+    data = b""
+    while len(data) < size:
+        chunk = os.read(0, size - len(data))
+        if not chunk:
+            sys.exit(1)
+        data += chunk
+    zygote = Zygote(pickle.loads(data))
+    zygote.start()
+    zygote.loop()
+    sys.exit(1 if zygote.fatal else 0)
