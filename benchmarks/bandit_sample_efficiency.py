@@ -75,14 +75,14 @@ def ppo_action_probs(model: PPO, n_states: int) -> np.ndarray:
 AGENTS: dict[str, tuple[str, dict[str, Any]]] = {
     # name: (kind, keyword arguments)
     "GRPO (tabular, G=8, 16 groups, lr=0.1, beta=0.04)": (
-        "grpo", dict(learning_rate=0.1, group_size=8, n_groups=16, beta=0.04),
+        "grpo", {"learning_rate": 0.1, "group_size": 8, "n_groups": 16, "beta": 0.04},
     ),
     # PPO's update schedule (10 epochs of minibatches of 64 per rollout) applied to GRPO.
     "GRPO (tabular, G=8, 16 groups, lr=0.1, beta=0.04, n_epochs=10, batch_size=64)": (
-        "grpo", dict(learning_rate=0.1, group_size=8, n_groups=16, beta=0.04, n_epochs=10, batch_size=64),
+        "grpo", {"learning_rate": 0.1, "group_size": 8, "n_groups": 16, "beta": 0.04, "n_epochs": 10, "batch_size": 64},
     ),
     "SB3 PPO MlpPolicy (defaults: n_steps=2048)": ("ppo", {}),
-    "SB3 PPO MlpPolicy (n_steps=128, batch_size=64)": ("ppo", dict(n_steps=128, batch_size=64)),
+    "SB3 PPO MlpPolicy (n_steps=128, batch_size=64)": ("ppo", {"n_steps": 128, "batch_size": 64}),
 }  # fmt: skip
 
 
@@ -126,12 +126,11 @@ def main() -> None:
     stem = args.out_dir / "bandit_sample_efficiency"
     with open(f"{stem}.csv", "w", encoding="utf-8") as f:
         f.write("agent,seed,samples_to_threshold,seconds\n")
-        for r in runs:
-            f.write(f'"{r.agent}",{r.seed},{r.samples_to_threshold if r.samples_to_threshold is not None else ""},{r.seconds:.2f}\n')
+        f.writelines(f'"{r.agent}",{r.seed},{r.samples_to_threshold if r.samples_to_threshold is not None else ""},{r.seconds:.2f}\n' for r in runs)
 
     lines = [
-        f"Samples (env steps) to reach {args.threshold:.0%} of the optimal expected reward on grpo/Bandit-v0, "
-        f"seeds {args.seeds}, budget {args.max_steps}:",
+        (f"Samples (env steps) to reach {args.threshold:.0%} of the optimal expected reward on grpo/Bandit-v0, "
+        f"seeds {args.seeds}, budget {args.max_steps}:"),
         "",
         "| agent | median samples | per seed | median seconds |",
         "|---|---|---|---|",

@@ -34,8 +34,8 @@ __all__ = [
     "RunningTaskBaseline",
     "TabularPolicy",
     "TokenLogProbs",
+    "__version__",
     "configure",
     "evaluate_policy",
     "exact_expected_reward",
-    "__version__",
 ]

@@ -12,13 +12,17 @@ import pytest
 
 import grpo_envs  # noqa: F401 - registers grpo/Bandit-v0
 from grpo_agent import GRPO, EvalCallback, ProgressBarCallback, configure
-from grpo_agent.common.callbacks import BaseCallback, CheckpointCallback, StopTrainingOnRewardThreshold
+from grpo_agent.common.callbacks import (
+    BaseCallback,
+    CheckpointCallback,
+    StopTrainingOnRewardThreshold,
+)
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "agent.md"
 
 
 def _model(**kwargs: Any) -> GRPO:
-    params = dict(learning_rate=0.1, group_size=4, n_groups=8, seed=0, device="cpu")
+    params = {"learning_rate": 0.1, "group_size": 4, "n_groups": 8, "seed": 0, "device": "cpu"}
     params.update(kwargs)
     return GRPO("tabular", gym.make("grpo/Bandit-v0"), **params)
 
@@ -79,7 +83,7 @@ def test_function_callbacks_are_accepted() -> None:
 def _documented_metrics() -> set[str]:
     """The metric names in docs/agent.md's table (rows like "| `train/kl` | ... |")."""
     text = DOCS.read_text(encoding="utf-8")
-    return set(re.findall(r"^\| `((?:rollout|train|time|eval)/[a-z_<>]+)` \|", text, flags=re.M))
+    return set(re.findall(r"^\| `((?:rollout|train|time|eval)/[a-z_<>]+)` \|", text, flags=re.MULTILINE))
 
 
 def test_csv_and_tensorboard_hold_every_documented_metric(tmp_path: pathlib.Path) -> None:

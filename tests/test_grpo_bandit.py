@@ -34,7 +34,7 @@ class _RecordLastValues:
 
 
 def _model(env: gym.Env | None = None, **kwargs: Any) -> GRPO:
-    params = dict(learning_rate=0.1, group_size=8, n_groups=16, seed=0, device="cpu")
+    params = {"learning_rate": 0.1, "group_size": 8, "n_groups": 16, "seed": 0, "device": "cpu"}
     params.update(kwargs)
     return GRPO("tabular", env or gym.make("grpo/Bandit-v0"), **params)
 
@@ -262,7 +262,7 @@ def test_sample_efficiency_benchmark_smoke() -> None:
     bench = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = bench  # dataclasses look their module up there
     spec.loader.exec_module(bench)
-    grpo_name, ppo_name = list(bench.AGENTS)[0], list(bench.AGENTS)[-1]
+    grpo_name, ppo_name = next(iter(bench.AGENTS)), list(bench.AGENTS)[-1]
     grpo = bench.run_one(grpo_name, seed=0, max_steps=LEARNING_BUDGET, threshold=0.95, env_kwargs={})
     assert grpo.samples_to_threshold is not None and grpo.samples_to_threshold <= LEARNING_BUDGET
     assert grpo.curve[0][0] == 0 and grpo.curve[-1][1] >= 0.95

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import pickle
 
 import pytest
 
-from grpo_agent.common.schedules import ConstantSchedule, CosineSchedule, LinearSchedule, make_schedule
+from grpo_agent.common.schedules import (
+    ConstantSchedule,
+    CosineSchedule,
+    LinearSchedule,
+    make_schedule,
+)
 
 
 def test_schedule_values() -> None:
@@ -20,7 +26,7 @@ def test_schedule_values() -> None:
     assert warm(0.4) == pytest.approx(0.5)  # halfway through the decay
     # Monotone decay after warm-up.
     values = [warm(1 - i / 100) for i in range(20, 101)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(values))
 
 
 def test_make_schedule_and_pickling() -> None:

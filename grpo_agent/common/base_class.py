@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
+from typing_extensions import Self
 
 from grpo_agent.common.callbacks import make_callback
 from grpo_agent.common.logger import configure_logger
@@ -195,14 +196,14 @@ class BaseAlgorithm(ABC):
         return total_timesteps, callback
 
     def learn(
-        self: SelfBaseAlgorithm,
+        self,
         total_timesteps: int,
         callback: Any = None,
         log_interval: int = 1,
         tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-    ) -> SelfBaseAlgorithm:
+    ) -> Self:
         """Train for ``total_timesteps`` env steps (scored completions).
 
         :param total_timesteps: env steps to run; the last rollout is completed, so slightly
@@ -339,12 +340,12 @@ class BaseAlgorithm(ABC):
 
     @classmethod
     def load(
-        cls: type[SelfBaseAlgorithm],
+        cls,
         path: str | pathlib.Path,
         env: gym.Env | str | None = None,
         device: torch.device | str = "auto",
         **kwargs: Any,
-    ) -> SelfBaseAlgorithm:
+    ) -> Self:
         """Load an agent saved with :meth:`save`. The file is unpickled: load only files you trust.
 
         :param path: the saved file (``.zip`` is tried when the path has no suffix).

@@ -25,8 +25,9 @@ from stable_baselines3.common.callbacks import (
     EveryNTimesteps,
     StopTrainingOnRewardThreshold,
 )
-from stable_baselines3.common.callbacks import ProgressBarCallback as _SB3ProgressBarCallback
-
+from stable_baselines3.common.callbacks import (
+    ProgressBarCallback as _SB3ProgressBarCallback,
+)
 from tqdm import TqdmExperimentalWarning
 
 from grpo_agent.common.evaluation import evaluate_policy

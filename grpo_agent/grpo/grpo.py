@@ -150,7 +150,7 @@ class GRPO(BaseAlgorithm):
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
-        named = dict(group_size=group_size, clip_range=clip_range, clip_range_high=clip_range_high, n_epochs=n_epochs)
+        named = {"group_size": group_size, "clip_range": clip_range, "clip_range_high": clip_range_high, "n_epochs": n_epochs}
         for alias, value in trl_aliases.items():
             if alias not in self._TRL_ALIASES:
                 raise TypeError(f"GRPO got an unexpected keyword argument {alias!r}")
@@ -319,7 +319,9 @@ class GRPO(BaseAlgorithm):
         if self.reward_weights is None:
             return reward
         if not isinstance(parts, dict):
-            raise ValueError("reward_weights is set but the env's info has no dict 'reward_components'; drop reward_weights")
+            raise ValueError(  # noqa: TRY004 - a missing entry of info, not an argument of the wrong type
+                "reward_weights is set but the env's info has no dict 'reward_components'; drop reward_weights"
+            )
         missing = set(parts) - set(self.reward_weights)
         if missing:
             raise ValueError(f"reward_weights has no weight for component(s) {sorted(missing)}; add them (0 ignores one)")

@@ -7,6 +7,8 @@ Preferences" (arXiv:1909.08593), section 2.2, also used by TRL's former PPOTrain
 
 from __future__ import annotations
 
+import math
+
 #: Ziegler et al. clip the proportional error to +-20% so that one noisy KL estimate cannot
 #: move beta by more than 20% * n_steps / horizon.
 PROPORTIONAL_ERROR_CLIP = 0.2
@@ -48,7 +50,7 @@ class AdaptiveKLController:
 
     def update(self, current_kl: float, n_steps: int) -> float:
         """Adapt to the KL measured over the last ``n_steps`` samples; returns the new beta."""
-        if current_kl != current_kl:  # NaN: no reference log-probs were computed
+        if math.isnan(current_kl):  # no reference log-probs were computed
             return self.value
         error = min(max(current_kl / self.target - 1, -PROPORTIONAL_ERROR_CLIP), PROPORTIONAL_ERROR_CLIP)
         self.value *= 1 + error * n_steps / self.horizon
