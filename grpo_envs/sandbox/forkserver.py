@@ -41,6 +41,23 @@ def interpreter_paths() -> list[str]:
     return sorted(p for p in paths if p and os.path.isdir(p))
 
 
+def _kill_group(pid: int, *, reaped: bool = False) -> None:
+    """SIGKILL a candidate's process group (it is its session leader, so the group id is its
+    pid; a pid stays reserved while its group has members, so this cannot hit a stranger).
+
+    :param reaped: the candidate itself was already reaped: only its group may be signalled,
+        never the bare pid (which the kernel may have reused).
+    """
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        if not reaped:
+            try:
+                os.kill(pid, signal.SIGKILL)  # not yet reaped: the pid is still ours
+            except OSError:
+                pass
+
+
 def _candidate_main(plan: IsolationPlan, fds: list[int], workdir: str) -> None:
     """The forked candidate process: isolate, then serve the harness. Never returns."""
     req_fd, resp_fd, out_fd, err_fd = fds
@@ -56,6 +73,9 @@ def _candidate_main(plan: IsolationPlan, fds: list[int], workdir: str) -> None:
         close_fds_except(keep)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # Python ignores SIGXFSZ; restored, a program that writes past its file-size limit
+        # (1 GB to stdout) is stopped at the limit instead of catching EFBIG and going on
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
         isolate(plan, workdir, WARM_CPU_SECONDS, strict=True)
     except BaseException as exc:  # noqa: BLE001 - fail closed: report and never run the program
         try:
@@ -64,8 +84,9 @@ def _candidate_main(plan: IsolationPlan, fds: list[int], workdir: str) -> None:
             os._exit(ISOLATION_FAILED)
     try:
         candidate.serve(req_fd, resp_fd)
-    finally:
-        os._exit(0)  # skip the program's atexit handlers and the interpreter's teardown
+    except BaseException:  # noqa: BLE001 - the program broke its own end of the channel
+        os._exit(1)
+    os._exit(0)  # skip the program's atexit handlers and the interpreter's teardown
 
 
 def _probe(plan: IsolationPlan, workdir: str, hidden: list[str]) -> dict[str, Any]:
@@ -204,10 +225,7 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
                     data, fds = b"", []
                 if not data:  # the zygote is gone: take every candidate with us
                     for pid, _ in running.values():
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                        except OSError:
-                            pass
+                        _kill_group(pid)
                     os._exit(0)
                 message = pickle.loads(data)
                 if message[0] == "spawn":
@@ -229,16 +247,14 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
                     selector.register(pidfd, selectors.EVENT_READ, job_id)
                     sock.send(pickle.dumps(("started", job_id, pid)))
                 elif message[0] == "kill" and message[1] in running:
-                    try:
-                        os.kill(running[message[1]][0], signal.SIGKILL)
-                    except OSError:
-                        pass
+                    _kill_group(running[message[1]][0])
             else:
                 job_id = key.data
                 pid, pidfd = running.pop(job_id)
                 selector.unregister(pidfd)
                 os.close(pidfd)
                 _, status = os.waitpid(pid, 0)
+                _kill_group(pid, reaped=True)  # anything it left in its process group (when fork was allowed)
                 sock.send(pickle.dumps(("exited", job_id, status)))
                 if not plan.seccomp:
                     reap_strays()
