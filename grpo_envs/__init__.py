@@ -21,3 +21,4 @@ register(id="grpo/Math-v0", entry_point="grpo_envs.envs.math:MathEnv")
 register(id="grpo/ToolCall-v0", entry_point="grpo_envs.envs.tool_call:ToolCallEnv")
 # ToolUse-v0 is multi-turn but truncates itself at max_turns (a kwarg), so no TimeLimit either.
 register(id="grpo/ToolUse-v0", entry_point="grpo_envs.envs.tool_use:ToolUseEnv")
+register(id="grpo/Code-v0", entry_point="grpo_envs.envs.code:CodeEnv")
