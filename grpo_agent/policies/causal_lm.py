@@ -1,0 +1,608 @@
+"""CausalLMPolicy: a Hugging Face causal language model as a policy over text.
+
+A completion is a sequence of tokens; each token is one action. The policy
+
+- renders an observation (a prompt, or a conversation) with the tokenizer's chat template
+  when it has one;
+- samples ``n`` completions per prompt in one batch with the KV cache (temperature, top-p,
+  ``max_new_tokens``), recording the log-probability of every sampled token under the
+  *tempered* distribution ``softmax(logits / temperature)``, the same quantity the learner
+  recomputes, so that the importance ratio is exactly 1 before the first update;
+- re-scores token sequences with one forward pass (:meth:`CausalLMPolicy.token_log_probs`),
+  with an exact mask: prompt, padding, everything after the first EOS, and (in multi-turn
+  episodes) the environment's tokens never count;
+- keeps the reference policy of the KL penalty as a frozen copy of the initial weights, or,
+  with LoRA, as the same network with its adapters disabled (no second copy in memory).
+
+A :class:`~grpo_agent.policies.base.CompletionBatch` from this policy holds the completion
+tokens only (``token_ids``, right-padded, ``(B, L)``), so the GRPO loss sees exactly the
+tokens it trains; the context tokens travel in ``extras["context_ids"]`` and are left-padded
+again for every forward pass, with position ids that skip the padding, so a row's
+log-probs do not depend on how the batch around it was padded.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from torch import Tensor
+
+from grpo_agent.policies.base import BasePolicy, CompletionBatch, TokenLogProbs
+
+#: Name of the file, inside a saved policy folder, that records the sampling settings.
+POLICY_CONFIG_FILE = "policy_config.json"
+
+#: Length bound of the text spaces when a policy is built without an env.
+DEFAULT_TEXT_LENGTH = 16_384
+
+Message = dict[str, str]
+Observation = str | Sequence[Message]
+
+
+def selective_log_softmax(logits: Tensor, index: Tensor) -> Tensor:
+    """``log_softmax(logits)[..., index]`` without materialising the full log-softmax: the
+    gathered logit minus the row's logsumexp, in float32 whatever the logits' dtype."""
+    logits = logits.float()
+    return logits.gather(-1, index.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
+    """Positions that skip left padding: the first real token of every row is position 0.
+    Without them, a left-padded row would be scored at shifted positions and its log-probs
+    would depend on how much padding the batch happened to need."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} was asked for but torch sees no CUDA GPU; use device='cpu' or 'auto'")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """``"auto"`` -> bfloat16 on a GPU that supports it, float32 otherwise (CPU bf16 matmuls
+    are slower than fp32 on most laptops and lose precision in the log-prob ratios)."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if dtype not in names:
+        raise ValueError(f"dtype={dtype!r} is not one of 'auto', {sorted(names)}")
+    return names[dtype]
+
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Set every dropout probability to 0. With dropout on, the learner's log-probs would
+    differ from the sampler's for the same weights, and the importance ratio would be noise
+    around 1 instead of exactly 1 (TRL does the same)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    config = getattr(model, "config", None)
+    for name in ("attention_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "dropout"):
+        if config is not None and isinstance(getattr(config, name, None), float):
+            setattr(config, name, 0.0)
+
+
+def left_pad(rows: Sequence[Sequence[int]], pad_id: int, width: int | None = None) -> tuple[Tensor, Tensor]:
+    """``(ids, attention_mask)`` of token lists left-padded to ``width`` (default: the longest)."""
+    width = max((len(r) for r in rows), default=0) if width is None else width
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, width - len(row):] = torch.as_tensor(list(row), dtype=torch.long)
+            attn[i, width - len(row):] = 1
+    return ids, attn
+
+
+class CausalLMPolicy(BasePolicy):
+    """A Hugging Face ``AutoModelForCausalLM`` + tokenizer as a policy over completions.
+
+    A :class:`~grpo_agent.policies.base.CompletionBatch` from this policy holds, per row, the
+    completion's tokens (``token_ids``, right-padded), a mask of the policy's own tokens, the
+    sampler's per-token log-probs, and in ``extras`` the context token ids
+    (``"context_ids"``, a list per row) and the number of real completion tokens
+    (``"length"``, policy and environment tokens together). The env action is the decoded
+    completion text.
+
+    :param observation_space: the env's observation space (text).
+    :param action_space: the env's action space (text).
+    :param model: a local folder or hub name for ``AutoModelForCausalLM.from_pretrained``, or
+        an already built model. (``"tiny"`` is :class:`~grpo_agent.policies.tiny_policy.TinyPolicy`.)
+    :param tokenizer: a tokenizer, a folder/name to load one from, or None (load it from ``model``).
+    :param device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+    :param dtype: ``"auto"`` (bf16 on a GPU that supports it, else fp32), ``"float32"``, ``"bfloat16"``.
+    :param temperature: sampling temperature; log-probs are always those of ``softmax(logits / temperature)``.
+    :param top_p: nucleus sampling threshold (1.0 = off). The recorded log-probs are those of
+        the tempered distribution before truncation, the quantity the learner recomputes (TRL's convention).
+    :param max_new_tokens: longest completion, in tokens, per policy turn.
+    :param gradient_checkpointing: recompute activations in the backward pass (less memory,
+        ~30% more time): the knob to turn when long sequences run out of GPU memory.
+    :param lora: None, or a dict of ``peft.LoraConfig`` arguments (e.g. ``{"r": 16}``) or a
+        ``LoraConfig``: only the adapters train, and the reference policy is the base with its
+        adapters disabled (no second copy in memory). Needs ``pip install 'grpo-gym[lora]'``.
+    :param reference: ``"copy"`` (a frozen copy of the weights, taken the first time the
+        reference is needed, i.e. before the first update) or ``"none"`` (``beta`` must be 0).
+    :param trust_remote_code: forwarded to ``from_pretrained`` for models with custom code.
+
+    Example::
+
+        >>> from grpo_agent.policies.causal_lm import CausalLMPolicy
+        >>> from grpo_agent.policies.tiny import build_char_tokenizer, build_tiny_model
+        >>> tok = build_char_tokenizer()
+        >>> policy = CausalLMPolicy.from_pretrained(build_tiny_model(tok), tokenizer=tok, max_new_tokens=4)
+        >>> batch = policy.sample(["What is 1 + 1?"], n=2)
+        >>> batch.token_ids.shape[0], len(batch.actions)
+        (2, 2)
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space | None,
+        action_space: spaces.Space | None,
+        model: str | os.PathLike[str] | torch.nn.Module,
+        tokenizer: Any = None,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "auto",
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 64,
+        gradient_checkpointing: bool = False,
+        lora: Any = None,
+        reference: str = "copy",
+        trust_remote_code: bool = False,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from grpo_envs.spaces import UnicodeText
+
+        super().__init__(
+            observation_space if observation_space is not None else UnicodeText(DEFAULT_TEXT_LENGTH),
+            action_space if action_space is not None else UnicodeText(DEFAULT_TEXT_LENGTH),
+        )
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would interleave with training's
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (got {temperature}); use deterministic=True for greedy decoding")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if reference not in ("copy", "none"):
+            raise ValueError(f"reference must be 'copy' or 'none', got {reference!r}")
+        device_ = resolve_device(device)
+        self.torch_dtype = resolve_dtype(dtype, device_)
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.max_new_tokens = int(max_new_tokens)
+        self.max_completion_length = self.max_new_tokens
+        self.reference_mode = reference
+        self.gradient_checkpointing = bool(gradient_checkpointing)
+        self.trust_remote_code = bool(trust_remote_code)
+        self.name_or_path: str | None = None
+        self._lora_arg = lora
+
+        if isinstance(model, (str, os.PathLike)):
+            self.name_or_path = str(model)
+            try:
+                model = AutoModelForCausalLM.from_pretrained(
+                    str(model), dtype=self.torch_dtype, trust_remote_code=trust_remote_code
+                )
+            except OSError as exc:
+                raise OSError(
+                    f"could not load a causal LM from {str(model)!r}: give a folder written by save_pretrained, "
+                    f"a hub name reachable from this machine, or 'tiny' ({exc})"
+                ) from exc
+        else:
+            model = model.to(self.torch_dtype)
+            self.name_or_path = getattr(getattr(model, "config", None), "_name_or_path", None) or None
+        if tokenizer is None:
+            if not self.name_or_path:
+                raise ValueError("a model object was given without a tokenizer: pass tokenizer=...")
+            tokenizer = self.name_or_path
+        if isinstance(tokenizer, (str, os.PathLike)):
+            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), trust_remote_code=trust_remote_code)
+        if tokenizer.eos_token_id is None:
+            raise ValueError("the tokenizer has no EOS token, so completions could never end; set tokenizer.eos_token")
+        if tokenizer.pad_token_id is None:  # many base models ship without one
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer = tokenizer
+        self.eos_token_ids = self._eos_ids(model, tokenizer)
+        disable_dropout(model)
+
+        self.lora_config: Any = None
+        if lora is not None:
+            model = self._add_lora(model, lora)
+        self.model = model.to(device_)
+        if self.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(self.model, "enable_input_require_grads"):
+                self.model.enable_input_require_grads()  # LoRA: frozen embeddings would cut the graph
+        # The frozen reference is deliberately not a submodule: it must not be trained, nor
+        # moved by the optimiser's view of parameters(); it is saved through get_extra_state.
+        object.__setattr__(self, "_reference", None)
+        self.model.eval()
+
+    @classmethod
+    def from_pretrained(
+        cls, model: str | os.PathLike[str] | torch.nn.Module, env: Any = None, **kwargs: Any
+    ) -> CausalLMPolicy:
+        """Build the policy for ``env`` (its spaces; text spaces when None) from a model
+        folder, hub name or model object; ``kwargs`` are the constructor's keyword arguments."""
+        obs = getattr(env, "observation_space", None)
+        act = getattr(env, "action_space", None)
+        return cls(obs, act, model, **kwargs)
+
+    @staticmethod
+    def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+        """Every id that ends a completion: the tokenizer's EOS plus the generation config's
+        (chat models often end a turn with e.g. ``<|im_end|>`` rather than the EOS token)."""
+        ids = {int(tokenizer.eos_token_id)}
+        extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        if isinstance(extra, int):
+            ids.add(extra)
+        elif isinstance(extra, (list, tuple)):
+            ids.update(int(i) for i in extra)
+        return sorted(ids)
+
+    def _add_lora(self, model: torch.nn.Module, lora: Any) -> torch.nn.Module:
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError:
+            raise ImportError("lora=... needs peft: pip install 'grpo-gym[lora]'") from None
+        if isinstance(lora, LoraConfig):
+            config = lora
+        else:
+            settings = {"r": 8, "lora_alpha": 16, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
+            settings.update(dict(lora) if not isinstance(lora, bool) else {})
+            config = LoraConfig(**settings)
+        self.lora_config = config
+        return get_peft_model(model, config)
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    def render(self, observation: Observation) -> str:
+        """The text the model conditions on: the chat template (with a generation prompt) when
+        the tokenizer has one, else the raw messages, each followed by a newline."""
+        messages = [{"role": "user", "content": observation}] if isinstance(observation, str) else list(observation)
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return "".join(m["content"] + "\n" for m in messages)
+
+    def encode_context(self, observation: Observation) -> list[int]:
+        """Token ids of one rendered observation."""
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        # A chat template writes its own BOS; a raw prompt gets the tokenizer's default specials.
+        return list(self.tokenizer(self.render(observation), add_special_tokens=not has_template)["input_ids"])
+
+    def encode_env_turn(self, text: str, role: str = "tool") -> list[int]:
+        """Tokens that insert an environment message (e.g. a tool's output) after a finished
+        policy turn and open the policy's next turn. They are context: never in the loss."""
+        if getattr(self.tokenizer, "chat_template", None):
+            base = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}]
+            try:
+                before = self.tokenizer.apply_chat_template(base, tokenize=False)
+                after = self.tokenizer.apply_chat_template(
+                    base + [{"role": role, "content": text}], tokenize=False, add_generation_prompt=True
+                )
+            except Exception:  # noqa: BLE001 - templates without a tool role
+                if role == "user":
+                    raise
+                return self.encode_env_turn(text, role="user")
+            if after.startswith(before):
+                return list(self.tokenizer(after[len(before):], add_special_tokens=False)["input_ids"])
+        return list(self.tokenizer(text + "\n", add_special_tokens=False)["input_ids"])
+
+    # -- sampling ---------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, observations: Sequence[Any], n: int = 1, deterministic: bool = False) -> CompletionBatch:
+        """``n`` completions per observation, sampled in one batch with the KV cache.
+
+        :param observations: prompts (str) or conversations (lists of ``{"role", "content"}``).
+        :param n: completions per observation; rows ``i*n .. i*n+n-1`` answer observation ``i``.
+        :param deterministic: greedy decoding (recorded log-probs are still those of the
+            tempered policy, so they stay comparable).
+        """
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        encoded = [self.encode_context(o) for o in observations]
+        contexts = [encoded[i] for i in range(len(observations)) for _ in range(n)]
+        rows = [observations[i] for i in range(len(observations)) for _ in range(n)]
+        tokens, logp, own, done = self.generate_tokens(contexts, deterministic=deterministic)
+        return self._batch(rows, contexts, tokens, own, logp * own, own.sum(-1).long(), ~done)
+
+    def generate_tokens(
+        self, contexts: Sequence[Sequence[int]], *, deterministic: bool = False, max_new_tokens: int | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Sample one policy turn after each token context.
+
+        :return: ``(tokens, log_probs, own, done)``: ``(B, L)`` sampled ids (padding after EOS),
+            their tempered log-probs, a ``(B, L)`` bool mask of the tokens up to and including
+            the first EOS, and ``(B,)`` whether the row emitted an EOS. All on the CPU.
+        """
+        limit = self.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        pad = int(self.tokenizer.pad_token_id)
+        ids, attn = left_pad(contexts, pad)
+        device = self.device
+        ids, attn = ids.to(device), attn.to(device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                tokens, logp, done = self._decode(ids, attn, limit, deterministic)
+        finally:
+            self.model.train(was_training)
+        eos = torch.as_tensor(self.eos_token_ids, device=tokens.device)
+        is_eos = torch.isin(tokens, eos)
+        after_eos = (is_eos.long().cumsum(-1) - is_eos.long()) > 0  # strictly after the first EOS
+        own = ~after_eos
+        tokens = tokens.masked_fill(after_eos, pad)
+        return tokens.cpu(), logp.cpu(), own.cpu(), done.cpu()
+
+    def _decode(self, ids: Tensor, attn: Tensor, limit: int, deterministic: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """The sampling loop: one forward over the contexts, then one token per step reusing
+        the KV cache; finished rows are fed padding (masked out) until every row is done."""
+        eos = torch.as_tensor(self.eos_token_ids, device=ids.device)
+        pad = int(self.tokenizer.pad_token_id)
+        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        positions = position_ids_from_mask(attn)
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=True, logits_to_keep=1)
+        next_pos = positions[:, -1:] + 1
+        tokens: list[Tensor] = []
+        logps: list[Tensor] = []
+        for step in range(limit):
+            logits = out.logits[:, -1, :].float() / self.temperature
+            tok = logits.argmax(-1) if deterministic else self._sample_top_p(logits)
+            logp = selective_log_softmax(logits, tok)
+            was_done = done
+            tok = torch.where(was_done, torch.full_like(tok, pad), tok)
+            tokens.append(tok)
+            logps.append(torch.where(was_done, torch.zeros_like(logp), logp))
+            done = was_done | torch.isin(tok, eos)
+            if bool(done.all()) or step == limit - 1:
+                break
+            # The EOS itself is a real token; the padding fed to finished rows is masked out.
+            attn = torch.cat([attn, (~was_done).long().unsqueeze(-1)], dim=-1)
+            out = self.model(
+                input_ids=tok.unsqueeze(-1), attention_mask=attn, position_ids=next_pos,
+                past_key_values=out.past_key_values, use_cache=True,
+            )
+            next_pos = next_pos + 1
+        return torch.stack(tokens, 1), torch.stack(logps, 1), done
+
+    def _sample_top_p(self, logits: Tensor) -> Tensor:
+        probs = torch.softmax(logits, dim=-1)
+        if self.top_p < 1.0:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
+            drop = (sorted_p.cumsum(-1) - sorted_p) >= self.top_p
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
+        return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+
+    def _batch(
+        self, observations: list[Any], contexts: list[list[int]], tokens: Tensor, own: Tensor,
+        logp: Tensor, length: Tensor, truncated: Tensor,
+    ) -> CompletionBatch:
+        texts = self.tokenizer.batch_decode(
+            [row[m].tolist() for row, m in zip(tokens, own)], skip_special_tokens=True
+        )
+        device = self.device
+        return CompletionBatch(
+            observations=list(observations),
+            actions=texts,
+            token_ids=tokens.to(device),
+            mask=own.to(device),
+            log_probs=logp.float().to(device),
+            truncated=truncated.to(device),
+            extras={"context_ids": [list(c) for c in contexts], "length": length.to(device)},
+        )
+
+    @torch.no_grad()
+    def continue_turn(self, batch: CompletionBatch, env_messages: Sequence[str | None],
+                      deterministic: bool = False) -> CompletionBatch:
+        """Multi-turn rollouts: after each row whose env answered (a message, not None), append
+        the env's message as context tokens (masked out of the loss) and sample the policy's
+        next turn; rows with None are kept as they are. ``actions`` become the new turn's text.
+
+        :param batch: the completions so far (from :meth:`sample` or an earlier call).
+        :param env_messages: one entry per row: the env's reply (e.g. a tool's output) or None.
+        """
+        if len(env_messages) != len(batch):
+            raise ValueError(f"need one env message (or None) per row: {len(batch)} rows, {len(env_messages)} messages")
+        active = [i for i, m in enumerate(env_messages) if m is not None]
+        lengths = batch.extras["length"].tolist()
+        prefixes = [batch.token_ids[i, : lengths[i]].tolist() for i in range(len(batch))]
+        own_prefix = [batch.mask[i, : lengths[i]].tolist() for i in range(len(batch))]
+        logp_prefix = [batch.log_probs[i, : lengths[i]].tolist() for i in range(len(batch))]
+        truncated = batch.truncated.clone().cpu()
+        actions = list(batch.actions)
+        if active:
+            env_tokens = {i: self.encode_env_turn(str(env_messages[i])) for i in active}
+            contexts = [batch.extras["context_ids"][i] + prefixes[i] + env_tokens[i] for i in active]
+            tokens, logp, own, done = self.generate_tokens(contexts, deterministic=deterministic)
+            for j, i in enumerate(active):
+                k = int(own[j].sum())
+                prefixes[i] = prefixes[i] + env_tokens[i] + tokens[j, :k].tolist()
+                own_prefix[i] = own_prefix[i] + [False] * len(env_tokens[i]) + [True] * k
+                logp_prefix[i] = logp_prefix[i] + [0.0] * len(env_tokens[i]) + logp[j, :k].tolist()
+                truncated[i] = not bool(done[j])
+                actions[i] = self.tokenizer.decode(tokens[j, :k].tolist(), skip_special_tokens=True)
+        width = max(len(p) for p in prefixes)
+        pad = int(self.tokenizer.pad_token_id)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.bool)
+        logps = torch.zeros((len(batch), width), dtype=torch.float32)
+        for i, (p, m, lp) in enumerate(zip(prefixes, own_prefix, logp_prefix)):
+            ids[i, : len(p)] = torch.as_tensor(p, dtype=torch.long)
+            mask[i, : len(m)] = torch.as_tensor(m, dtype=torch.bool)
+            logps[i, : len(lp)] = torch.as_tensor(lp, dtype=torch.float32)
+        device = self.device
+        return replace(
+            batch, actions=actions, token_ids=ids.to(device), mask=mask.to(device), log_probs=logps.to(device),
+            truncated=truncated.to(device),
+            extras={**batch.extras, "length": torch.as_tensor([len(p) for p in prefixes], device=device)},
+        )
+
+    # -- scoring ----------------------------------------------------------------------------------
+
+    def _inputs(self, batch: CompletionBatch) -> tuple[Tensor, Tensor, int]:
+        """Full sequences ``[left-padded context | completion]``, their attention mask, and the
+        context width. Padding never changes a row's scores: positions skip it and attention
+        ignores it."""
+        pad = int(self.tokenizer.pad_token_id)
+        ctx_ids, ctx_attn = left_pad(batch.extras["context_ids"], pad)
+        comp = batch.token_ids.cpu()
+        length = batch.extras["length"].cpu()
+        comp_attn = (torch.arange(comp.shape[1]).unsqueeze(0) < length.unsqueeze(1)).long()
+        device = self.device
+        ids = torch.cat([ctx_ids, comp], dim=1).to(device)
+        attn = torch.cat([ctx_attn, comp_attn], dim=1).to(device)
+        return ids, attn, ctx_ids.shape[1]
+
+    def forward_completions(
+        self, batch: CompletionBatch, model: torch.nn.Module | None = None, *, output_hidden_states: bool = False
+    ) -> tuple[Tensor, Any]:
+        """One forward pass over ``batch``; returns the completion positions' tempered logits
+        ``(B, L, V)`` (position ``t`` predicts completion token ``t``) and the model output."""
+        net = self.model if model is None else model
+        ids, attn, width = self._inputs(batch)
+        length = batch.token_ids.shape[1]
+        out = net(
+            input_ids=ids, attention_mask=attn, position_ids=position_ids_from_mask(attn),
+            logits_to_keep=length + 1, output_hidden_states=output_hidden_states, use_cache=False,
+        )
+        logits = out.logits[:, :-1, :] / self.temperature
+        return logits, out
+
+    def log_probs(self, batch: CompletionBatch) -> TokenLogProbs:
+        """Per-token log-probs (differentiable) and entropies (detached) of the completions,
+        ``(B, L)``, at the sampling temperature."""
+        logits, _ = self.forward_completions(batch)
+        tokens = batch.token_ids.to(logits.device)
+        logp = selective_log_softmax(logits, tokens)
+        with torch.no_grad():
+            entropy = token_entropy(logits)
+        return TokenLogProbs(logp, entropy)
+
+    @torch.no_grad()
+    def reference_log_probs(self, batch: CompletionBatch) -> Tensor:
+        """``(B, L)`` per-token log-probs under the frozen reference policy."""
+        with self.reference_model() as ref:
+            logits, _ = self.forward_completions(batch, ref)
+        return selective_log_softmax(logits, batch.token_ids.to(logits.device))
+
+    @contextmanager
+    def reference_model(self) -> Iterator[torch.nn.Module]:
+        """The frozen reference network: the LoRA base with adapters disabled, or a frozen copy
+        of the weights as they were the first time it was asked for (before any update)."""
+        if self.lora_config is not None:
+            with self.model.disable_adapter():
+                yield self.model
+            return
+        if self.reference_mode == "none":
+            raise RuntimeError("this policy was built with reference='none': use beta=0, or build it with reference='copy'")
+        if self._reference is None:
+            ref = copy.deepcopy(self.model)
+            for p in ref.parameters():
+                p.requires_grad_(False)
+            object.__setattr__(self, "_reference", ref)
+        ref = self._reference
+        ref.to(self.device)
+        was_training = ref.training
+        ref.eval()
+        try:
+            yield ref
+        finally:
+            ref.train(was_training)
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def get_extra_state(self) -> Any:
+        """Saved with ``state_dict()``: the reference weights, so that a resumed run keeps the
+        same KL anchor instead of re-anchoring on its resumed weights."""
+        if self._reference is None or self.lora_config is not None:
+            return {}
+        return {"reference": {k: v.detach().cpu() for k, v in self._reference.state_dict().items()}}
+
+    def set_extra_state(self, state: Any) -> None:
+        """Restore what :meth:`get_extra_state` saved."""
+        if isinstance(state, dict) and state.get("reference") and self.lora_config is None:
+            ref = copy.deepcopy(self.model)
+            ref.load_state_dict(state["reference"])
+            for p in ref.parameters():
+                p.requires_grad_(False)
+            object.__setattr__(self, "_reference", ref.eval())
+
+    def get_constructor_parameters(self) -> dict[str, Any]:
+        """Arguments that rebuild this policy's network before its ``state_dict`` is loaded."""
+        return {
+            **super().get_constructor_parameters(),
+            "model": self.name_or_path,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_new_tokens": self.max_new_tokens,
+            "gradient_checkpointing": self.gradient_checkpointing,
+            "lora": self._lora_arg if not hasattr(self._lora_arg, "to_dict") else self._lora_arg.to_dict(),
+            "reference": self.reference_mode,
+            "dtype": str(self.torch_dtype).replace("torch.", ""),
+        }
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> None:
+        """Write the policy as a plain Hugging Face model folder (weights + tokenizer; LoRA
+        adapters merged in), loadable by ``CausalLMPolicy.from_pretrained(path)`` or by any
+        ``transformers`` code. Written to a temporary folder and renamed into place."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model = copy.deepcopy(self.model).merge_and_unload() if self.lora_config is not None else self.model
+        model.save_pretrained(tmp)
+        self.tokenizer.save_pretrained(tmp)
+        (tmp / POLICY_CONFIG_FILE).write_text(json.dumps(
+            {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens}, indent=2))
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, path)
+
+    def __repr__(self) -> str:
+        n = sum(p.numel() for p in self.model.parameters())
+        return (f"{type(self).__name__}({self.name_or_path or type(self.model).__name__}, {n / 1e6:.2f}M params, "
+                f"device={self.device}, dtype={self.torch_dtype}, temperature={self.temperature}, "
+                f"top_p={self.top_p}, max_new_tokens={self.max_new_tokens})")
+
+
+def token_entropy(logits: Tensor, chunk: int = 4096) -> Tensor:
+    """``(B, L)`` entropy of ``softmax(logits)`` per position, computed in chunks of rows so a
+    large vocabulary does not need a second ``(B, L, V)`` float32 tensor all at once."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    parts = []
+    for start in range(0, flat.shape[0], chunk):
+        x = flat[start : start + chunk].float()
+        logp = torch.log_softmax(x, dim=-1)
+        parts.append(-(logp.exp() * logp).sum(-1))
+    return torch.cat(parts).reshape(logits.shape[:-1]) if parts else logits.new_zeros(logits.shape[:-1])
