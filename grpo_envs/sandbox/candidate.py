@@ -44,6 +44,16 @@ class _BoundedOutput(io.BytesIO):
         return super().write(data)
 
 
+def _flush_stdio() -> None:
+    """Push the program's buffered prints to its stdout/stderr files, which the sandbox reads
+    as soon as the verdict is in (the process is then killed, never flushed at exit)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - the program may have replaced or closed them
+            pass
+
+
 def _run_as_main(code: Any, stdin_text: str | None) -> tuple[str | None, list[str] | None]:
     """Execute ``code`` as ``__main__``; returns (captured stdout or None, error or None)."""
     namespace = {"__name__": "__main__", "__builtins__": builtins}
@@ -102,14 +112,17 @@ def serve(req_fd: int, resp_fd: int) -> None:
     namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": builtins}
     if mode == "run":
         _, error = _run_as_main(code, None)
+        _flush_stdio()
         write_json(resp_fd, ["ran", None, error])
         return
     if mode == "function":
         try:
             exec(code, namespace)
         except BaseException as exc:  # noqa: BLE001
+            _flush_stdio()
             write_json(resp_fd, ["load_failed", *describe(exc)])
             return
+        _flush_stdio()
         names = [k for k, v in list(namespace.items()) if type(k) is str and not k.startswith("__") and callable(v)]
         write_json(resp_fd, ["loaded", names])
     else:
@@ -132,4 +145,5 @@ def serve(req_fd: int, resp_fd: int) -> None:
             reply = ["ok", codec.to_tree(value)]
         except BaseException as exc:  # noqa: BLE001 - reported to the harness as the test's error
             reply = ["raise", *describe(exc)]
+        _flush_stdio()
         write_json(resp_fd, reply)

@@ -181,6 +181,8 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
     if ids is not None and not probed.get("unprivileged_uid"):
         plan.ids = None
     layers.update(probed)
+    for name in ("seccomp", "landlock"):  # always reported, False when off or refused
+        layers.setdefault(name, False)
     hidden_by = "landlock" if probed.get("landlock") and probed.get("landlock_hides_paths", True) else False
     if not hidden_by and hidden and (os.geteuid() == 0 or settings["user_namespace"]):
         try:

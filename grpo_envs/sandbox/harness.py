@@ -103,6 +103,21 @@ def _describe(exc: BaseException) -> str:
     return text[:MAX_MESSAGE]
 
 
+_CODE_CACHE: dict[tuple[str, str], Any] = {}
+#: Compiled tests kept by a harness lane: GRPO scores the same task G times in a row.
+_CODE_CACHE_SIZE = 256
+
+
+def _compile(source: str, filename: str) -> Any:
+    key = (source, filename)
+    code = _CODE_CACHE.get(key)
+    if code is None:
+        if len(_CODE_CACHE) >= _CODE_CACHE_SIZE:
+            _CODE_CACHE.clear()
+        code = _CODE_CACHE[key] = compile(source, filename, "exec")
+    return code
+
+
 def _outcome_of(exc: BaseException) -> tuple[str, str, str | None]:
     if isinstance(exc, CandidateError):
         return TEST_ERROR, str(exc)[:MAX_MESSAGE], exc.type_name
@@ -131,8 +146,8 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
     compiled = []
     if isinstance(tests, FunctionTests):
         try:
-            setup = compile(tests.setup, "<setup>", "exec")
-            compiled = [compile(source, f"<test {i}>", "exec") for i, source in enumerate(tests.tests)]
+            setup = _compile(tests.setup, "<setup>")
+            compiled = [_compile(source, f"<test {i}>") for i, source in enumerate(tests.tests)]
         except SyntaxError as exc:
             report(["harness_error", f"the task's tests do not compile: {_describe(exc)}"])
             return

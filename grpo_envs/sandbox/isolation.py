@@ -50,15 +50,22 @@ class IsolationPlan:
     compiled_filter: seccomp.CompiledFilter | None = None
 
 
+#: Above the highest descriptor the sandbox's processes ever hold open.
+_FD_CEILING = 1 << 20
+
+
 def close_fds_except(keep: set[int]) -> None:
-    """Close every open file descriptor not in ``keep`` (other jobs' pipes included)."""
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # the fd of the listdir itself, already closed
+    """Close every open file descriptor not in ``keep`` (other jobs' pipes included).
+
+    ``os.closerange`` uses the ``close_range`` syscall where the kernel has it: one call per
+    gap between kept descriptors, however many are open.
+    """
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _FD_CEILING)
 
 
 class _CapHeader(ctypes.Structure):
