@@ -19,13 +19,10 @@ from typing import Any
 
 from grpo_envs.sandbox import candidate, landlock, privileges, seccomp
 from grpo_envs.sandbox.channel import write_json
-from grpo_envs.sandbox.isolation import IsolationPlan, close_fds_except, isolate
+from grpo_envs.sandbox.isolation import IsolationPlan, close_fds_except, isolate_candidate, isolate_server
 
 #: Exit code of a candidate process whose isolation failed (sysexits.h EX_SOFTWARE).
 ISOLATION_FAILED = 70
-#: CPU-time backstop (seconds) of a warm candidate process; the harness lowers it to the
-#: job's own limit before the program is compiled.
-WARM_CPU_SECONDS = 600
 _MAX_MESSAGE = 64 * 1024
 _PR_SET_CHILD_SUBREAPER = 36
 #: Device files a program may read (and /dev/null write).
@@ -76,7 +73,7 @@ def _candidate_main(plan: IsolationPlan, fds: list[int], workdir: str) -> None:
         # Python ignores SIGXFSZ; restored, a program that writes past its file-size limit
         # (1 GB to stdout) is stopped at the limit instead of catching EFBIG and going on
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        isolate(plan, workdir, WARM_CPU_SECONDS, strict=True)
+        isolate_candidate(plan, workdir, strict=True)
     except BaseException as exc:  # noqa: BLE001 - fail closed: report and never run the program
         try:
             write_json(resp_fd, ["sandbox_error", f"{type(exc).__name__}: {exc}"])
@@ -98,7 +95,9 @@ def _probe(plan: IsolationPlan, workdir: str, hidden: list[str]) -> dict[str, An
         try:
             os.close(read_fd)
             os.setsid()
-            layers = isolate(plan, workdir, 5.0, strict=False)
+            layers = isolate_server(plan, strict=False)
+            layers.update(isolate_candidate(plan, workdir, strict=False))
+            layers["seccomp"] = bool(layers.get("seccomp"))
             if layers.get("seccomp"):
                 try:
                     child = os.fork()
@@ -154,7 +153,7 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
     plan = IsolationPlan(limits=settings["limits"], ids=ids, user_namespace=settings["user_namespace"],
                          seccomp=settings["seccomp"])
     if plan.seccomp and seccomp.seccomp_supported():
-        plan.compiled_filter = seccomp.CompiledFilter()
+        plan.candidate_filter = seccomp.CompiledFilter("candidate")
     abi = landlock.abi_version() if settings["landlock"] else 0
     if abi:
         readable = interpreter_paths() + list(_READABLE_DEVICES) + list(_READABLE_SYSTEM)
@@ -169,6 +168,7 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
     os.mkdir(probe_dir, 0o700)
     if ids is not None:
         os.chown(probe_dir, *ids)
+    plan.drop_in_server = True  # the probe applies both halves in one process anyway
     probed = _probe(plan, probe_dir, hidden)
     os.rmdir(probe_dir) if not os.listdir(probe_dir) else None
     # keep only what worked: every later job applies exactly this, strictly
@@ -180,7 +180,10 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
         plan.seccomp = False
     if ids is not None and not probed.get("unprivileged_uid"):
         plan.ids = None
+    # The server may drop to the candidates' uid only if they cannot signal it.
+    plan.drop_in_server = plan.seccomp or plan.landlock_abi >= 6
     layers.update(probed)
+    layers.pop("no_new_privs", None)
     for name in ("seccomp", "landlock"):  # always reported, False when off or refused
         layers.setdefault(name, False)
     hidden_by = "landlock" if probed.get("landlock") and probed.get("landlock_hides_paths", True) else False
@@ -197,6 +200,12 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
         import ctypes
 
         ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        isolate_server(plan, strict=True)
+    except OSError as exc:
+        layers["probe_error"] = f"the fork server could not isolate itself: {exc}"
+        sock.send(pickle.dumps(("layers", layers)))
+        os._exit(1)
     sock.send(pickle.dumps(("layers", layers)))
 
     selector = selectors.DefaultSelector()

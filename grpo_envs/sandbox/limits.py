@@ -38,19 +38,23 @@ class ResourceLimits:
         return int(math.ceil(timeout)) + self.cpu_margin
 
 
-def apply_limits(limits: ResourceLimits, timeout: float, *, nproc: bool) -> list[str]:
+def apply_limits(limits: ResourceLimits, timeout: float, *, nproc: bool, per_process: bool = True) -> list[str]:
     """Set the rlimits of the calling process; returns the names of those that were set.
 
-    Called in the freshly forked candidate process. A limit the host forbids (a hard limit
-    that is already lower) is lowered to that hard limit instead of failing.
+    A limit the host forbids (a hard limit that is already lower) is lowered to that hard
+    limit instead of failing.
+
+    :param per_process: also set the CPU-time and open-file limits. The fork server leaves
+        them to each candidate: it runs for hours and holds a descriptor per running job.
     """
     wanted = [
         ("as", resource.RLIMIT_AS, limits.memory),
-        ("cpu", resource.RLIMIT_CPU, limits.cpu_seconds(timeout)),
         ("fsize", resource.RLIMIT_FSIZE, limits.file_size),
-        ("nofile", resource.RLIMIT_NOFILE, limits.open_files),
         ("core", resource.RLIMIT_CORE, 0),
     ]
+    if per_process:
+        wanted += [("cpu", resource.RLIMIT_CPU, limits.cpu_seconds(timeout)),
+                   ("nofile", resource.RLIMIT_NOFILE, limits.open_files)]
     if nproc:
         wanted.append(("nproc", resource.RLIMIT_NPROC, limits.processes))
     applied = []

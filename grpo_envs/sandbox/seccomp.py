@@ -55,11 +55,16 @@ _CLONE_THREAD = 0x00010000
 _CLONE_NEW_NAMESPACES = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
 
 # x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl).
-_DENIED = {
+#: Denied to the candidate only: the fork server itself needs them (it forks, opens pidfds,
+#: signals its children; each child calls setsid before its own filter goes on).
+_DENIED_TO_CANDIDATE = {
     "fork": 57, "vfork": 58, "execve": 59, "execveat": 322,
-    "socket": 41,
     "tkill": 200, "pidfd_send_signal": 424, "pidfd_open": 434, "pidfd_getfd": 438,
     "setsid": 112, "setpgid": 109,
+}
+#: Denied to the fork server and (inherited) every candidate: nothing of it is needed.
+_DENIED_TO_BOTH = {
+    "socket": 41,
     "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,
     "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
     "chroot": 161, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
@@ -80,9 +85,20 @@ def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> tuple[int, int, int, i
     return (code, jt, jf, k)
 
 
-def build_filter(own_pid: int) -> list[tuple[int, int, int, int]]:
+#: Which rules :func:`build_filter` includes.
+PARTS = ("all", "server", "candidate")
+
+
+def build_filter(own_pid: int, part: str = "all") -> list[tuple[int, int, int, int]]:
     """The BPF program as ``(code, jt, jf, k)`` tuples; ``own_pid`` is the only process the
-    filtered process may signal."""
+    filtered process may signal.
+
+    :param part: ``"all"`` (every rule), ``"server"`` (the rules the fork server can live
+        with, installed once on itself and inherited by every candidate), or ``"candidate"``
+        (the rest, installed on each candidate process: a short filter is cheap to attach).
+    """
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     eperm = _RET_ERRNO | errno.EPERM
     prog = [
         _insn(_BPF_LD_W_ABS, _OFFSET_ARCH),
@@ -98,8 +114,16 @@ def build_filter(own_pid: int) -> list[tuple[int, int, int, int]]:
         prog.append(_insn(_BPF_JEQ_K, nr, jt=0, jf=len(body)))
         prog.extend(body)
 
-    for nr in sorted(_DENIED.values()):
+    denied = {}
+    if part in ("all", "server"):
+        denied.update(_DENIED_TO_BOTH)
+    if part in ("all", "candidate"):
+        denied.update(_DENIED_TO_CANDIDATE)
+    for nr in sorted(denied.values()):
         block(nr, [_insn(_BPF_RET_K, eperm)])
+    if part == "server":
+        prog.append(_insn(_BPF_RET_K, _RET_ALLOW))
+        return prog
     block(_CLONE3, [_insn(_BPF_RET_K, _RET_ERRNO | errno.ENOSYS)])
     block(_CLONE, [
         _insn(_BPF_LD_W_ABS, _arg_low(0)),
@@ -137,8 +161,8 @@ class CompiledFilter:
     """The filter assembled once (in the fork server); each candidate process only writes
     its own pid into it before installing it, which keeps the per-job cost to two syscalls."""
 
-    def __init__(self) -> None:
-        prog = build_filter(_PID_PLACEHOLDER)
+    def __init__(self, part: str = "all") -> None:
+        prog = build_filter(_PID_PLACEHOLDER, part)
         self.length = len(prog)
         self.raw = bytearray(b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in prog))
         self.pid_offsets = [8 * i + 4 for i, insn in enumerate(prog) if insn[3] == _PID_PLACEHOLDER]
@@ -151,15 +175,16 @@ class CompiledFilter:
         _install(bytes(raw), self.length)
 
 
-def install_filter(own_pid: int) -> None:
-    """Install the filter on the calling thread (and every thread it creates later).
+def install_filter(own_pid: int, part: str = "all") -> None:
+    """Install the filter (see :func:`build_filter`) on the calling thread and every thread
+    it creates later. Filters stack: a later one can only deny more.
 
     Sets ``PR_SET_NO_NEW_PRIVS`` first, which also stops set-uid programs from regaining
     privileges.
 
     :raises OSError: the kernel refused (no seccomp support, or a stricter outer filter).
     """
-    prog = build_filter(own_pid)
+    prog = build_filter(own_pid, part)
     raw = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in prog)
     _install(raw, len(prog))
 

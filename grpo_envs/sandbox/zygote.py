@@ -55,6 +55,8 @@ _MAX_REPORT = 64 * 1024
 #: Candidate processes kept forked and isolated ahead of time, per worker: with two, the
 #: next job never waits for the fork server while it warms the one after.
 WARM_PER_WORKER = 2
+#: Seconds to wait before asking the fork server again after a failed fork.
+SPAWN_RETRY_DELAY = 0.05
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ class Zygote:
         self.layers: dict[str, Any] = {}
         self.ids: tuple[int, int] | None = None
         self.next_slot = 0
+        self.spawn_retry_at = 0.0
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -344,6 +347,8 @@ class Zygote:
     # -- warm candidate processes --------------------------------------------------------
 
     def _top_up_warm(self) -> None:
+        if time.monotonic() < self.spawn_retry_at:
+            return
         while len(self.warm) + self.pending_warm < WARM_PER_WORKER * self.config.max_workers and not self.closing:
             self._spawn_slot()
 
@@ -503,10 +508,12 @@ class Zygote:
                 self._release_slot(slot)
             self._top_up_warm()
         elif message[0] == "spawn_failed":
+            # out of processes (RLIMIT_NPROC, shared by every candidate's threads) or memory:
+            # try again shortly instead of failing jobs
             self.pending_warm -= 1
             slot.status = -1
             self._release_slot(slot)
-            self.fatal = self.closing = True  # cannot fork: nothing will work any more
+            self.spawn_retry_at = time.monotonic() + SPAWN_RETRY_DELAY
 
     def _on_forkserver_died(self) -> None:
         for run in list(self.runs.values()):
@@ -520,6 +527,12 @@ class Zygote:
     def _check_deadlines(self) -> float | None:
         now = time.monotonic()
         nearest = None
+        if self.spawn_retry_at > now:
+            self._top_up_warm()
+            nearest = self.spawn_retry_at - now
+        if self.spawn_retry_at and now >= self.spawn_retry_at:
+            self.spawn_retry_at = 0.0
+            self._top_up_warm()
         for run in list(self.runs.values()):
             if run.terminal is not None:
                 continue
