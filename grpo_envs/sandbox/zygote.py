@@ -133,7 +133,7 @@ class _Run:
     lane: _Lane
     started: float
     deadline: float
-    reports: list[Any] = field(default_factory=list)
+    outcomes_fd: int = -1  # per-test reports, appended by the lane as JSON lines
     terminal: list[Any] | None = None
     timed_out: bool = False
     lane_died: bool = False
@@ -167,6 +167,20 @@ def _read_output(fd: int, limit: int) -> str:
     data = os.pread(fd, limit + 1, 0)
     text = data[:limit].decode("utf-8", "replace")
     return text + "\n[... output truncated]" if len(data) > limit else text
+
+
+def _read_reports(fd: int) -> list[Any]:
+    """The per-test reports a lane appended to ``fd`` (a line cut off by a kill is skipped)."""
+    size = os.fstat(fd).st_size
+    reports = []
+    for line in os.pread(fd, size, 0).split(b"\n") if size else []:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, list) and message and message[0] == "test":
+            reports.append(message)
+    return reports
 
 
 def _signal_name(number: int) -> str:
@@ -205,14 +219,19 @@ def _lane_main(sock: socket.socket) -> None:
         except (ValueError, OSError):
             pass
 
-        def report(message: list[Any]) -> None:
-            sock.send(json.dumps(message).encode("utf-8", "surrogatepass")[:_MAX_REPORT])
-
         while True:
-            data, fds, _, _ = socket.recv_fds(sock, 64, 3)
+            data, fds, _, _ = socket.recv_fds(sock, 64, 4)
             if not data:
                 os._exit(0)
-            job_fd, req_w, resp_r = fds
+            job_fd, req_w, resp_r, outcomes_fd = fds
+
+            def report(message: list[Any]) -> None:
+                data = json.dumps(message).encode("utf-8", "surrogatepass")[:_MAX_REPORT]
+                if message[0] == "test":  # no wake-up: read by the zygote when the job ends
+                    os.write(outcomes_fd, data + b"\n")
+                else:
+                    sock.send(data)
+
             job = pickle.loads(os.pread(job_fd, os.fstat(job_fd).st_size, 0))
             os.close(job_fd)
             try:
@@ -220,8 +239,8 @@ def _lane_main(sock: socket.socket) -> None:
             except BaseException as exc:  # noqa: BLE001 - reported as a sandbox error
                 report(["harness_error", f"{type(exc).__name__}: {exc}"[:500]])
             finally:
-                os.close(req_w)
-                os.close(resp_r)
+                for fd in (req_w, resp_r, outcomes_fd):
+                    os.close(fd)
     finally:
         os._exit(0)
 
@@ -432,10 +451,12 @@ class Zygote:
             slot.job_id, lane.job_id = job_id, job_id
             job_fd = os.memfd_create("job", 0)
             os.write(job_fd, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            outcomes_fd = os.memfd_create("outcomes", 0)
             started = time.monotonic()
             try:
-                socket.send_fds(lane.sock, [b"job"], [job_fd, slot.req_w, slot.resp_r])
+                socket.send_fds(lane.sock, [b"job"], [job_fd, slot.req_w, slot.resp_r, outcomes_fd])
             except OSError:
+                os.close(outcomes_fd)
                 lane.job_id = None
                 self.queue.appendleft((job_id, job))
                 self.warm.appendleft(slot)
@@ -446,7 +467,7 @@ class Zygote:
             os.close(slot.req_w)
             os.close(slot.resp_r)
             slot.req_w = slot.resp_r = -1
-            self.runs[job_id] = _Run(job_id, job, slot, lane, started, started + job.timeout)
+            self.runs[job_id] = _Run(job_id, job, slot, lane, started, started + job.timeout, outcomes_fd=outcomes_fd)
             self._top_up_warm()
 
     def _on_lane(self, lane: _Lane) -> None:
@@ -464,9 +485,6 @@ class Zygote:
         except (ValueError, UnicodeDecodeError):
             return
         if not isinstance(message, list) or not message:
-            return
-        if message[0] == "test":
-            run.reports.append(message)
             return
         run.terminal = message
         lane.job_id = None
@@ -552,6 +570,7 @@ class Zygote:
             return
         del self.runs[run.job_id]
         self._send(("result", run.job_id, self._compose(run)))
+        os.close(run.outcomes_fd)
         if run.slot.status is not None:
             self._release_slot(run.slot)
         # otherwise released when the fork server reports the (killed) process's exit
@@ -559,7 +578,7 @@ class Zygote:
     def _compose(self, run: _Run) -> SandboxResult:
         job, slot = run.job, run.slot
         outcomes = {i: TestOutcome(i, NOT_RUN) for i in range(job.num_tests)}
-        for report in run.reports:
+        for report in _read_reports(run.outcomes_fd):
             if len(report) >= 5 and isinstance(report[1], int) and report[1] in outcomes:
                 _, index, status, message, error_type = report[:5]
                 outcomes[index] = TestOutcome(index, str(status), str(message or ""),
