@@ -394,3 +394,20 @@ def test_result_helpers() -> None:
     assert result.num_tests == 2 and result.num_passed == 1 and not result.all_passed
     assert json.loads(json.dumps(result.to_dict()))["tests"][1]["message"] == "AssertionError"
     assert not SandboxResult(status=OK).all_passed  # zero tests never count as all passed
+
+
+def test_literal_calls_are_prefetched_only_when_certain_to_run() -> None:
+    from grpo_envs.sandbox.harness import literal_calls
+
+    source = ("assert f(1) == 2\nassert f(x=[1, (2, 3)]) == 0, f('message only')\nif y:\n    f(3)\n"
+              "assert g(4) or f(5)\nz = f(*args)\nw = f(n)\nassert abs(f(-6)) == 6\n")
+    calls = literal_calls(source, {"f"})
+    assert calls == [["f", ["L", 1], ["D"]], ["f", ["L"], ["D", ["x", ["L", 1, ["T", 2, 3]]]]], ["f", ["L", -6], ["D"]]]
+
+
+def test_timeout_keeps_the_outcomes_of_finished_tests(sandbox: Sandbox) -> None:
+    program = "def f(x):\n    while x == 2:\n        pass\n    return x\n"
+    tests = FunctionTests(tests=("assert f(1) == 1", "n = 2\nassert f(n) == 2", "assert f(3) == 3"))
+    result = sandbox.run(SandboxJob(program, tests, timeout=1.0))
+    assert result.status == "timeout"
+    assert [t.status for t in result.tests] == ["passed", "not_run", "not_run"]

@@ -91,8 +91,10 @@ def _run_as_main(code: Any, stdin_text: str | None) -> tuple[str | None, list[st
 def serve(req_fd: int, resp_fd: int) -> None:
     """Answer the harness until it closes the request pipe.
 
-    Requests: ``["load", program, mode, cpu_seconds]`` first (mode ``function | io | run``), then
-    ``["call", name, args_tree, kwargs_tree]`` or ``["main", stdin_text]``.
+    Requests: ``["load", program, mode, cpu_seconds]`` first (mode ``function | io | run``),
+    then ``["call", name, args_tree, kwargs_tree]``, ``["batch", [[name, args_tree,
+    kwargs_tree], ...]]`` (one reply per call, in order) or ``["mains", [stdin_text, ...]]``
+    (run as ``__main__`` once per input, one reply each).
     """
     try:
         _, program, mode, cpu_seconds = read_json(req_fd)
@@ -132,18 +134,19 @@ def serve(req_fd: int, resp_fd: int) -> None:
             request = read_json(req_fd)
         except ChannelClosed:
             return
-        if request[0] == "main":
-            output, error = _run_as_main(code, request[1])
-            write_json(resp_fd, ["ran", output, error])
+        if request[0] == "mains":
+            for stdin_text in request[1]:
+                output, error = _run_as_main(code, stdin_text)
+                write_json(resp_fd, ["ran", output, error])
             continue
-        _, name, args_tree, kwargs_tree = request
-        try:
-            function = namespace[name]
-            args = codec.from_tree(args_tree)
-            kwargs = codec.from_tree(kwargs_tree)
-            value = function(*args, **kwargs)
-            reply = ["ok", codec.to_tree(value)]
-        except BaseException as exc:  # noqa: BLE001 - reported to the harness as the test's error
-            reply = ["raise", *describe(exc)]
-        _flush_stdio()
-        write_json(resp_fd, reply)
+        for name, args_tree, kwargs_tree in (request[1] if request[0] == "batch" else [request[1:]]):
+            try:
+                function = namespace[name]
+                args = codec.from_tree(args_tree)
+                kwargs = codec.from_tree(kwargs_tree)
+                value = function(*args, **kwargs)
+                reply = ["ok", codec.to_tree(value)]
+            except BaseException as exc:  # noqa: BLE001 - reported to the harness as the test's error
+                reply = ["raise", *describe(exc)]
+            _flush_stdio()
+            write_json(resp_fd, reply)
