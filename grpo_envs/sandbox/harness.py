@@ -249,7 +249,16 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
             report(["harness_error", f"the task's tests do not compile: {_describe(exc)}"])
             return
     try:
-        loaded = link.request(["load", job.program, mode, int(math.ceil(job.timeout)) + CPU_MARGIN])
+        # The load request and the first calls go out together: the program's process reads
+        # them in order, so the whole job costs the two processes a couple of wake-ups.
+        link._send(["load", job.program, mode, int(math.ceil(job.timeout)) + CPU_MARGIN])
+        if isinstance(tests, FunctionTests):
+            aliases = dict(tests.bind)
+            link.prefetch([[aliases[name], args, kwargs] for source in tests.tests
+                           for name, args, kwargs in literal_calls(source, set(aliases))])
+        elif isinstance(tests, IOTests):
+            link._send(["mains", [stdin_text for stdin_text, _ in tests.cases]])
+        loaded = link._receive()
     except CandidateGone as exc:
         report(["gone", str(exc)])
         return
@@ -289,15 +298,6 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
             namespace[name] = CandidateFunction(link, name)
     for alias, target in tests.bind.items():
         namespace[alias] = CandidateFunction(link, target)
-    proxies = {name: value.__name__ for name, value in namespace.items() if isinstance(value, CandidateFunction)}
-    prefetch = []
-    for source in tests.tests:
-        prefetch += [[proxies[name], args, kwargs] for name, args, kwargs in literal_calls(source, set(proxies))]
-    try:
-        link.prefetch(prefetch)
-    except CandidateGone as exc:
-        report(["gone", str(exc)])
-        return
     for index, code in enumerate(compiled):
         try:
             exec(code, namespace)
@@ -315,11 +315,7 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
 
 
 def _run_io(tests: IOTests, stop_on_failure: bool, link: Link, report: Callable[[list[Any]], None]) -> None:
-    try:  # every input at once: the program runs them in order, one reply each
-        link._send(["mains", [stdin_text for stdin_text, _ in tests.cases]])
-    except CandidateGone as exc:
-        report(["gone", str(exc)])
-        return
+    # every input was sent with the program: it runs them in order, one reply each
     for index, (_, expected) in enumerate(tests.cases):
         try:
             reply = link._receive()

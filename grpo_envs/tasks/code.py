@@ -174,7 +174,8 @@ def mbpp_task(record: Mapping[str, Any], *, show_tests: int = 1, include_challen
         prompt += "\nYour code should pass these tests:\n" + "\n".join(tests[:show_tests])
     entry_point = _first_function_name(str(record.get("code", ""))) or _called_name(tests[0])
     reference = CodeReference(
-        tests=FunctionTests(tests=tuple(tests), setup=str(record.get("test_setup_code") or "")),
+        tests=FunctionTests(tests=tuple(tests), setup=str(record.get("test_setup_code") or ""),
+                            bind={entry_point: entry_point} if entry_point else {}),
         entry_point=entry_point, solution=record.get("code"),
     )
     return Task(prompt=prompt, reference=reference, id=f"mbpp/{record.get('task_id', '?')}",
@@ -215,11 +216,13 @@ def apps_task(record: Mapping[str, Any], *, max_cases: int | None = None) -> Tas
     fn_name = spec.get("fn_name")
     if fn_name:
         tests = tuple(
-            f"_result = {fn_name}(*{args!r})\nassert _result == {expected!r} or "
+            f"_result = {fn_name}({', '.join(map(repr, args if isinstance(args, list) else [args]))})\n"
+            f"assert _result == {expected!r} or "
             f"(type({expected!r}) is list and len({expected!r}) == 1 and _result == {expected!r}[0])"
             for args, expected in zip(inputs, outputs)
         )
-        reference = CodeReference(tests=FunctionTests(tests=tests), entry_point=fn_name, solution=solution)
+        reference = CodeReference(tests=FunctionTests(tests=tests, bind={fn_name: fn_name}), entry_point=fn_name,
+                                  solution=solution)
         if starter:
             prompt += "\n\n" + starter
     else:
