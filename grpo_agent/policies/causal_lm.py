@@ -249,7 +249,12 @@ class CausalLMPolicy(BasePolicy):
         cls, model: str | os.PathLike[str] | torch.nn.Module, env: Any = None, **kwargs: Any
     ) -> CausalLMPolicy:
         """Build the policy for ``env`` (its spaces; text spaces when None) from a model
-        folder, hub name or model object; ``kwargs`` are the constructor's keyword arguments."""
+        folder, hub name or model object; ``kwargs`` are the constructor's keyword arguments.
+        A folder written by :meth:`save_pretrained` restores its sampling settings unless
+        ``kwargs`` override them."""
+        if isinstance(model, (str, os.PathLike)) and (Path(model) / POLICY_CONFIG_FILE).is_file():
+            saved = json.loads((Path(model) / POLICY_CONFIG_FILE).read_text())
+            kwargs = {**{k: saved[k] for k in ("temperature", "top_p", "max_new_tokens") if k in saved}, **kwargs}
         obs = getattr(env, "observation_space", None)
         act = getattr(env, "action_space", None)
         return cls(obs, act, model, **kwargs)
@@ -500,8 +505,11 @@ class CausalLMPolicy(BasePolicy):
         """Per-token log-probs (differentiable) and entropies (detached) of the completions,
         ``(B, L)``, at the sampling temperature."""
         logits, _ = self.forward_completions(batch)
-        tokens = batch.token_ids.to(logits.device)
-        logp = selective_log_softmax(logits, tokens)
+        return self.log_probs_from_logits(logits, batch)
+
+    def log_probs_from_logits(self, logits: Tensor, batch: CompletionBatch) -> TokenLogProbs:
+        """Per-token log-probs and entropies from the tempered logits of :meth:`forward_completions`."""
+        logp = selective_log_softmax(logits, batch.token_ids.to(logits.device))
         with torch.no_grad():
             entropy = token_entropy(logits)
         return TokenLogProbs(logp, entropy)

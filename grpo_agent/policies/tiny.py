@@ -58,8 +58,12 @@ TINY_CHAT_TEMPLATE = (
     "{% else %}{{ m['content'] }}\n{% endif %}{% endfor %}"
 )
 
-#: Where warm-started tiny models are cached; ``GRPO_GYM_CACHE`` overrides it.
-DEFAULT_CACHE_DIR = Path(os.environ.get("GRPO_GYM_CACHE", Path.home() / ".cache" / "grpo-gym"))
+
+
+def default_cache_dir() -> Path:
+    """Where warm-started tiny models are cached: ``$GRPO_GYM_CACHE``, else ``~/.cache/grpo-gym``."""
+    return Path(os.environ.get("GRPO_GYM_CACHE") or Path.home() / ".cache" / "grpo-gym")
+
 
 #: Bump when anything below changes what a cached warm start contains.
 _WARM_START_VERSION = 1
@@ -330,7 +334,7 @@ def warm_start_tiny(
     """
     examples = sft_examples_from_env(env, max_examples)
     key = warm_start_key(examples, tiny, sft_config, charset)
-    root = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = root / "tiny" / key
     if (final / "config.json").exists():
         if verbose:

@@ -1,0 +1,119 @@
+"""The built-in tiny policy: character tokenizer, model built from a config, cached SFT warm start."""
+
+from __future__ import annotations
+
+import os
+
+import gymnasium as gym
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+import grpo_envs  # noqa: F401 - registers the grpo/* ids
+from grpo_agent.policies import tiny as tiny_module
+from grpo_agent.policies.causal_lm import CausalLMPolicy
+from grpo_agent.policies.tiny import (
+    SFTConfig,
+    TinyConfig,
+    TinyPolicy,
+    build_char_tokenizer,
+    build_tiny_model,
+    reference_completion,
+    sft,
+    sft_examples_from_env,
+    warm_start_tiny,
+)
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tiny models' matrices are too small for intra-op threads to pay off; on a busy
+    2-core machine two threads only contend."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SMALL = TinyConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+
+
+def test_tokenizer_round_trips_text_and_has_its_special_tokens(tmp_path):
+    tok = build_char_tokenizer()
+    text = "What is 7 * 8?\nPut your final answer in \\boxed{}."
+    ids = tok(text)["input_ids"]
+    assert ids[0] == tok.bos_token_id and len(ids) == len(text) + 1  # one token per character
+    assert tok.decode(ids, skip_special_tokens=True) == text
+    assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id, tok.unk_token_id) == (0, 1, 2, 3)
+    assert tok("é")["input_ids"][1] == tok.unk_token_id
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again(text)["input_ids"] == ids and again.padding_side == "left"
+    assert again.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True) == "<bos>hi\n"
+
+
+def test_tiny_model_is_small_and_loads_by_path_like_any_hf_model(tmp_path):
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 0.5e6 < n_params < 3e6
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    assert isinstance(AutoModelForCausalLM.from_pretrained(tmp_path), type(model))
+    policy = CausalLMPolicy(None, None, str(tmp_path), device="cpu", max_new_tokens=3)
+    assert len(policy.sample(["1+1"], n=2).actions) == 2
+
+
+def test_sft_learns_its_targets_and_stops_with_eos():
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok, SMALL, seed=0)
+    examples = [("Q: a", "\\boxed{1}"), ("Q: b", "\\boxed{22}")]
+    losses = sft(model, tok, examples, SFTConfig(steps=80, batch_size=4, lr=1e-2))
+    assert losses[-1] < 0.1 * losses[0]
+    policy = CausalLMPolicy(None, None, model, tok, device="cpu", max_new_tokens=16)
+    batch = policy.sample([p for p, _ in examples], n=1, deterministic=True)
+    assert batch.actions == ["\\boxed{1}", "\\boxed{22}"]
+    assert not batch.truncated.any()  # both completions ended with EOS
+
+
+def test_math_env_reads_the_warm_start_target_as_correct():
+    env = gym.make("grpo/Math-v0", levels=1, num_tasks=5)
+    prompt, target = sft_examples_from_env(env)[0]
+    assert target.startswith("\\boxed{")
+    env.reset(options={"task_id": 0})
+    assert env.step(target)[1] == 1.0
+    assert reference_completion(env, env.unwrapped.tasks[1]) == f"\\boxed{{{env.unwrapped.tasks[1].reference}}}"
+
+
+def test_warm_start_is_cached_by_content_and_written_atomically(tmp_path, monkeypatch):
+    env = gym.make("grpo/Math-v0", levels=1, num_tasks=20)
+    config = SFTConfig(steps=3, batch_size=4)
+    path = warm_start_tiny(env, tiny=SMALL, sft_config=config, cache_dir=tmp_path)
+    assert (path / "config.json").exists() and (path / "tokenizer.json").exists()
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a cached warm start must not train again")
+
+    monkeypatch.setattr(tiny_module, "sft", must_not_train)
+    assert warm_start_tiny(env, tiny=SMALL, sft_config=config, cache_dir=tmp_path) == path
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tiny_module, "sft", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        warm_start_tiny(env, tiny=SMALL, sft_config=SFTConfig(steps=4, batch_size=4), cache_dir=tmp_path)
+    # Only the finished entry exists: no half-written folder under any name.
+    assert os.listdir(tmp_path / "tiny") == [path.name]
+
+
+def test_tiny_policy_rebuilds_from_its_constructor_parameters(tmp_path):
+    env = gym.make("grpo/Math-v0", levels=1, num_tasks=20)
+    policy = TinyPolicy(env.observation_space, env.action_space, env, sft_steps=3, tiny_config=SMALL, cache_dir=tmp_path)
+    params = policy.get_constructor_parameters()
+    rebuilt = TinyPolicy(**params)
+    rebuilt.load_state_dict(policy.state_dict())
+    batch = policy.sample([env.reset(seed=0)[0]], n=3)
+    with torch.no_grad():
+        assert torch.equal(policy.log_probs(batch).log_probs, rebuilt.log_probs(batch).log_probs)
