@@ -1,0 +1,1 @@
+"""The machinery of ``grpo train``: the run folder, held-out accuracy, and fault handling."""

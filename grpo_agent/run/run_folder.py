@@ -1,0 +1,156 @@
+"""The run folder of ``grpo train``: what a run writes, and what lets it resume.
+
+::
+
+    runs/<name>/
+      config.json        every setting of the run (what --resume reads back)
+      progress.csv       one row per update: rollout/*, train/*, time/* metrics
+      tb/                TensorBoard event files (``tensorboard --logdir runs/<name>/tb``)
+      checkpoint.zip     the last checkpoint: agent, optimiser and RNG states (written atomically)
+      model/             the trained policy as a Hugging Face model folder (final step)
+      reward_curve.png   rollout reward and accuracy against completions seen
+      summary.json       held-out accuracy before and after, time, peak memory, faults
+      summary.md         the same, as a table to read
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import resource
+import sys
+from typing import Any
+
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+
+CONFIG_FILE = "config.json"
+PROGRESS_FILE = "progress.csv"
+CHECKPOINT_FILE = "checkpoint.zip"
+SUMMARY_FILE = "summary.json"
+CURVE_FILE = "reward_curve.png"
+MODEL_DIR = "model"
+
+
+class AppendingCSVOutputFormat(CSVOutputFormat):
+    """SB3's CSV writer, but continuing an existing file (a resumed run) instead of truncating it."""
+
+    def __init__(self, filename: str) -> None:  # noqa: D107 - documented on the class
+        if not os.path.exists(filename) or os.path.getsize(filename) == 0:
+            super().__init__(filename)
+            return
+        self.file = open(filename, "r+")  # noqa: SIM115 - closed by close()
+        header = self.file.readline().strip()
+        self.keys = header.split(",") if header else []
+        self.separator, self.quotechar = ",", '"'
+        self.file.seek(0, os.SEEK_END)
+
+
+def make_run_logger(run_dir: pathlib.Path, stdout: bool) -> Logger:
+    """A logger writing CSV (appended) and TensorBoard into ``run_dir``, plus stdout if asked."""
+    from stable_baselines3.common.logger import HumanOutputFormat
+
+    formats: list[Any] = [AppendingCSVOutputFormat(str(run_dir / PROGRESS_FILE)), TensorBoardOutputFormat(str(run_dir / "tb"))]
+    if stdout:
+        formats.append(HumanOutputFormat(sys.stdout))
+    return Logger(folder=str(run_dir), output_formats=formats)
+
+
+class RunCallback(BaseCallback):
+    """Checkpoints every ``save_every`` updates (atomically), and logs skipped non-finite
+    updates (``train/skipped_nonfinite``, cumulative) from a :class:`FiniteGuardAdamW`.
+
+    :param run_dir: the run folder.
+    :param save_every: rollouts between checkpoints (0: only at the end).
+    """
+
+    def __init__(self, run_dir: pathlib.Path, save_every: int) -> None:
+        super().__init__()
+        self.run_dir, self.save_every = run_dir, save_every
+        self.rollouts = 0
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        # on_rollout_end runs before the update of this rollout: record what the previous
+        # updates skipped, and checkpoint the weights those updates produced.
+        skipped = getattr(self.model.optimizer, "skipped_steps", 0)
+        self.logger.record("train/skipped_nonfinite", skipped)
+        self.rollouts += 1
+        if self.save_every and self.rollouts % self.save_every == 0:
+            from grpo_agent.run.faults import atomic_save
+
+            atomic_save(self.model, self.run_dir / CHECKPOINT_FILE)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
+
+
+def read_progress(run_dir: pathlib.Path) -> list[dict[str, str]]:
+    """The rows of ``progress.csv`` (empty when there is none)."""
+    path = run_dir / PROGRESS_FILE
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def plot_reward_curve(run_dir: pathlib.Path, title: str, before: float | None = None, after: float | None = None) -> pathlib.Path | None:
+    """Draw ``reward_curve.png``: rollout reward (and its running mean) against completions,
+    with the held-out accuracy before and after as horizontal marks. None if nothing was logged."""
+    rows = [r for r in read_progress(run_dir) if r.get("rollout/reward_mean") not in (None, "")]
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    x = [float(r["time/total_timesteps"]) for r in rows]
+    y = [float(r["rollout/reward_mean"]) for r in rows]
+    window = max(1, len(y) // 20)
+    smooth = [sum(y[max(0, i - window + 1): i + 1]) / len(y[max(0, i - window + 1): i + 1]) for i in range(len(y))]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(x, y, color="tab:blue", alpha=0.3, label="rollout reward (train tasks, sampled)")
+    ax.plot(x, smooth, color="tab:blue", label=f"running mean ({window} updates)")
+    if before is not None:
+        ax.axhline(before, color="tab:gray", linestyle="--", label=f"held-out accuracy before: {before:.1%}")
+    if after is not None:
+        ax.axhline(after, color="tab:green", linestyle="--", label=f"held-out accuracy after: {after:.1%}")
+    ax.set_xlabel("completions")
+    ax.set_ylabel("reward / accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = run_dir / CURVE_FILE
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_json_atomic(path: pathlib.Path, data: dict[str, Any]) -> None:
+    """Write JSON through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_summary(run_dir: pathlib.Path, summary: dict[str, Any]) -> None:
+    """``summary.json`` and a readable ``summary.md``."""
+    write_json_atomic(run_dir / SUMMARY_FILE, summary)
+    lines = ["| quantity | value |", "| --- | --- |"]
+    for key, value in summary.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        elif isinstance(value, (dict, list)):
+            value = json.dumps(value, default=str)
+        lines.append(f"| {key} | {value} |")
+    (run_dir / "summary.md").write_text("\n".join(lines) + "\n")
