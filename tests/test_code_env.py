@@ -40,7 +40,8 @@ def test_extract_code_from_fences() -> None:
     assert extract_code("Sure:\n```python\nx = 1\n```\nDone.") == "x = 1\n"
     assert extract_code("```\ny = 2\n```") == "y = 2\n"
     assert extract_code("```bash\nls\n```") is None
-    two = "```python\ndef helper():\n    pass\n```\ntext\n```python\ndef double(x):\n    return 2 * x\n```\n```python\nprint(1)\n```"
+    two = ("```python\ndef helper():\n    pass\n```\ntext\n```python\ndef double(x):\n    return 2 * x\n```\n"
+           "```python\nprint(1)\n```")
     assert extract_code(two, "double").startswith("def double")
     assert extract_code(two) == "print(1)\n"
     assert extract_code("```python\ndef cut_off(x):\n    return") == "def cut_off(x):\n    return"
@@ -58,7 +59,9 @@ def test_build_program_variants() -> None:
     assert build_program(no_prefix, "print(1)") == ("print(1)", "print(1)")
 
 
-def _result(status: str, outcomes: list[str], error_type: str | None = None, test_error: str | None = None) -> SandboxResult:
+def _result(
+    status: str, outcomes: list[str], error_type: str | None = None, test_error: str | None = None
+) -> SandboxResult:
     tests = tuple(Outcome(i, s, error_type=test_error if s == "error" else None) for i, s in enumerate(outcomes))
     return SandboxResult(status=status, tests=tests, error_type=error_type)
 
@@ -144,10 +147,10 @@ def test_humaneval_canonical_solutions_pass_and_stubs_fail() -> None:
     assert len(tasks) == 164
     sandbox = default_sandbox()
     canonical = sandbox.run_many([build_job(t.reference, t.reference.solution, timeout=5.0)[0] for t in tasks])
-    failing = [t.id for t, r in zip(tasks, canonical) if to_verify_result(r).reward != 1.0]
+    failing = [t.id for t, r in zip(tasks, canonical, strict=True) if to_verify_result(r).reward != 1.0]
     assert failing == []
     stubs = sandbox.run_many([build_job(t.reference, "    pass\n", timeout=5.0)[0] for t in tasks])
-    passing = [t.id for t, r in zip(tasks, stubs) if to_verify_result(r).reward != 0.0]
+    passing = [t.id for t, r in zip(tasks, stubs, strict=True) if to_verify_result(r).reward != 0.0]
     assert passing == []
 
 
@@ -201,14 +204,16 @@ def test_fraction_reward_mode() -> None:
 def test_io_task_through_the_env() -> None:
     env = CodeEnv("builtin", levels=[1])
     task = next(t for t in env.tasks if t.id == "builtin/L1-io-sum-pairs")
-    good = "```python\nn = int(input())\nfor _ in range(n):\n    a, b = map(int, input().split())\n    print(a + b)\n```"
+    good = ("```python\nn = int(input())\nfor _ in range(n):\n    a, b = map(int, input().split())\n"
+            "    print(a + b)\n```")
     assert _score(env, task, [good, "print(3)\nprint(7)\n"]) == [1.0, 0.0]
 
 
 def test_prompt_template_and_bad_arguments() -> None:
     env = CodeEnv("builtin", levels=[1], prompt_template="Complete this function:\n```python\n{prompt}```")
     prompt, _ = env.reset(seed=3)
-    assert prompt.startswith("Complete this function:\n```python\ndef ") or prompt.startswith("Complete this function:\n```python\nfrom")
+    assert prompt.startswith("Complete this function:\n```python\n")
+    assert prompt.endswith('"""\n```')
     with pytest.raises(ValueError, match="reward_mode"):
         CodeEnv(reward_mode="partial")
     with pytest.raises(ValueError, match="timeout"):

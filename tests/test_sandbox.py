@@ -13,7 +13,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -411,3 +410,25 @@ def test_timeout_keeps_the_outcomes_of_finished_tests(sandbox: Sandbox) -> None:
     result = sandbox.run(SandboxJob(program, tests, timeout=1.0))
     assert result.status == "timeout"
     assert [t.status for t in result.tests] == ["passed", "not_run", "not_run"]
+
+
+def test_a_forked_child_gets_its_own_zygote(sandbox: Sandbox) -> None:
+    job = SandboxJob(ADD, FunctionTests(tests=("assert add(2, 3) == 5",)))
+    assert sandbox.run(job).all_passed  # the parent's zygote is running
+    parent_zygote = sandbox._process.pid if sandbox._process else None
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        try:
+            result = sandbox.run(job)
+            child_zygote = sandbox._process.pid if sandbox._process else None
+            os.write(write_fd, json.dumps([result.all_passed, child_zygote]).encode())
+            sandbox.close()
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    passed, child_zygote = json.loads(os.read(read_fd, 1000) or b"[false, null]")
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    assert passed and child_zygote not in (None, parent_zygote)
+    assert sandbox.run(job).all_passed  # and the parent's still works

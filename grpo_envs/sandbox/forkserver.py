@@ -1,16 +1,21 @@
 """The fork server: the clean process every candidate process is forked from.
 
 It is forked from the zygote right after start-up, before any job exists, and only ever
-receives a job number, a timeout, a working directory and four file descriptors. No test,
-expected value or reference solution is ever in its memory, so none can be in the memory of
-a candidate process (whose address space is a copy of this one).
+receives a slot number, a working directory and four file descriptors (the program itself
+reaches the candidate process through its pipe). No test, expected value or reference
+solution is ever in its memory, so none can be in the memory of a candidate process (whose
+address space is a copy of this one). It isolates itself once (see
+:mod:`~grpo_envs.sandbox.isolation`) and keeps one candidate process per slot forked ahead
+of time.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import selectors
+import shutil
 import signal
 import socket
 import sys
@@ -95,8 +100,8 @@ def _probe(plan: IsolationPlan, workdir: str, hidden: list[str]) -> dict[str, An
         try:
             os.close(read_fd)
             os.setsid()
-            layers = isolate_server(plan, strict=False)
-            layers.update(isolate_candidate(plan, workdir, strict=False))
+            layers = isolate_server(plan, strict=True)
+            layers.update(isolate_candidate(plan, workdir, strict=True))
             layers["seccomp"] = bool(layers.get("seccomp"))
             if layers.get("seccomp"):
                 try:
@@ -135,18 +140,9 @@ def _probe(plan: IsolationPlan, workdir: str, hidden: list[str]) -> dict[str, An
     return layers
 
 
-def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
-    """Run the fork server until the zygote closes ``sock``. Never returns.
-
-    First sends ``("layers", dict)``; then answers ``("spawn", slot_id, workdir)`` (with four
-    fds: request read end, response write end, stdout and stderr memfds) with
-    ``("started", slot_id, pid)`` and later ``("exited", slot_id, wait_status)``, and
-    ``("kill", slot_id)`` by killing that candidate process.
-    """
-    null = os.open("/dev/null", os.O_RDWR)
-    os.dup2(null, 0)
-    os.dup2(null, 1)
-    os.close(null)
+def _prepare(settings: dict[str, Any]) -> tuple[IsolationPlan, dict[str, Any]]:
+    """Build the Landlock read layer, probe every layer, hide test files, and isolate this
+    process; returns the plan every candidate gets and the layers to report."""
     layers: dict[str, Any] = {"process_group": True, "separate_test_process": True}
     ids = settings["ids"]
     hidden = [p for p in settings["hidden_paths"] if os.path.exists(p)]
@@ -163,14 +159,14 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
             plan.landlock_abi = abi
             plan.keep_read_capability = ids is not None
         except OSError:
-            abi = 0
+            pass
     probe_dir = os.path.join(settings["base"], "probe")
     os.mkdir(probe_dir, 0o700)
     if ids is not None:
         os.chown(probe_dir, *ids)
     plan.drop_in_server = True  # the probe applies both halves in one process anyway
     probed = _probe(plan, probe_dir, hidden)
-    os.rmdir(probe_dir) if not os.listdir(probe_dir) else None
+    shutil.rmtree(probe_dir, ignore_errors=True)
     # keep only what worked: every later job applies exactly this, strictly
     if not probed.get("landlock"):
         if plan.read_layer_fd >= 0:
@@ -180,13 +176,13 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
         plan.seccomp = False
     if ids is not None and not probed.get("unprivileged_uid"):
         plan.ids = None
-    # The server may drop to the candidates' uid only if they cannot signal it.
+    # The server may run as the candidates' uid only if they cannot signal it.
     plan.drop_in_server = plan.seccomp or plan.landlock_abi >= 6
     layers.update(probed)
     layers.pop("no_new_privs", None)
     for name in ("seccomp", "landlock"):  # always reported, False when off or refused
         layers.setdefault(name, False)
-    hidden_by = "landlock" if probed.get("landlock") and probed.get("landlock_hides_paths", True) else False
+    hidden_by: Any = "landlock" if probed.get("landlock") and probed.get("landlock_hides_paths", True) else False
     if not hidden_by and hidden and (os.geteuid() == 0 or settings["user_namespace"]):
         try:
             if privileges.hide_with_mounts(hidden):
@@ -197,75 +193,88 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
     layers.pop("landlock_hides_paths", None)
     if not plan.seccomp:
         # without seccomp a program could fork a daemon: adopt orphans so they can be killed
-        import ctypes
-
         ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    isolate_server(plan, strict=True)
+    return plan, layers
+
+
+def _reap_strays(known: set[int]) -> None:
+    """Kill and reap children this process did not fork (orphans it adopted as subreaper)."""
     try:
-        isolate_server(plan, strict=True)
+        with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as handle:
+            children = [int(p) for p in handle.read().split()]
+    except OSError:
+        return
+    for pid in children:
+        if pid not in known:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+
+def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
+    """Run the fork server until the zygote closes ``sock``. Never returns.
+
+    First sends ``("layers", dict)``; then answers ``("spawn", slot_id, workdir)`` (with four
+    fds: request read end, response write end, stdout and stderr memfds) with
+    ``("started", slot_id, pid)`` and later ``("exited", slot_id, wait_status)``, and
+    ``("kill", slot_id)`` by killing that candidate process's group.
+    """
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    try:
+        plan, layers = _prepare(settings)
     except OSError as exc:
-        layers["probe_error"] = f"the fork server could not isolate itself: {exc}"
-        sock.send(pickle.dumps(("layers", layers)))
+        sock.send(pickle.dumps(("layers", {"probe_error": f"the fork server could not isolate itself: {exc}"})))
         os._exit(1)
     sock.send(pickle.dumps(("layers", layers)))
 
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, None)
-    running: dict[int, tuple[int, int]] = {}  # job_id -> (pid, pidfd)
-
-    def reap_strays() -> None:
-        known = {pid for pid, _ in running.values()}
-        try:
-            with open(f"/proc/{os.getpid()}/task/{os.getpid()}/children") as handle:
-                children = [int(p) for p in handle.read().split()]
-        except OSError:
-            return
-        for pid in children:
-            if pid not in known:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                except OSError:
-                    pass
-
+    running: dict[int, tuple[int, int]] = {}  # slot_id -> (pid, pidfd)
     while True:
         for key, _ in selector.select():
-            if key.data is None:
-                try:
-                    data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 4)
-                except OSError:
-                    data, fds = b"", []
-                if not data:  # the zygote is gone: take every candidate with us
-                    for pid, _ in running.values():
-                        _kill_group(pid)
-                    os._exit(0)
-                message = pickle.loads(data)
-                if message[0] == "spawn":
-                    _, job_id, workdir = message
-                    try:
-                        pid = os.fork()
-                    except OSError as exc:
-                        for fd in fds:
-                            os.close(fd)
-                        sock.send(pickle.dumps(("spawn_failed", job_id, str(exc))))
-                        continue
-                    if pid == 0:
-                        selector.close()
-                        _candidate_main(plan, fds, workdir)
-                    for fd in fds:
-                        os.close(fd)
-                    pidfd = os.pidfd_open(pid)
-                    running[job_id] = (pid, pidfd)
-                    selector.register(pidfd, selectors.EVENT_READ, job_id)
-                    sock.send(pickle.dumps(("started", job_id, pid)))
-                elif message[0] == "kill" and message[1] in running:
-                    _kill_group(running[message[1]][0])
-            else:
-                job_id = key.data
-                pid, pidfd = running.pop(job_id)
+            if key.data is not None:  # a candidate process exited
+                slot_id = key.data
+                pid, pidfd = running.pop(slot_id)
                 selector.unregister(pidfd)
                 os.close(pidfd)
                 _, status = os.waitpid(pid, 0)
-                _kill_group(pid, reaped=True)  # anything it left in its process group (when fork was allowed)
-                sock.send(pickle.dumps(("exited", job_id, status)))
+                _kill_group(pid, reaped=True)  # whatever it left in its group (when fork was allowed)
+                sock.send(pickle.dumps(("exited", slot_id, status)))
                 if not plan.seccomp:
-                    reap_strays()
+                    _reap_strays({p for p, _ in running.values()})
+                continue
+            try:
+                data, fds, _, _ = socket.recv_fds(sock, _MAX_MESSAGE, 4)
+            except OSError:
+                data, fds = b"", []
+            if not data:  # the zygote is gone: take every candidate with us
+                for pid, _ in running.values():
+                    _kill_group(pid)
+                os._exit(0)
+            message = pickle.loads(data)
+            if message[0] == "spawn":
+                _, slot_id, workdir = message
+                try:
+                    pid = os.fork()
+                except OSError as exc:  # RLIMIT_NPROC or memory: the zygote retries later
+                    for fd in fds:
+                        os.close(fd)
+                    sock.send(pickle.dumps(("spawn_failed", slot_id, str(exc))))
+                    continue
+                if pid == 0:
+                    selector.close()
+                    _candidate_main(plan, fds, workdir)
+                for fd in fds:
+                    os.close(fd)
+                pidfd = os.pidfd_open(pid)
+                running[slot_id] = (pid, pidfd)
+                selector.register(pidfd, selectors.EVENT_READ, slot_id)
+                sock.send(pickle.dumps(("started", slot_id, pid)))
+            elif message[0] == "kill" and message[1] in running:
+                _kill_group(running[message[1]][0])

@@ -12,7 +12,7 @@ always true) can change a verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Union
+from collections.abc import Mapping
 
 #: Default wall-clock limit of one job, in seconds. HumanEval's reference harness uses 3 s.
 DEFAULT_TIMEOUT = 3.0
@@ -55,7 +55,7 @@ class IOTests:
     compare: str = "tokens"
 
 
-Tests = Union[FunctionTests, IOTests, None]
+Tests = FunctionTests | IOTests | None
 
 
 @dataclass(frozen=True)

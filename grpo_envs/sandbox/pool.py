@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,7 +128,8 @@ class Sandbox:
         self.config = ZygoteConfig(
             preload=tuple(preload), limits=limits or ResourceLimits(), max_workers=int(max_workers),
             drop_user=drop_user, network_namespace=network_namespace, landlock=landlock, seccomp=seccomp,
-            hidden_paths=tuple(os.path.abspath(p) for p in (default_hidden_paths() if hidden_paths is None else hidden_paths)),
+            hidden_paths=tuple(os.path.abspath(p)
+                               for p in (default_hidden_paths() if hidden_paths is None else hidden_paths)),
             readable_paths=tuple(os.path.abspath(p) for p in readable_paths), output_limit=int(output_limit),
         )
         self.python = python or sys.executable
@@ -142,7 +144,7 @@ class Sandbox:
         self._next_id = 0
         #: the modules the zygote managed to pre-import (known once started)
         self.preloaded: list[str] = []
-        atexit.register(self.close)
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -164,7 +166,7 @@ class Sandbox:
             return
         if self._owner_pid == os.getpid():
             self._stop()
-        # a zygote inherited through fork belongs to the parent: leave it alone
+        # a zygote inherited through fork belongs to the parent: leave it (and its pipes) alone
         self._process, self._reader, self._pending = None, FrameReader(), []
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # no inherited secrets
         try:
@@ -185,6 +187,9 @@ class Sandbox:
             self._stop()
             raise SandboxError(f"the sandbox zygote failed to start ({exc}); run {self.python} -I -c "
                                "'import ctypes' to check the interpreter") from None
+        if message[0] == "failed":
+            self._stop()
+            raise SandboxError(f"the sandbox could not start: {message[1]}")
         _, self._layers, self._base, self.preloaded = message
 
     def _receive(self, deadline: float) -> Any:
@@ -194,8 +199,9 @@ class Sandbox:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ChannelClosed("timed out waiting for the zygote")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
+            poller = select.poll()  # not select(): the descriptor may be above FD_SETSIZE
+            poller.register(fd, select.POLLIN)
+            if not poller.poll(remaining * 1000):
                 continue
             data = os.read(fd, 1 << 20)
             if not data:
@@ -268,7 +274,8 @@ class Sandbox:
             waves = -(-len(jobs) // self.config.max_workers)
             deadline = time.monotonic() + waves * (max(j.timeout for j in jobs) + 1.0) + _GRACE
             try:
-                self._process.stdin.write(b"".join(frame(pickle.dumps(("run", i, j))) for i, j in zip(ids, jobs)))
+                frames = (frame(pickle.dumps(("run", i, j))) for i, j in zip(ids, jobs, strict=True))
+                self._process.stdin.write(b"".join(frames))
                 self._process.stdin.flush()
                 while len(results) < len(jobs):
                     tag, job_id, result = self._receive(deadline)
@@ -276,11 +283,17 @@ class Sandbox:
                         results[job_id] = result
             except (ChannelClosed, OSError) as exc:
                 self._stop()
-                for job_id, job in zip(ids, jobs):
+                for job_id, job in zip(ids, jobs, strict=True):
                     results.setdefault(job_id, SandboxResult(
                         status=ERROR, tests=tuple(TestOutcome(i, NOT_RUN) for i in range(job.num_tests)),
                         message=f"the sandbox failed: {exc}", layers=self._layers))
             return [results[i] for i in ids]
+
+
+def _close_at_exit(reference: weakref.ref[Sandbox]) -> None:
+    sandbox = reference()
+    if sandbox is not None:
+        sandbox.close()
 
 
 _default: Sandbox | None = None

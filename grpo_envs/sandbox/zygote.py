@@ -39,7 +39,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from grpo_envs.sandbox import harness, privileges
+from grpo_envs.sandbox import forkserver, harness, privileges
 from grpo_envs.sandbox.isolation import close_fds_except
 from grpo_envs.sandbox.job import SandboxJob
 from grpo_envs.sandbox.limits import MiB, ResourceLimits
@@ -225,12 +225,12 @@ def _lane_main(sock: socket.socket) -> None:
                 os._exit(0)
             job_fd, req_w, resp_r, outcomes_fd = fds
 
-            def report(message: list[Any]) -> None:
-                data = json.dumps(message).encode("utf-8", "surrogatepass")[:_MAX_REPORT]
+            def report(message: list[Any], outcomes_fd: int = outcomes_fd) -> None:
+                payload = json.dumps(message).encode("utf-8", "surrogatepass")[:_MAX_REPORT]
                 if message[0] == "test":  # no wake-up: read by the zygote when the job ends
-                    os.write(outcomes_fd, data + b"\n")
+                    os.write(outcomes_fd, payload + b"\n")
                 else:
-                    sock.send(data)
+                    sock.send(payload)
 
             job = pickle.loads(os.pread(job_fd, os.fstat(job_fd).st_size, 0))
             os.close(job_fd)
@@ -298,8 +298,6 @@ class Zygote:
         self.forkserver_pid = os.fork()
         if self.forkserver_pid == 0:
             ours.close()
-            from grpo_envs.sandbox import forkserver
-
             try:
                 forkserver.serve(theirs, settings)
             finally:
@@ -307,6 +305,11 @@ class Zygote:
         theirs.close()
         self.sock = ours
         _, layers = pickle.loads(self.sock.recv(1 << 16))
+        if "process_group" not in layers:  # the fork server could not isolate itself
+            self._send(("failed", str(layers.get("probe_error", "the fork server failed to start"))))
+            os.set_blocking(1, True)
+            self._flush()
+            sys.exit(1)
         self.layers.update(layers)
         if not layers.get("unprivileged_uid"):
             self.ids = None

@@ -56,7 +56,9 @@ def _mentions(node: ast.AST, name: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
 
 
-def split_check_function(test_code: str, check_name: str = "check", argument: str = "candidate") -> tuple[str, tuple[str, ...]]:
+def split_check_function(
+    test_code: str, check_name: str = "check", argument: str = "candidate"
+) -> tuple[str, tuple[str, ...]]:
     """Split a HumanEval-style ``def check(candidate): assert ...`` into individual tests.
 
     Returns ``(setup, tests)``: ``setup`` is the module-level code around the function
@@ -70,7 +72,8 @@ def split_check_function(test_code: str, check_name: str = "check", argument: st
     module = ast.parse(test_code)
     check = next((n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == check_name), None)
     if check is None:
-        raise ValueError(f"the test code defines no function {check_name!r}; HumanEval tests look like 'def check(candidate): ...'")
+        raise ValueError(f"the test code defines no function {check_name!r}; "
+                         "HumanEval tests look like 'def check(candidate): ...'")
     setup = "\n".join(ast.unparse(n) for n in module.body if n is not check)
     tests: list[str] = []
     pending: list[str] = []
@@ -219,7 +222,7 @@ def apps_task(record: Mapping[str, Any], *, max_cases: int | None = None) -> Tas
             f"_result = {fn_name}({', '.join(map(repr, args if isinstance(args, list) else [args]))})\n"
             f"assert _result == {expected!r} or "
             f"(type({expected!r}) is list and len({expected!r}) == 1 and _result == {expected!r}[0])"
-            for args, expected in zip(inputs, outputs)
+            for args, expected in zip(inputs, outputs, strict=True)
         )
         reference = CodeReference(tests=FunctionTests(tests=tests, bind={fn_name: fn_name}), entry_point=fn_name,
                                   solution=solution)
@@ -228,7 +231,7 @@ def apps_task(record: Mapping[str, Any], *, max_cases: int | None = None) -> Tas
     else:
         cases = tuple(
             ("\n".join(i) if isinstance(i, list) else str(i), "\n".join(o) if isinstance(o, list) else str(o))
-            for i, o in zip(inputs, outputs)
+            for i, o in zip(inputs, outputs, strict=True)
         )
         reference = CodeReference(tests=IOTests(cases=cases), solution=solution)
     return Task(prompt=prompt, reference=reference, id=f"apps/{record.get('problem_id', '?')}",

@@ -26,13 +26,13 @@ import ast
 import re
 from typing import Any
 
-from grpo_envs.sandbox.job import FunctionTests, SandboxJob
+from grpo_envs.sandbox.job import SandboxJob
 from grpo_envs.sandbox.result import (
     ERROR as SANDBOX_ERROR, FAILED, KILLED as SANDBOX_KILLED, MEMORY as SANDBOX_MEMORY, OK, PASSED, TEST_ERROR,
     TIMEOUT as SANDBOX_TIMEOUT, SandboxResult,
 )
 from grpo_envs.tasks.code import CodeReference
-from grpo_envs.verify.result import CORRECT, ERROR, PARSE_FAILED, TIMEOUT, WRONG, VerifyResult
+from grpo_envs.verify.result import CORRECT, ERROR, TIMEOUT, WRONG, VerifyResult
 
 SYNTAX_ERROR = "syntax_error"
 RUNTIME_ERROR = "runtime_error"
@@ -92,7 +92,9 @@ def build_program(reference: CodeReference, completion: str) -> tuple[str, str] 
     return reference.prefix + code, code
 
 
-def build_job(reference: CodeReference, completion: str, *, timeout: float, reward_mode: str = "all") -> tuple[SandboxJob, str] | None:
+def build_job(
+    reference: CodeReference, completion: str, *, timeout: float, reward_mode: str = "all"
+) -> tuple[SandboxJob, str] | None:
     """The sandbox job that scores ``completion`` (None: no code, see :func:`build_program`).
 
     In ``"all"`` mode the job stops at the first failing test: the reward is 0 either way.
@@ -139,7 +141,7 @@ def to_verify_result(result: SandboxResult, *, reward_mode: str = "all", parsed:
         failing = [t for t in result.tests if t.status not in (PASSED, "not_run")]
         reason = RUNTIME_ERROR if failing and all(t.status == TEST_ERROR for t in failing) else WRONG
     elif result.status == FAILED:
-        if result.error_type == "SyntaxError" or result.error_type == "IndentationError" or result.error_type == "TabError":
+        if result.error_type in ("SyntaxError", "IndentationError", "TabError"):
             reason = SYNTAX_ERROR
         elif result.error_type in ("SystemExit", "ProcessExit"):
             reason = EXITED
@@ -157,6 +159,6 @@ def to_verify_result(result: SandboxResult, *, reward_mode: str = "all", parsed:
 
 
 __all__ = [
-    "EXITED", "KILLED", "MEMORY", "REWARD_MODES", "RUNTIME_ERROR", "SYNTAX_ERROR", "FunctionTests",
+    "EXITED", "KILLED", "MEMORY", "REWARD_MODES", "RUNTIME_ERROR", "SYNTAX_ERROR",
     "build_job", "build_program", "extract_code", "to_verify_result",
 ]
