@@ -179,7 +179,21 @@ _CONDITIONAL = (ast.If, ast.For, ast.While, ast.Try, ast.With, ast.FunctionDef, 
                 ast.GeneratorExp, ast.Match, ast.AsyncFor, ast.AsyncWith)
 
 
+_CALLS_CACHE: dict[tuple[str, frozenset[str]], list[list[Any]]] = {}
+
+
 def literal_calls(source: str, names: set[str]) -> list[list[Any]]:
+    """Cached :func:`find_literal_calls` (a lane sees the same tests G times in a row)."""
+    key = (source, frozenset(names))
+    calls = _CALLS_CACHE.get(key)
+    if calls is None:
+        if len(_CALLS_CACHE) >= _CODE_CACHE_SIZE * 16:
+            _CALLS_CACHE.clear()
+        calls = _CALLS_CACHE[key] = find_literal_calls(source, names)
+    return calls
+
+
+def find_literal_calls(source: str, names: set[str]) -> list[list[Any]]:
     """The calls of ``names`` in ``source`` that will certainly run, in order, with literal
     arguments: ``[name, args_tree, kwargs_tree]`` for :meth:`Link.prefetch`.
 

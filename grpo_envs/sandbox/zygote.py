@@ -471,8 +471,7 @@ class Zygote:
             os.close(slot.resp_r)
             slot.req_w = slot.resp_r = -1
             self.runs[job_id] = _Run(job_id, job, slot, lane, started, started + job.timeout, outcomes_fd=outcomes_fd)
-            # the replacement is forked when this job's process exits: forking now would
-            # compete with the job itself for the CPU
+            self._top_up_warm()
 
     def _on_lane(self, lane: _Lane) -> None:
         try:
