@@ -10,12 +10,23 @@ import pytest
 
 import grpo_envs  # noqa: F401 - registers the ids
 from grpo_envs.envs.code import CodeEnv
-from grpo_envs.sandbox import OK, FunctionTests, IOTests, SandboxResult, TestOutcome as Outcome, default_sandbox
+from grpo_envs.sandbox import OK, FunctionTests, IOTests, SandboxResult, default_sandbox
+from grpo_envs.sandbox import TestOutcome as Outcome
 from grpo_envs.tasks.base import Task
 from grpo_envs.tasks.code import (
-    CodeReference, load_builtin_tasks, load_code_dataset, load_humaneval, records_to_tasks, split_check_function,
+    CodeReference,
+    load_builtin_tasks,
+    load_code_dataset,
+    load_humaneval,
+    records_to_tasks,
+    split_check_function,
 )
-from grpo_envs.verify.code import build_job, build_program, extract_code, to_verify_result
+from grpo_envs.verify.code import (
+    build_job,
+    build_program,
+    extract_code,
+    to_verify_result,
+)
 
 MBPP_FILE = "tests/fixtures/mbpp_sample.jsonl"
 APPS_FILE = "tests/fixtures/apps_sample.jsonl"

@@ -20,10 +20,23 @@ from pathlib import Path
 import pytest
 
 from grpo_envs.sandbox import (
-    ERROR, FAILED, OK, FunctionTests, IOTests, Opaque, ResourceLimits, Sandbox, SandboxJob, SandboxResult,
+    ERROR,
+    FAILED,
+    OK,
+    FunctionTests,
+    IOTests,
+    Opaque,
+    ResourceLimits,
+    Sandbox,
+    SandboxJob,
+    SandboxResult,
+    codec,
+    landlock,
+    seccomp,
+)
+from grpo_envs.sandbox import (
     TestOutcome as Outcome,
 )
-from grpo_envs.sandbox import codec, landlock, seccomp
 from grpo_envs.sandbox.channel import ChannelClosed, read_frame, write_frame
 from grpo_envs.tasks.code import BUILTIN_TASKS_FILE, humaneval_path
 

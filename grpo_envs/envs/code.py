@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from grpo_envs.core import DEFAULT_MAX_COMPLETION_LENGTH, DEFAULT_MAX_PROMPT_LENGTH, TextBanditEnv
+from grpo_envs.core import (
+    DEFAULT_MAX_COMPLETION_LENGTH,
+    DEFAULT_MAX_PROMPT_LENGTH,
+    TextBanditEnv,
+)
 from grpo_envs.sandbox import DEFAULT_TIMEOUT, Sandbox, default_sandbox
 from grpo_envs.tasks.base import Task
 from grpo_envs.tasks.code import CodeReference, load_code_tasks

@@ -22,10 +22,27 @@ This package uses only the standard library.
 from grpo_envs.sandbox.codec import Opaque
 from grpo_envs.sandbox.job import DEFAULT_TIMEOUT, FunctionTests, IOTests, SandboxJob
 from grpo_envs.sandbox.limits import ResourceLimits
-from grpo_envs.sandbox.pool import DEFAULT_PRELOAD, Sandbox, SandboxError, default_hidden_paths, default_sandbox
+from grpo_envs.sandbox.pool import (
+    DEFAULT_PRELOAD,
+    Sandbox,
+    SandboxError,
+    default_hidden_paths,
+    default_sandbox,
+)
 from grpo_envs.sandbox.result import (
-    ERROR, FAILED, KILLED, MEMORY, NOT_RUN, OK, PASSED, STATUSES, TEST_ERROR, TEST_FAILED, TIMEOUT,
-    SandboxResult, TestOutcome,
+    ERROR,
+    FAILED,
+    KILLED,
+    MEMORY,
+    NOT_RUN,
+    OK,
+    PASSED,
+    STATUSES,
+    TEST_ERROR,
+    TEST_FAILED,
+    TIMEOUT,
+    SandboxResult,
+    TestOutcome,
 )
 
 __all__ = [

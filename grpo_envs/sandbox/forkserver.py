@@ -24,7 +24,12 @@ from typing import Any
 
 from grpo_envs.sandbox import candidate, landlock, privileges, seccomp
 from grpo_envs.sandbox.channel import write_json
-from grpo_envs.sandbox.isolation import IsolationPlan, close_fds_except, isolate_candidate, isolate_server
+from grpo_envs.sandbox.isolation import (
+    IsolationPlan,
+    close_fds_except,
+    isolate_candidate,
+    isolate_server,
+)
 
 #: Exit code of a candidate process whose isolation failed (sysexits.h EX_SOFTWARE).
 ISOLATION_FAILED = 70

@@ -15,8 +15,8 @@ import builtins
 import json
 import math
 from collections import Counter, deque
-from typing import Any
 from collections.abc import Callable
+from typing import Any
 
 from grpo_envs.sandbox import codec
 from grpo_envs.sandbox.channel import ChannelClosed, read_json, write_json

@@ -11,8 +11,8 @@ always true) can change a verdict.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 #: Default wall-clock limit of one job, in seconds. HumanEval's reference harness uses 3 s.
 DEFAULT_TIMEOUT = 3.0

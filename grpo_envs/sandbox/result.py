@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Mapping
 
 #: Job statuses.
 #: ``ok``: the program loaded and every test ran to completion (each one passed or failed);

@@ -44,7 +44,15 @@ from grpo_envs.sandbox.isolation import close_fds_except
 from grpo_envs.sandbox.job import SandboxJob
 from grpo_envs.sandbox.limits import MiB, ResourceLimits
 from grpo_envs.sandbox.result import (
-    ERROR, FAILED, KILLED, MEMORY, NOT_RUN, OK, TIMEOUT, SandboxResult, TestOutcome,
+    ERROR,
+    FAILED,
+    KILLED,
+    MEMORY,
+    NOT_RUN,
+    OK,
+    TIMEOUT,
+    SandboxResult,
+    TestOutcome,
 )
 
 _HEADER = struct.Struct("<I")

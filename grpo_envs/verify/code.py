@@ -28,8 +28,23 @@ from typing import Any
 
 from grpo_envs.sandbox.job import SandboxJob
 from grpo_envs.sandbox.result import (
-    ERROR as SANDBOX_ERROR, FAILED, KILLED as SANDBOX_KILLED, MEMORY as SANDBOX_MEMORY, OK, PASSED, TEST_ERROR,
-    TIMEOUT as SANDBOX_TIMEOUT, SandboxResult,
+    ERROR as SANDBOX_ERROR,
+)
+from grpo_envs.sandbox.result import (
+    FAILED,
+    OK,
+    PASSED,
+    TEST_ERROR,
+    SandboxResult,
+)
+from grpo_envs.sandbox.result import (
+    KILLED as SANDBOX_KILLED,
+)
+from grpo_envs.sandbox.result import (
+    MEMORY as SANDBOX_MEMORY,
+)
+from grpo_envs.sandbox.result import (
+    TIMEOUT as SANDBOX_TIMEOUT,
 )
 from grpo_envs.tasks.code import CodeReference
 from grpo_envs.verify.result import CORRECT, ERROR, TIMEOUT, WRONG, VerifyResult
