@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import string
@@ -208,8 +207,7 @@ class SFTConfig:
 
     :param steps: optimizer steps.
     :param batch_size: examples per step.
-    :param lr: peak AdamW learning rate (linear warm-up over the first 10% of steps, then
-        cosine decay to 10% of the peak).
+    :param lr: AdamW learning rate (linear warm-up over the first 10% of steps, then constant).
     :param weight_decay: AdamW weight decay.
     :param seed: seed of the batch order and the model's initialisation.
     """
@@ -254,10 +252,9 @@ def sft(
     warmup = max(1, config.steps // 10)
 
     def lr_at(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, config.steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+        # Linear warm-up, then constant: a decaying rate would make the warm start's accuracy
+        # depend on the budget's end point, not only on how many steps were taken.
+        return min(1.0, (step + 1) / warmup)
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     losses: list[float] = []
@@ -332,6 +329,9 @@ def warm_start_tiny(
     :param device: where to train.
     :param verbose: 1 prints what is being done and how long it took.
     """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" bars would clutter the run's output
     examples = sft_examples_from_env(env, max_examples)
     key = warm_start_key(examples, tiny, sft_config, charset)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()

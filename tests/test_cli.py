@@ -1,0 +1,145 @@
+"""The `grpo` command: train writes a complete run folder, resume continues it, eval reads it,
+and faults (non-finite updates, Ctrl-C, out of memory) leave the run in a valid state."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from grpo_agent import GRPO, cli
+from grpo_agent.run.faults import FiniteGuardAdamW, oom_message
+
+FAST = ["--sft-steps", "3", "--group-size", "4", "--n-groups", "2", "--eval-tasks", "4", "--max-new-tokens", "6",
+        "--threads", "1", "--no-progress", "--save-every", "1"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Warm starts go to a fresh cache; torch threads are restored after --threads changes them."""
+    monkeypatch.setenv("GRPO_GYM_CACHE", str(tmp_path / "cache"))
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def progress_rows(run_dir):
+    with open(run_dir / "progress.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_help_explains_the_main_job(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--env", "--algo", "--policy", "--device", "--seed", "--output", "--resume", "--total-timesteps"):
+        assert flag in text
+
+
+def test_train_writes_a_complete_run_folder_and_resume_continues_it(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--total-timesteps", "16", "--output", str(run)]) == 0
+    for name in ("config.json", "progress.csv", "checkpoint.zip", "reward_curve.png", "summary.json", "summary.md"):
+        assert (run / name).is_file(), name
+    assert (run / "model" / "config.json").is_file() and any((run / "tb").iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["timesteps"] == 16 and summary["heldout_split"] == "test"
+    for key in ("heldout_accuracy_before", "heldout_accuracy_after", "wall_seconds", "peak_memory_mb"):
+        assert summary[key] is not None, key
+    assert len(progress_rows(run)) == 2
+
+    # A second train into the same folder is refused: it would overwrite the run.
+    assert cli.main(["train", *FAST, "--output", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+    assert cli.main(["train", "--resume", str(run), "--total-timesteps", "32", "--no-progress"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    rows = progress_rows(run)
+    assert summary["timesteps"] == 32 and len(rows) == 4  # continued, not restarted
+    assert [int(float(r["time/total_timesteps"])) for r in rows] == [8, 16, 24, 32]
+
+    capsys.readouterr()
+    assert cli.main(["eval", str(run), "--n-tasks", "4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["n_tasks"] == 4 and 0.0 <= report["accuracy"] <= 1.0
+    assert report["env_kwargs"]["split"] == "test"
+    assert cli.main(["eval", str(run / "model"), "--n-tasks", "4"]) == 0
+
+
+def test_ppo_runs_from_the_cli(tmp_path):
+    run = tmp_path / "ppo"
+    assert cli.main(["train", *FAST, "--algo", "ppo", "--total-timesteps", "8", "--output", str(run)]) == 0
+    assert json.loads((run / "summary.json").read_text())["algo"] == "ppo"
+    assert "train/value_loss" in progress_rows(run)[0]
+
+
+def test_interrupt_leaves_a_loadable_checkpoint_and_resume_finishes(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    original_train = GRPO.train
+    calls = {"n": 0}
+
+    def train_then_interrupt(self):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the second update
+        return original_train(self)
+
+    monkeypatch.setattr(GRPO, "train", train_then_interrupt)
+    assert cli.main(["train", *FAST, "--total-timesteps", "24", "--output", str(run)]) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+    assert GRPO.load(run / "checkpoint.zip", device="cpu").num_timesteps == 16
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temporary file left behind
+
+    monkeypatch.setattr(GRPO, "train", original_train)
+    assert cli.main(["train", "--resume", str(run), "--no-progress"]) == 0
+    assert json.loads((run / "summary.json").read_text())["timesteps"] == 24
+
+
+def test_out_of_memory_names_the_knobs(tmp_path, monkeypatch, capsys):
+    def oom(self):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(GRPO, "train", oom)
+    assert cli.main(["train", *FAST, "--total-timesteps", "8", "--output", str(tmp_path / "run")]) == 3
+    err = capsys.readouterr().err
+    for knob in ("--n-groups", "--batch-size", "--max-new-tokens", "--gradient-checkpointing"):
+        assert knob in err
+    message = oom_message(RuntimeError("x"), n_groups=1, group_size=2, max_new_tokens=None, gradient_checkpointing=True)
+    assert "--gradient-checkpointing" not in message
+
+
+def test_a_non_finite_gradient_skips_the_step_and_keeps_the_weights():
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = FiniteGuardAdamW([weight], lr=0.1)
+    (weight * torch.tensor([1.0, float("nan"), 1.0])).sum().backward()
+    optimizer.step()
+    assert torch.equal(weight.detach(), torch.ones(3)) and optimizer.skipped_steps == 1
+    assert not optimizer.state  # the moments were never touched either
+    weight.grad = None
+    (weight * 2).sum().backward()
+    optimizer.step()
+    assert (weight.detach() < 1).all() and optimizer.skipped_steps == 1
+
+
+def test_non_finite_loss_during_training_is_skipped_and_logged(tmp_path, monkeypatch):
+    from grpo_agent.policies.tiny import TinyPolicy
+
+    original = TinyPolicy.log_probs
+
+    def poisoned(self, batch):
+        scores = original(self, batch)
+        return type(scores)(scores.log_probs * float("nan"), scores.entropy)
+
+    monkeypatch.setattr(TinyPolicy, "log_probs", poisoned)
+    run = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--total-timesteps", "16", "--output", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["skipped_nonfinite_updates"] == 2
+    assert progress_rows(run)[-1]["train/skipped_nonfinite"] == "1"  # logged before the 2nd update
+    monkeypatch.setattr(TinyPolicy, "log_probs", original)
+    agent = GRPO.load(run / "checkpoint.zip", device="cpu")
+    assert all(torch.isfinite(p).all() for p in agent.policy.parameters())
