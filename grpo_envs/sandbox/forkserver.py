@@ -69,6 +69,7 @@ def _candidate_main(plan: IsolationPlan, fds: list[int], workdir: str) -> None:
     """The forked candidate process: isolate, then serve the harness. Never returns."""
     req_fd, resp_fd, out_fd, err_fd = fds
     try:
+        privileges.set_process_name("grpo-candidate")
         os.setsid()
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
@@ -227,6 +228,7 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
     ``("started", slot_id, pid)`` and later ``("exited", slot_id, wait_status)``, and
     ``("kill", slot_id)`` by killing that candidate process's group.
     """
+    privileges.set_process_name("grpo-forkserver")
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)

@@ -39,6 +39,14 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
+_PR_SET_NAME = 15
+
+
+def set_process_name(name: str) -> None:
+    """Name the calling process (as ``ps``/``top`` show it), e.g. ``grpo-candidate``."""
+    _libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
 def unprivileged_ids() -> tuple[int, int]:
     """The uid and gid of ``nobody`` (65534 where the account does not exist)."""
     try:

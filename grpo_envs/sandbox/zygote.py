@@ -211,6 +211,7 @@ _SIGNAL_MEANING = {
 def _lane_main(sock: socket.socket) -> None:
     """A harness lane: run jobs received on ``sock`` until it closes. Never returns."""
     try:
+        privileges.set_process_name("grpo-harness")
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)
@@ -279,6 +280,7 @@ class Zygote:
     def start(self) -> None:
         """Pre-import, enter the network namespace, start the fork server and the lanes."""
         config = self.config
+        privileges.set_process_name("grpo-zygote")
         self.preloaded = self._preload(config.preload)
         # Move everything imported so far out of the collector's reach: a collection in a
         # forked child would otherwise touch (and copy-on-write) every object's page.
