@@ -1,0 +1,70 @@
+"""Multi-turn rollouts on grpo/ToolUse-v0: the policy's tokens of every turn count, the env's never."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pytest
+import torch
+
+import grpo_envs  # noqa: F401 - registers the grpo/* ids
+from grpo_agent.multi_turn import EnvPool, is_multi_turn, rollout_multi_turn
+from grpo_agent.policies.tiny import TinyConfig, TinyPolicy
+
+SMALL = TinyConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+CALL = '<tool_call>{"name": "calculate", "arguments": {"expression": "16 - 33 - 46"}}</tool_call>'
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices: one intra-op thread is as fast, and does not contend on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class ScriptedPolicy(TinyPolicy):
+    """The tiny policy, but each turn's tokens are forced to a script (teacher forcing), so
+    every log-prob is still the model's own for the token it emitted."""
+
+    def __init__(self, *args, turns: list[list[str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.turns, self.turn, self.step_in_turn = turns, 0, 0
+
+    def generate_tokens(self, contexts, **kwargs):
+        texts = self.turns[self.turn]
+        rows = texts if len(texts) == len(contexts) else [t for t in texts for _ in range(len(contexts) // len(texts))]
+        self.forced = [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id] for t in rows]
+        self.step_in_turn = 0
+        out = super().generate_tokens(contexts, max_new_tokens=max(len(f) for f in self.forced))
+        self.turn += 1
+        return out
+
+    def _sample_top_p(self, logits):
+        step = self.step_in_turn
+        self.step_in_turn += 1
+        pad = self.tokenizer.pad_token_id
+        return torch.tensor([f[step] if step < len(f) else pad for f in self.forced])
+
+
+def test_tool_use_rollout_trains_own_tokens_and_masks_the_env_replies():
+    env = gym.make("grpo/ToolUse-v0", isolate_tools=False)
+    assert is_multi_turn(env) and not is_multi_turn(gym.make("grpo/Math-v0"))
+    prompt, _ = env.reset(options={"task_id": 0})
+    # Row 0 calls the calculator then answers right; row 1 answers at once, wrongly.
+    policy = ScriptedPolicy(env.observation_space, env.action_space, tiny_config=SMALL, max_new_tokens=4,
+                            turns=[[CALL, "Answer: 5"], ["Answer: -63"]])
+    pool = EnvPool(env)
+    result = rollout_multi_turn(policy, pool.take(2), [prompt], [0], n=2)
+    assert result is not None
+    assert result.rewards.tolist() == [1.0, 0.0] and result.turns.tolist() == [2, 1]
+    batch = result.completions
+    tok = policy.tokenizer
+    own_text = [tok.decode(row[mask].tolist(), skip_special_tokens=True) for row, mask in zip(batch.token_ids, batch.mask)]
+    assert own_text == [CALL + "Answer: -63", "Answer: 5"]  # the policy's tokens, turns concatenated
+    all_text = tok.decode(batch.token_ids[0, : int(batch.extras["length"][0])].tolist(), skip_special_tokens=True)
+    assert "<tool_response" in all_text and "-63" in all_text  # the env's reply is in the sequence ...
+    with torch.no_grad():
+        fresh = policy.log_probs(batch).log_probs
+    assert torch.allclose(fresh[batch.mask], batch.log_probs[batch.mask], atol=1e-5)  # ... as masked context
+    pool.close()
