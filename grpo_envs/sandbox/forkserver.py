@@ -12,6 +12,7 @@ of time.
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import pickle
 import selectors
@@ -239,6 +240,10 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
         sock.send(pickle.dumps(("layers", {"probe_error": f"the fork server could not isolate itself: {exc}"})))
         os._exit(1)
     sock.send(pickle.dumps(("layers", layers)))
+    # what set-up allocated joins the zygote's frozen objects: a collection in a candidate
+    # process then never walks (and copies) those pages
+    gc.collect()
+    gc.freeze()
 
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, None)
