@@ -15,6 +15,7 @@ the host forbids it): ``process_group`` (own session, killed as a group on timeo
 ``unprivileged_uid`` (as root), ``seccomp`` (no fork/exec, sockets, signals to others),
 ``landlock`` (file-system reads/writes, TCP, signals), ``network_namespace``,
 ``hidden_paths`` (test files unreadable), ``private_workdir`` (removed afterwards),
+``workdir_quota`` (working directories on a size-limited private tmpfs),
 ``scrubbed_env`` and ``separate_test_process`` (tests never run in the program's process).
 This package uses only the standard library.
 """

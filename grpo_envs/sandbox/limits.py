@@ -25,6 +25,8 @@ class ResourceLimits:
         (after dropping to an unprivileged uid, or inside a fresh user namespace).
     :param cpu_margin: RLIMIT_CPU is the job's timeout rounded up plus this many seconds; the
         wall-clock timeout normally fires first, CPU time is the backstop.
+    :param disk: bytes that all working directories together may hold (a private tmpfs, where
+        the host allows mounting one: as root or in a user namespace).
     """
 
     memory: int = 1024 * MiB
@@ -32,6 +34,7 @@ class ResourceLimits:
     open_files: int = 64
     processes: int = 256
     cpu_margin: int = 1
+    disk: int = 256 * MiB
 
     def cpu_seconds(self, timeout: float) -> int:
         """RLIMIT_CPU for a job with this wall-clock timeout."""

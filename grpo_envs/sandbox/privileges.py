@@ -107,6 +107,19 @@ def enter_network_namespace() -> str:
     return "userns+netns"
 
 
+def mount_scratch_tmpfs(path: str, size: int) -> None:
+    """In a new mount namespace, mount a tmpfs of ``size`` bytes on ``path``: the working
+    directories live there, so programs together can never write more than ``size`` (they get
+    ENOSPC) and nothing they write touches the host's disk. Needs root or a user namespace.
+
+    :raises OSError: the host forbids it.
+    """
+    _check(_libc.unshare(_CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _check(_libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "mount(MS_PRIVATE)")
+    options = f"size={int(size)},mode=0711".encode()
+    _check(_libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", _MS_NOSUID | _MS_NODEV, options), "mount(tmpfs)")
+
+
 def hide_with_mounts(paths: list[str]) -> list[str]:
     """In a new mount namespace, cover each path with an empty read-only tmpfs (directories)
     or a bind mount of /dev/null (files). Needs root or a user namespace; returns the paths

@@ -299,6 +299,13 @@ class Zygote:
             self.ids = privileges.unprivileged_ids()
         self.base = tempfile.mkdtemp(prefix="grpo-sandbox-")
         os.chmod(self.base, 0o711)  # traversable by the unprivileged uid, not listable
+        self.layers["workdir_quota"] = False
+        if os.geteuid() == 0 or user_namespace:
+            try:
+                privileges.mount_scratch_tmpfs(self.base, config.limits.disk)
+                self.layers["workdir_quota"] = config.limits.disk
+            except OSError:
+                pass
         settings = {
             "ids": self.ids, "hidden_paths": list(config.hidden_paths), "limits": config.limits,
             "user_namespace": user_namespace, "seccomp": config.seccomp, "landlock": config.landlock,
