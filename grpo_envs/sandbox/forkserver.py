@@ -224,10 +224,11 @@ def _reap_strays(known: set[int]) -> None:
 def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
     """Run the fork server until the zygote closes ``sock``. Never returns.
 
-    First sends ``("layers", dict)``; then answers ``("spawn", slot_id, workdir)`` (with four
-    fds: request read end, response write end, stdout and stderr memfds) with
-    ``("started", slot_id, pid)`` and later ``("exited", slot_id, wait_status)``, and
-    ``("kill", slot_id)`` by killing that candidate process's group.
+    First sends ``("layers", dict)``; then forks a candidate process for each
+    ``("spawn", slot_id, workdir)`` (with four fds: request read end, response write end,
+    stdout and stderr memfds), answering ``("spawn_failed", slot_id, reason)`` if it cannot and
+    ``("exited", slot_id, wait_status)`` when the process ends, and kills the process group of
+    the candidate of ``("kill", slot_id)``.
     """
     privileges.set_process_name("grpo-forkserver")
     null = os.open("/dev/null", os.O_RDWR)
@@ -287,6 +288,5 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
                 pidfd = os.pidfd_open(pid)
                 running[slot_id] = (pid, pidfd)
                 selector.register(pidfd, selectors.EVENT_READ, slot_id)
-                sock.send(pickle.dumps(("started", slot_id, pid)))
             elif message[0] == "kill" and message[1] in running:
                 _kill_group(running[message[1]][0])

@@ -117,7 +117,6 @@ class _Slot:
     resp_r: int
     out_fd: int
     err_fd: int
-    pid: int | None = None
     status: int | None = None  # wait status once it exited
     kill_sent: bool = False
     job_id: int | None = None
@@ -145,6 +144,7 @@ class _Run:
     terminal: list[Any] | None = None
     timed_out: bool = False
     lane_died: bool = False
+    spawn_error: str | None = None
 
 
 def _remove_tree(path: str) -> None:
@@ -263,8 +263,8 @@ class Zygote:
         self.queue: deque[tuple[int, SandboxJob]] = deque()
         self.runs: dict[int, _Run] = {}
         self.slots: dict[int, _Slot] = {}  # every live candidate process, warm or in use
-        self.warm: deque[_Slot] = deque()  # started and unused
-        self.pending_warm = 0  # spawn requests not yet answered
+        self.warm: deque[_Slot] = deque()  # spawned and unused (a job may take one before its
+        # process has even been forked: the program then waits in its pipe)
         self.lanes: list[_Lane] = []
         self.outgoing = bytearray()
         self.inbox = FrameReader()
@@ -341,6 +341,7 @@ class Zygote:
             self.lanes.append(self._start_lane())
         self._top_up_warm()
         self._send(("ready", dict(self.layers), self.base, self.preloaded))
+        self._flush()
 
     @staticmethod
     def _preload(names: tuple[str, ...]) -> list[str]:
@@ -388,7 +389,7 @@ class Zygote:
     def _top_up_warm(self) -> None:
         if time.monotonic() < self.spawn_retry_at:
             return
-        while len(self.warm) + self.pending_warm < WARM_PER_WORKER * self.config.max_workers and not self.closing:
+        while len(self.warm) < WARM_PER_WORKER * self.config.max_workers and not self.closing:
             self._spawn_slot()
 
     def _spawn_slot(self) -> None:
@@ -405,12 +406,15 @@ class Zygote:
         os.close(req_r)
         os.close(resp_w)
         self.slots[slot.slot_id] = slot
-        self.pending_warm += 1
+        self.warm.append(slot)
 
     def _kill_slot(self, slot: _Slot) -> None:
+        """Kill a used candidate process and fork its replacement: both messages leave
+        together, so the fork server wakes once for the pair."""
         if not slot.kill_sent and slot.status is None:
             slot.kill_sent = True
             self.sock.send(pickle.dumps(("kill", slot.slot_id)))
+        self._top_up_warm()
 
     def _release_slot(self, slot: _Slot) -> None:
         """The candidate process is gone: free its files."""
@@ -424,8 +428,9 @@ class Zygote:
     # -- talking to the parent -----------------------------------------------------------
 
     def _send(self, message: Any) -> None:
+        """Queue a message for the parent (written at the end of the loop iteration, so results
+        that finish together reach the parent in one write)."""
         self.outgoing += frame(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
-        self._flush()
 
     def _flush(self) -> None:
         while self.outgoing:
@@ -488,7 +493,6 @@ class Zygote:
             os.close(slot.resp_r)
             slot.req_w = slot.resp_r = -1
             self.runs[job_id] = _Run(job_id, job, slot, lane, started, started + job.timeout, outcomes_fd=outcomes_fd)
-            self._top_up_warm()
 
     def _on_lane(self, lane: _Lane) -> None:
         try:
@@ -531,11 +535,7 @@ class Zygote:
         slot = self.slots.get(message[1])
         if slot is None:
             return
-        if message[0] == "started":
-            slot.pid = message[2]
-            self.pending_warm -= 1
-            self.warm.append(slot)
-        elif message[0] == "exited":
+        if message[0] == "exited":
             slot.status = message[2]
             if slot in self.warm:  # died before use
                 self.warm.remove(slot)
@@ -548,8 +548,15 @@ class Zygote:
         elif message[0] == "spawn_failed":
             # out of processes (RLIMIT_NPROC, shared by every candidate's threads) or memory:
             # try again shortly instead of failing jobs
-            self.pending_warm -= 1
             slot.status = -1
+            if slot in self.warm:
+                self.warm.remove(slot)
+            run = self.runs.get(slot.job_id) if slot.job_id is not None else None
+            if run is not None and run.terminal is None:  # a job already waits on it
+                run.spawn_error = str(message[2])
+                run.lane.job_id = None
+                self._retire_lane(run.lane)
+                self._finish(run)
             self._release_slot(slot)
             self.spawn_retry_at = time.monotonic() + SPAWN_RETRY_DELAY
 
@@ -606,7 +613,9 @@ class Zygote:
         tests = tuple(outcomes[i] for i in range(job.num_tests))
         terminal = run.terminal or []
         exit_code = signal_name = error_type = None
-        if run.timed_out:
+        if run.spawn_error:
+            status, message = ERROR, f"the program's process could not be started: {run.spawn_error}"
+        elif run.timed_out:
             status, message = TIMEOUT, f"wall-clock limit of {job.timeout:g} s exceeded"
         elif run.lane_died:
             status, message = ERROR, "the harness process died without a verdict"
@@ -672,6 +681,8 @@ class Zygote:
                 elif kind == "forkserver_died":
                     self.selector.unregister(self.forkserver_pidfd)
                     self._on_forkserver_died()
+            if self.outgoing:
+                self._flush()
         os.set_blocking(1, True)
         try:
             self._flush()
