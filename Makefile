@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 setup: $(STAMP)
 
+train: $(STAMP)
+	$(VENV)/bin/grpo train
+
 demo: $(STAMP)
 	$(PY) -m grpo_envs.demo
 
