@@ -149,4 +149,7 @@ def serve(req_fd: int, resp_fd: int) -> None:
             except BaseException as exc:  # noqa: BLE001 - reported to the harness as the test's error
                 reply = ["raise", *describe(exc)]
             _flush_stdio()
-            write_json(resp_fd, reply)
+            try:
+                write_json(resp_fd, reply)
+            except (ValueError, RecursionError):  # e.g. an int too long to print
+                write_json(resp_fd, ["ok", codec.UNENCODABLE])

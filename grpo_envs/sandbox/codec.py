@@ -68,20 +68,27 @@ def _to_json(value: Any, depth: int) -> Any:
     return ["O", name if type(name) is str else "object"]
 
 
+#: What a value that cannot be encoded at all becomes.
+UNENCODABLE = ["O", "unencodable"]
+
+
 def to_tree(value: Any) -> Any:
     """The JSON-ready tagged tree of a value; anything that is not plain data becomes an
-    opaque marker."""
+    opaque marker. (An int too long for ``json.dumps`` still fails there: the sender
+    replaces such a reply with :data:`UNENCODABLE`.)"""
     try:
-        tree = _to_json(value, 0)
-        json.dumps(tree)  # an int too long to print, a lone surrogate: fail here, not later
-        return tree
-    except (CodecError, ValueError, RecursionError, TypeError, UnicodeError):
-        return ["O", "unencodable"]
+        return _to_json(value, 0)
+    except (CodecError, RecursionError):
+        return UNENCODABLE
 
 
 def encode(value: Any) -> bytes:
     """Encode a value as UTF-8 JSON bytes (see :func:`to_tree`)."""
-    return json.dumps(to_tree(value), ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    try:
+        text = json.dumps(to_tree(value), ensure_ascii=False, separators=(",", ":"))
+    except (ValueError, RecursionError):
+        text = json.dumps(UNENCODABLE)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _from_json(data: Any, depth: int) -> Any:

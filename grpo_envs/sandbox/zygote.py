@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,17 +235,27 @@ def _lane_main(sock: socket.socket) -> None:
                 os._exit(0)
             job_fd, req_w, resp_r, outcomes_fd = fds
 
-            def report(message: list[Any], outcomes_fd: int = outcomes_fd) -> None:
+            outcomes: list[bytes] = []
+
+            def flush_outcomes(outcomes_fd: int = outcomes_fd, outcomes: list[bytes] = outcomes) -> None:
+                # before every wait on the program: a job killed at its deadline keeps them
+                if outcomes:
+                    os.write(outcomes_fd, b"".join(outcomes))
+                    outcomes.clear()
+
+            def report(message: list[Any], flush_outcomes: Callable[[], None] = flush_outcomes,
+                       outcomes: list[bytes] = outcomes) -> None:
                 payload = json.dumps(message).encode("utf-8", "surrogatepass")[:_MAX_REPORT]
                 if message[0] == "test":  # no wake-up: read by the zygote when the job ends
-                    os.write(outcomes_fd, payload + b"\n")
+                    outcomes.append(payload + b"\n")
                 else:
+                    flush_outcomes()
                     sock.send(payload)
 
             job = pickle.loads(os.pread(job_fd, os.fstat(job_fd).st_size, 0))
             os.close(job_fd)
             try:
-                harness.run(job, harness.Link(req_w, resp_r), report)
+                harness.run(job, harness.Link(req_w, resp_r, before_wait=flush_outcomes), report)
             except BaseException as exc:  # noqa: BLE001 - reported as a sandbox error
                 report(["harness_error", f"{type(exc).__name__}: {exc}"[:500]])
             finally:
