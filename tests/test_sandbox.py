@@ -422,9 +422,11 @@ def test_literal_calls_are_prefetched_only_when_certain_to_run() -> None:
 def test_timeout_keeps_the_outcomes_of_finished_tests(sandbox: Sandbox) -> None:
     program = "def f(x):\n    while x == 2:\n        pass\n    return x\n"
     tests = FunctionTests(tests=("assert f(1) == 1", "n = 2\nassert f(n) == 2", "assert f(3) == 3"))
-    result = sandbox.run(SandboxJob(program, tests, timeout=1.0))
-    assert result.status == "timeout"
-    assert [t.status for t in result.tests] == ["passed", "not_run", "not_run"]
+    prefetched = FunctionTests(tests=("assert f(1) == 1", "assert f(2) == 2", "assert f(3) == 3"))
+    jobs = [SandboxJob(program, tests, timeout=1.0), SandboxJob(program, prefetched, timeout=1.0)]
+    for result in sandbox.run_many(jobs):
+        assert result.status == "timeout"
+        assert [t.status for t in result.tests] == ["passed", "not_run", "not_run"]
 
 
 def test_a_forked_child_gets_its_own_zygote(sandbox: Sandbox) -> None:
