@@ -548,8 +548,9 @@ class Zygote:
             return
         if message[0] == "exited":
             slot.status = message[2]
-            if slot in self.warm:  # died before use
-                self.warm.remove(slot)
+            if slot in self.warm:  # died before use (killed from outside, or isolation failed):
+                self.warm.remove(slot)  # do not respawn in a tight loop
+                self.spawn_retry_at = time.monotonic() + SPAWN_RETRY_DELAY
             run = self.runs.get(slot.job_id) if slot.job_id is not None else None
             if run is not None and run.terminal is not None and run.terminal[0] == "gone":
                 self._finish(run)
