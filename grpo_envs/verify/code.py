@@ -26,26 +26,8 @@ import ast
 import re
 from typing import Any
 
+from grpo_envs.sandbox import result as sandbox
 from grpo_envs.sandbox.job import SandboxJob
-from grpo_envs.sandbox.result import (
-    ERROR as SANDBOX_ERROR,
-)
-from grpo_envs.sandbox.result import (
-    FAILED,
-    OK,
-    PASSED,
-    TEST_ERROR,
-    SandboxResult,
-)
-from grpo_envs.sandbox.result import (
-    KILLED as SANDBOX_KILLED,
-)
-from grpo_envs.sandbox.result import (
-    MEMORY as SANDBOX_MEMORY,
-)
-from grpo_envs.sandbox.result import (
-    TIMEOUT as SANDBOX_TIMEOUT,
-)
 from grpo_envs.tasks.code import CodeReference
 from grpo_envs.verify.result import CORRECT, ERROR, TIMEOUT, WRONG, VerifyResult
 
@@ -124,14 +106,14 @@ def build_job(
 
 
 _STATUS_REASON = {
-    SANDBOX_TIMEOUT: TIMEOUT,
-    SANDBOX_MEMORY: MEMORY,
-    SANDBOX_KILLED: KILLED,
-    SANDBOX_ERROR: ERROR,
+    sandbox.TIMEOUT: TIMEOUT,
+    sandbox.MEMORY: MEMORY,
+    sandbox.KILLED: KILLED,
+    sandbox.ERROR: ERROR,
 }
 
 
-def to_verify_result(result: SandboxResult, *, reward_mode: str = "all", parsed: Any = None) -> VerifyResult:
+def to_verify_result(result: sandbox.SandboxResult, *, reward_mode: str = "all", parsed: Any = None) -> VerifyResult:
     """Turn a sandbox result into the env's verdict.
 
     Reward is 1.0 only when the job ran to completion (status ``ok``) and every test passed;
@@ -149,13 +131,13 @@ def to_verify_result(result: SandboxResult, *, reward_mode: str = "all", parsed:
         "stdout": result.stdout[:1000],
         "stderr": result.stderr[-1000:],
     }
-    correct = result.status == OK and total > 0 and passed == total
+    correct = result.status == sandbox.OK and total > 0 and passed == total
     if correct:
         reason = CORRECT
-    elif result.status == OK:
-        failing = [t for t in result.tests if t.status not in (PASSED, "not_run")]
-        reason = RUNTIME_ERROR if failing and all(t.status == TEST_ERROR for t in failing) else WRONG
-    elif result.status == FAILED:
+    elif result.status == sandbox.OK:
+        failing = [t for t in result.tests if t.status not in (sandbox.PASSED, sandbox.NOT_RUN)]
+        reason = RUNTIME_ERROR if failing and all(t.status == sandbox.TEST_ERROR for t in failing) else WRONG
+    elif result.status == sandbox.FAILED:
         if result.error_type in ("SyntaxError", "IndentationError", "TabError"):
             reason = SYNTAX_ERROR
         elif result.error_type in ("SystemExit", "ProcessExit"):
