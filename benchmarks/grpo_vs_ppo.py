@@ -15,7 +15,9 @@ completions), every run in its own Python process so that peak memory is its own
   ``--eval-tasks`` held-out tasks greedily; that accuracy is the curve.
 
 "Samples to target" is the env-step count at the first evaluation that reaches the target
-(Bandit: a fraction of the optimal expected reward; Math: a held-out accuracy); "final" is
+(Bandit: a fraction of the optimal expected reward; Math: the warm start's held-out accuracy
+plus ``--math-target-gain``, the same number for every run since they all start from the
+same weights and evaluate greedily); "final" is
 the value at the end of the budget. Wall time counts training only (evaluations excluded).
 Peak memory is the run process's peak resident set size, which on CPU is dominated by the
 Python, torch and transformers imports, so the table also gives the trainable state
@@ -58,9 +60,14 @@ PUBLISHED = {
 }
 
 #: Bandit agents: name -> (kind, keyword arguments). GRPO's settings are the Bandit example's
-#: (docs/agent.md); SB3's PPO runs with its defaults and with a rollout as short as GRPO's.
+#: (docs/agent.md), once with one gradient step per rollout and once with PPO's update schedule
+#: (10 epochs of minibatches of 64); SB3's PPO runs with its defaults and with a rollout of
+#: 128 steps, GRPO's rollout size.
 BANDIT_AGENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "GRPO (tabular)": ("grpo", {"learning_rate": 0.1, "group_size": 8, "n_groups": 16, "beta": 0.04}),
+    "GRPO (tabular, n_epochs=10, batch_size=64)": (
+        "grpo", {"learning_rate": 0.1, "group_size": 8, "n_groups": 16, "beta": 0.04, "n_epochs": 10, "batch_size": 64},
+    ),
     "SB3 PPO (defaults, n_steps=2048)": ("sb3_ppo", {}),
     "SB3 PPO (n_steps=128, batch_size=64)": ("sb3_ppo", {"n_steps": 128, "batch_size": 64}),
 }  # fmt: skip
@@ -93,7 +100,7 @@ class MathSettings:
     learning_rate: float = 5e-4
     beta: float = 0.04
     max_new_tokens: int = 16
-    budget: int = 3840
+    budget: int = 6400
     eval_every: int = 5
     eval_tasks: int = 200
     sft_steps: int | None = None
@@ -103,6 +110,10 @@ class MathSettings:
     def per_update(self) -> int:
         """Completions per update (both algorithms)."""
         return self.group_size * self.n_groups
+
+
+#: Slack in "value >= target", so that 24/200 counts as reaching a target of 0.07 + 0.05.
+TOLERANCE = 1e-9
 
 
 @dataclass
@@ -119,11 +130,13 @@ class RunResult:
     target: float
     #: (env steps, seconds of training so far) at each curve point.
     clock: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    #: (env steps, mean reward of the rollout's sampled completions) per update (Math only).
+    rollout_rewards: list[tuple[int, float]] = dataclasses.field(default_factory=list)
 
     @property
     def samples_to_target(self) -> int | None:
         """Env steps at the first curve point that reaches the target."""
-        return next((steps for steps, value in self.curve if value >= self.target), None)
+        return next((steps for steps, value in self.curve if value >= self.target - TOLERANCE), None)
 
     @property
     def seconds_to_target(self) -> float | None:
@@ -285,8 +298,19 @@ def run_math(spec: dict[str, Any]) -> dict[str, Any]:
         record()
     train_seconds = time.perf_counter() - start - paused[0]
     params = [p for group in model.optimizer.param_groups for p in group["params"]]
-    return {"curve": curve, "clock": clock, "train_seconds": train_seconds, "train_rewards": rewards,
+    return {"curve": curve, "clock": clock, "train_seconds": train_seconds, "rollout_rewards": rewards,
             "state_mib": trainable_state_mib(params, model.optimizer)}
+
+
+def warm_start_accuracy(settings: MathSettings, model_path: str) -> float:
+    """Held-out accuracy of the warm-started model (greedy), the starting point of every run."""
+    from grpo_agent.policies.causal_lm import CausalLMPolicy
+    from grpo_agent.run.accuracy import evaluate_accuracy
+
+    env = math_env(settings, "test")
+    policy = CausalLMPolicy(env.observation_space, env.action_space, model_path, device="cpu", dtype="float32",
+                            max_new_tokens=settings.max_new_tokens, reference="none")
+    return evaluate_accuracy(policy, env, settings.eval_tasks).accuracy
 
 
 # -- running and reporting ------------------------------------------------------------------------
@@ -302,7 +326,8 @@ def run(part: str, agent: str, seed: int, target: float, extra: dict[str, Any], 
         result = job(json.loads(json.dumps(spec)))
         result["peak_rss_mib"] = _isolate.peak_rss_mib()
     return RunResult(part, agent, seed, [tuple(x) for x in result["curve"]], result["train_seconds"],
-                     result["peak_rss_mib"], result["state_mib"], target, [tuple(x) for x in result["clock"]])
+                     result["peak_rss_mib"], result["state_mib"], target, [tuple(x) for x in result["clock"]],
+                     [tuple(x) for x in result.get("rollout_rewards", [])])
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -339,11 +364,18 @@ def detail_table(runs: list[RunResult], agents: Sequence[str], value_name: str) 
     return _report.markdown_table(header, rows)
 
 
-def _ratio(a: float | None, b: float | None) -> str:
-    return "-" if a is None or b is None or not a or not b else f"{a / b:.2f}x"
+def verdict(grpo: float | None, ppo: float | None, lower_better: bool) -> str:
+    """Which of the two is better and by what factor, e.g. ``"GRPO 1.78x better"``."""
+    if grpo is None or ppo is None or not grpo or not ppo:
+        return "-"
+    if grpo == ppo:
+        return "equal"
+    grpo_wins = (grpo < ppo) if lower_better else (grpo > ppo)
+    factor = max(grpo, ppo) / min(grpo, ppo)
+    return f"{'GRPO' if grpo_wins else 'PPO'} {factor:.2f}x better"
 
 
-def headline_table(bandit: list[RunResult], math: list[RunResult], bandit_ppo: str) -> str:
+def headline_table(bandit: list[RunResult], math: list[RunResult], bandit_grpo: str, bandit_ppo: str) -> str:
     """Published claims beside ours: GRPO vs PPO, medians over seeds."""
 
     def med(runs: list[RunResult], agent: str, attr: str) -> float | None:
@@ -351,26 +383,25 @@ def headline_table(bandit: list[RunResult], math: list[RunResult], bandit_ppo: s
         return _median([getattr(r, attr) for r in mine]) if mine else None
 
     def cell(runs: list[RunResult], grpo: str, ppo: str, attr: str, spec: str, lower_better: bool) -> str:
-        g, p = med(runs, grpo, attr), med(runs, ppo, attr)
         if not runs:
             return "not run"
-        ratio = _ratio(p, g) if lower_better else _ratio(g, p)
-        return f"{_fmt(g, spec)} vs {_fmt(p, spec)} ({ratio} in GRPO's favour)" if lower_better else \
-            f"{_fmt(g, spec)} vs {_fmt(p, spec)}"
+        g, p = med(runs, grpo, attr), med(runs, ppo, attr)
+        return f"{_fmt(g, spec)} vs {_fmt(p, spec)} ({verdict(g, p, lower_better)})"
 
     math_grpo, math_ppo = list(MATH_AGENTS)
     rows = []
     for label, attr, spec, lower in (
         ("samples to target (GRPO vs PPO)", "samples_to_target", ",.0f", True),
-        ("final reward / accuracy", "final", ".3f", False),
+        ("final reward (Bandit: fraction of optimum) / held-out accuracy (Math)", "final", ".3f", False),
         ("training time, s (full budget)", "train_seconds", ".1f", True),
         ("peak RSS, MiB", "peak_rss_mib", ".0f", True),
         ("trainable state, MiB", "state_mib", ".3f", True),
     ):
-        rows.append([label, PUBLISHED[attr], cell(bandit, "GRPO (tabular)", bandit_ppo, attr, spec, lower),
+        rows.append([label, PUBLISHED[attr], cell(bandit, bandit_grpo, bandit_ppo, attr, spec, lower),
                      cell(math, math_grpo, math_ppo, attr, spec, lower)])
     return _report.markdown_table(
-        ["metric", "published (GRPO vs PPO)", f"Bandit-v0: GRPO vs {bandit_ppo}", "Math-v0 tiny: GRPO vs our PPO"], rows)
+        ["metric", "published (GRPO vs PPO)", f"Bandit-v0: {bandit_grpo} vs {bandit_ppo}",
+         "Math-v0 tiny: GRPO vs our PPO"], rows)
 
 
 def plot(bandit: list[RunResult], math: list[RunResult], path: pathlib.Path) -> None:
@@ -405,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bandit-agents", nargs="+", default=list(BANDIT_AGENTS), choices=list(BANDIT_AGENTS))
     defaults = MathSettings()
     parser.add_argument("--math-budget", type=int, default=defaults.budget, help="Math completions per run")
-    parser.add_argument("--math-target", type=float, default=0.5, help="held-out accuracy target")
+    parser.add_argument("--math-target-gain", type=float, default=0.05,
+                        help="target: the warm start's held-out accuracy plus this many (fraction) points")
     parser.add_argument("--eval-every", type=int, default=defaults.eval_every, help="updates between evaluations")
     parser.add_argument("--eval-tasks", type=int, default=defaults.eval_tasks, help="held-out tasks per evaluation")
     parser.add_argument("--sft-steps", type=int, default=None, help="tiny warm-start steps (default: built-in)")
@@ -430,20 +462,26 @@ def main(argv: list[str] | None = None) -> int:
         settings = MathSettings(budget=args.math_budget, eval_every=args.eval_every, eval_tasks=args.eval_tasks,
                                 sft_steps=args.sft_steps)
         model_path = prepare_math_model(settings)
+        start_accuracy = warm_start_accuracy(settings, model_path)
+        math_target = round(start_accuracy + args.math_target_gain, 6)
         for seed in args.seeds:  # alternate agents so that load changes hit both
             for agent in MATH_AGENTS:
-                r = run("math", agent, seed, args.math_target,
+                r = run("math", agent, seed, math_target,
                         {"settings": dataclasses.asdict(settings), "model_path": model_path})
                 math.append(r)
                 print(f"math | {agent} seed {seed}: accuracy {r.curve[0][1]:.3f} -> {r.final:.3f}, "
-                      f"{_fmt(r.samples_to_target)} samples to {args.math_target}, {r.train_seconds:.1f} s, "
+                      f"{_fmt(r.samples_to_target)} samples to {math_target:.3f}, {r.train_seconds:.1f} s, "
                       f"{r.peak_rss_mib:.0f} MiB", flush=True)
 
-    bandit_ppo = "SB3 PPO (n_steps=128, batch_size=64)"
+    # The headline pairs the Bandit agents with the same update schedule (rollouts of 128 steps,
+    # 10 epochs of minibatches of 64), when both were run.
+    bandit_grpo, bandit_ppo = "GRPO (tabular, n_epochs=10, batch_size=64)", "SB3 PPO (n_steps=128, batch_size=64)"
+    if bandit_grpo not in args.bandit_agents:
+        bandit_grpo = next((a for a in args.bandit_agents if BANDIT_AGENTS[a][0] == "grpo"), bandit_grpo)
     if bandit_ppo not in args.bandit_agents:
         bandit_ppo = next((a for a in args.bandit_agents if BANDIT_AGENTS[a][0] == "sb3_ppo"), bandit_ppo)
     parts = ["GRPO vs PPO, medians over seeds " + ", ".join(map(str, args.seeds)) + " (each run in its own process).",
-             "", headline_table(bandit, math, bandit_ppo)]
+             "", headline_table(bandit, math, bandit_grpo, bandit_ppo)]
     if bandit:
         parts += ["", f"grpo/Bandit-v0, budget {args.bandit_budget:,} env steps, target {args.bandit_target:.0%} of "
                       "the optimal expected reward (computed exactly after every update):", "",
@@ -452,14 +490,17 @@ def main(argv: list[str] | None = None) -> int:
         parts += ["", f"grpo/Math-v0 level {settings.levels}, tiny policy from the same warm start, budget "
                       f"{args.math_budget:,} completions ({settings.per_update} per update, lr {settings.learning_rate}, "
                       f"beta {settings.beta}), held-out accuracy on {settings.eval_tasks} test tasks (greedy) every "
-                      f"{settings.eval_every} updates, target {args.math_target}:", "",
+                      f"{settings.eval_every} updates; the warm start scores {start_accuracy:.3f}, target "
+                      f"{math_target:.3f} (+{args.math_target_gain:g}):", "",
                   detail_table(math, list(MATH_AGENTS), "held-out accuracy")]
     text = "\n".join(parts)
     print("\n" + text)
-    rows = [{"part": r.part, "agent": r.agent, "seed": r.seed, "env_steps": steps, "value": round(value, 5),
-             "train_seconds_so_far": round(dict(r.clock).get(steps, float("nan")), 3),
+    rows = [{"part": r.part, "agent": r.agent, "seed": r.seed, "series": series, "env_steps": steps,
+             "value": round(value, 5), "train_seconds_so_far": round(dict(r.clock).get(steps, float("nan")), 3),
              "peak_rss_mib": round(r.peak_rss_mib, 1), "trainable_state_mib": round(r.state_mib, 4)}
-            for r in bandit + math for steps, value in r.curve]
+            for r in bandit + math
+            for series, points in (("evaluation", r.curve), ("rollout_reward", r.rollout_rewards))
+            for steps, value in points]
     _report.write_csv(args.out_dir / f"{args.name}.csv", rows)
     _report.write_markdown(args.out_dir / f"{args.name}.md", text, machine)
     plot(bandit, math, args.out_dir / f"{args.name}.png")

@@ -122,10 +122,17 @@ def test_grpo_vs_ppo_bandit_and_math(tiny_model: str, tmp_path: pathlib.Path) ->
     # PPO's separate critic is a second transformer: more trainable state than GRPO's policy alone.
     assert math[1].state_mib > 1.5 * math[0].state_mib
 
-    text = bench.headline_table([grpo, ppo], math, "SB3 PPO (n_steps=128, batch_size=64)")
+    text = bench.headline_table([grpo, ppo], math, "GRPO (tabular)", "SB3 PPO (n_steps=128, batch_size=64)")
     assert "published" in text and "not reached" in text
     bench.plot([grpo, ppo], math, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_verdict_names_the_winner() -> None:
+    bench = load("grpo_vs_ppo")
+    assert bench.verdict(1000, 2000, lower_better=True) == "GRPO 2.00x better"
+    assert bench.verdict(0.5, 0.6, lower_better=False) == "PPO 1.20x better"
+    assert bench.verdict(None, 2000, lower_better=True) == "-"
 
 
 def test_samples_to_target_reads_the_first_crossing() -> None:
