@@ -127,3 +127,47 @@ def rollout_multi_turn(
         if running[i] and on_episode_end is not None and not on_episode_end(i, float(rewards[i]), infos[i]):
             return None
     return MultiTurnRollout(batch, rewards, infos, turns)
+
+
+def collect_groups(agent: Any, env: gym.Env, observations: list[Any], task_ids: list[Any], callback: Any) -> Any:
+    """GRPO's group collector for multi-turn envs: the same return value as
+    ``GRPO._rollout_groups`` (completions, rewards, reference log-probs, reward components),
+    or None when a callback stopped training.
+
+    :param agent: the GRPO agent (its policy, group size, env pool, counters and timings).
+    :param env: the training env (copied once per concurrent episode).
+    :param observations: each group's first observation.
+    :param task_ids: each group's task id.
+    :param callback: the learn callback; ``on_step`` runs once per finished episode.
+    """
+    import time
+
+    import torch
+
+    pool: EnvPool | None = getattr(agent, "_env_pool", None)
+    if pool is None or pool.env is not env:
+        pool = EnvPool(env)
+        agent._env_pool = pool
+    rows = len(observations) * agent.group_size
+    correct = [0.0]
+
+    def on_episode_end(row: int, reward: float, info: dict[str, Any]) -> bool:
+        correct[0] += float(info.get("correct", False))
+        agent.num_timesteps += 1
+        callback.update_locals({"reward": reward, "info": info})
+        return bool(callback.on_step())
+
+    start = time.perf_counter()
+    with torch.no_grad():
+        result = rollout_multi_turn(agent.policy, pool.take(rows), observations, task_ids, agent.group_size,
+                                    on_episode_end=on_episode_end)
+        if result is None:
+            return None
+        ref = agent.policy.reference_log_probs(result.completions) if agent._needs_reference else None
+    agent._timings["rollout"] += time.perf_counter() - start
+    agent._info_means = {
+        "correct": correct[0] / rows,
+        "completion_length": float(result.completions.completion_lengths.float().mean()),
+        "turns": float(result.turns.mean()),
+    }
+    return result.completions, result.rewards, ref, {}

@@ -236,7 +236,11 @@ class CausalLMPolicy(BasePolicy):
             model = self._add_lora(model, lora)
         self.model = model.to(device_)
         if self.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            # transformers >= 5.2x renamed the method; older releases only have the first name.
+            if hasattr(self.model, "activation_checkpointing_enable"):
+                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             if hasattr(self.model, "enable_input_require_grads"):
                 self.model.enable_input_require_grads()  # LoRA: frozen embeddings would cut the graph
         # The frozen reference is deliberately not a submodule: it must not be trained, nor
