@@ -100,8 +100,8 @@ class MathSettings:
     learning_rate: float = 5e-4
     beta: float = 0.04
     max_new_tokens: int = 16
-    budget: int = 6400
-    eval_every: int = 5
+    budget: int = 12_800  # grpo train's default budget
+    eval_every: int = 10
     eval_tasks: int = 200
     sft_steps: int | None = None
     threads: int = 1

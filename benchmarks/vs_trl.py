@@ -12,7 +12,7 @@ type, clipping, one gradient step per rollout, and the number of updates.
 
 Run::
 
-    .venv/bin/python benchmarks/vs_trl.py                    # 30 updates each, 2 repeats
+    .venv/bin/python benchmarks/vs_trl.py                    # 50 updates each, 2 runs each
     .venv/bin/python benchmarks/vs_trl.py --updates 10 --repeats 1 --device cuda
 
 TRL is an optional benchmark dependency (``pip install trl``, the ``bench`` extra); without
@@ -92,7 +92,7 @@ class Settings:
     learning_rate: float = 5e-4
     beta: float = 0.04
     loss_type: str = "grpo"
-    updates: int = 30
+    updates: int = 50
     seed: int = 0
     sft_steps: int | None = None
     threads: int = DEFAULT_THREADS
