@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import _isolate  # noqa: E402
-import _report  # noqa: E402
+import _isolate
+import _report
 
 #: Published GRPO-vs-PPO figures as quoted in this project's benchmark issue (issue 7; not
 #: re-measured here), keyed by the RunResult attribute they correspond to.
@@ -483,16 +483,16 @@ def main(argv: list[str] | None = None) -> int:
     parts = ["GRPO vs PPO, medians over seeds " + ", ".join(map(str, args.seeds)) + " (each run in its own process).",
              "", headline_table(bandit, math, bandit_grpo, bandit_ppo)]
     if bandit:
-        parts += ["", f"grpo/Bandit-v0, budget {args.bandit_budget:,} env steps, target {args.bandit_target:.0%} of "
-                      "the optimal expected reward (computed exactly after every update):", "",
-                  detail_table(bandit, args.bandit_agents, "expected reward / optimum")]
+        intro = (f"grpo/Bandit-v0, budget {args.bandit_budget:,} env steps, target {args.bandit_target:.0%} of "
+                 "the optimal expected reward (computed exactly after every update):")
+        parts += ["", intro, "", detail_table(bandit, args.bandit_agents, "expected reward / optimum")]
     if math:
-        parts += ["", f"grpo/Math-v0 level {settings.levels}, tiny policy from the same warm start, budget "
-                      f"{args.math_budget:,} completions ({settings.per_update} per update, lr {settings.learning_rate}, "
-                      f"beta {settings.beta}), held-out accuracy on {settings.eval_tasks} test tasks (greedy) every "
-                      f"{settings.eval_every} updates; the warm start scores {start_accuracy:.3f}, target "
-                      f"{math_target:.3f} (+{args.math_target_gain:g}):", "",
-                  detail_table(math, list(MATH_AGENTS), "held-out accuracy")]
+        intro = (f"grpo/Math-v0 level {settings.levels}, tiny policy from the same warm start, budget "
+                 f"{args.math_budget:,} completions ({settings.per_update} per update, lr {settings.learning_rate}, "
+                 f"beta {settings.beta}), held-out accuracy on {settings.eval_tasks} test tasks (greedy) every "
+                 f"{settings.eval_every} updates; the warm start scores {start_accuracy:.3f}, target "
+                 f"{math_target:.3f} (+{args.math_target_gain:g}):")
+        parts += ["", intro, "", detail_table(math, list(MATH_AGENTS), "held-out accuracy")]
     text = "\n".join(parts)
     print("\n" + text)
     rows = [{"part": r.part, "agent": r.agent, "seed": r.seed, "series": series, "env_steps": steps,
