@@ -212,9 +212,9 @@ class SFTConfig:
     :param seed: seed of the batch order and the model's initialisation.
     """
 
-    steps: int = 300
+    steps: int = 600
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 1e-3
     weight_decay: float = 0.01
     seed: int = 0
 
@@ -416,6 +416,9 @@ class TinyPolicy(_causal_lm_policy()):  # type: ignore[misc]
         is faster on the CPU than the launch overhead of a GPU).
     """
 
+    #: The algorithms pass their env to policies that ask for it: the warm start reads its tasks.
+    needs_env = True
+
     def __init__(
         self,
         observation_space: Any = None,
@@ -452,4 +455,6 @@ class TinyPolicy(_causal_lm_policy()):  # type: ignore[misc]
         """Rebuild the same network (untrained; the saved ``state_dict`` restores the weights)."""
         params = super().get_constructor_parameters()
         params.pop("model", None)
-        return {**params, "tiny_config": asdict(self.tiny_config), "charset": self.charset, "seed": self.tiny_seed}
+        # sft_steps=0: a loaded agent gets its weights from the checkpoint, not from a new warm start.
+        return {**params, "tiny_config": asdict(self.tiny_config), "charset": self.charset, "seed": self.tiny_seed,
+                "sft_steps": 0}
