@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import _report  # noqa: E402
-import sandbox_throughput  # noqa: E402
-import verify_math  # noqa: E402
+import _report
+import sandbox_throughput
+import verify_math
 
 
 @dataclass

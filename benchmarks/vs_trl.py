@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from typing import Any
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import _isolate  # noqa: E402
-import _report  # noqa: E402
+import _isolate
+import _report
 
 #: Updates whose reward is averaged to compare where the two runs end up.
 FINAL_WINDOW = 5
