@@ -385,6 +385,7 @@ class Summary:
     completions_per_cpu_s: float
     first_reward: float
     final_reward: float
+    mean_reward: float
     peak_rss_mib: float
 
     @classmethod
@@ -409,6 +410,7 @@ class Summary:
             completions_per_s=n / total("step_s"), completions_per_cpu_s=n / total("step_cpu_s"),
             first_reward=statistics.fmean(s["reward"] for s in steps[:window]),
             final_reward=statistics.fmean(s["reward"] for s in steps[-window:]),
+            mean_reward=statistics.fmean(s["reward"] for s in steps),
             peak_rss_mib=result["peak_rss_mib"],
         )
 
@@ -417,7 +419,7 @@ class Summary:
         return (f"{self.kind:>4} run {self.repeat}: generation {self.generate_per_s:6.1f} completions/s "
                 f"({self.generate_per_cpu_s:6.1f} per CPU-s), update {self.update_s:.3f} s ({self.update_cpu_s:.3f} "
                 f"CPU-s), end to end {self.completions_per_s:5.1f} completions/s ({self.completions_per_cpu_s:5.1f} "
-                f"per CPU-s), reward {self.first_reward:.2f} -> {self.final_reward:.2f}, peak RSS {self.peak_rss_mib:.0f} MiB")
+                f"per CPU-s), reward {self.first_reward:.2f} -> {self.final_reward:.2f} (mean {self.mean_reward:.3f}), peak RSS {self.peak_rss_mib:.0f} MiB")
 
 
 def compare(settings: Settings, repeats: int = 1, include_trl: bool | None = None, cache_dir: str | None = None,
@@ -464,7 +466,7 @@ def table(summaries: list[Summary], settings: Settings) -> str:
     """The markdown table: each trainer's best value of every column (over its runs), the
     ratio ours / TRL (> 1: ours is better), rewards and memory of the best end-to-end run."""
     header = ["trainer", *(c[0] for c in COLUMNS), f"reward, first {FINAL_WINDOW} updates",
-              f"reward, last {FINAL_WINDOW} updates", "peak RSS MiB"]
+              f"reward, last {FINAL_WINDOW} updates", "reward, mean of all updates", "peak RSS MiB"]
     rows = []
     bests: dict[str, dict[str, float]] = {}
     for kind, name in (("ours", "grpo_agent.GRPO"), ("trl", "TRL GRPOTrainer")):
@@ -476,12 +478,13 @@ def table(summaries: list[Summary], settings: Settings) -> str:
         top = best(summaries, kind)
         assert top is not None
         rows.append([name, *(format(values[attr], spec) for _, attr, spec, _ in COLUMNS),
-                     f"{top.first_reward:.2f}", f"{top.final_reward:.2f}", f"{top.peak_rss_mib:.0f}"])
+                     f"{top.first_reward:.2f}", f"{top.final_reward:.2f}", f"{top.mean_reward:.3f}",
+                     f"{top.peak_rss_mib:.0f}"])
     if len(bests) == 2:
         ratios = [_report.fmt_ratio(bests["ours"][a], bests["trl"][a]) if higher else
                   _report.fmt_ratio(bests["trl"][a], bests["ours"][a]) for _, a, _, higher in COLUMNS]
         rss = _report.fmt_ratio(best(summaries, "ours").peak_rss_mib, best(summaries, "trl").peak_rss_mib)  # type: ignore[union-attr]
-        rows.append(["ours / TRL (> 1: ours better; RSS: ours / TRL)", *ratios, "", "", rss])
+        rows.append(["ours / TRL (> 1: ours better; RSS: ours / TRL)", *ratios, "", "", "", rss])
     n_runs = max(1, len([s for s in summaries if s.kind == "ours"]))
     intro = (f"{settings.env_id} level {settings.levels}, tiny policy warm-started, device {settings.device}, "
              f"{settings.threads} torch thread(s); {settings.updates} updates of {settings.n_groups} prompts x "
