@@ -496,14 +496,18 @@ def table(summaries: list[Summary], settings: Settings) -> str:
 
 
 def plot(rows: list[dict[str, Any]], path: pathlib.Path) -> None:
-    """Reward per update, one line per run."""
+    """Reward per update (thin) and its running mean over ``FINAL_WINDOW`` updates (thick), per run."""
 
     def draw(ax: Any) -> None:
         runs = sorted({(r["trainer"], r["repeat"]) for r in rows})
         for trainer, repeat in runs:
             mine = [r for r in rows if r["trainer"] == trainer and r["repeat"] == repeat]
-            ax.plot([r["update"] for r in mine], [r["reward"] for r in mine], color="C0" if trainer == "ours" else "C1",
-                    alpha=0.7, label=f"{'grpo_agent' if trainer == 'ours' else 'TRL'} (run {repeat})")
+            x, y = [r["update"] for r in mine], [r["reward"] for r in mine]
+            smooth = [statistics.fmean(y[max(0, i - FINAL_WINDOW + 1) : i + 1]) for i in range(len(y))]
+            color = "C0" if trainer == "ours" else "C1"
+            ax.plot(x, y, color=color, alpha=0.25, lw=0.8)
+            ax.plot(x, smooth, color=color, lw=1.8,
+                    label=f"{'grpo_agent' if trainer == 'ours' else 'TRL'} (run {repeat}, mean of {FINAL_WINDOW})")
         ax.set_xlabel("update")
         ax.set_ylabel("mean reward of the update's completions")
         ax.legend(fontsize=7)
