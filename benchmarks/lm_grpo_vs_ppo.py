@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -155,15 +156,19 @@ def main() -> None:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (one run per seed and algo)")
     parser.add_argument("--algos", nargs="+", default=["grpo", "ppo"], choices=["grpo", "ppo"])
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each run (runs are sequential)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at the same time (2 with --threads 1: GRPO and PPO of a seed side by side, "
+                             "under the same machine load)")
     parser.add_argument("--train-args", default="", help="extra `grpo train` arguments, as one string")
     parser.add_argument("--out-dir", type=pathlib.Path, default=DEFAULT_OUT_DIR, help="where CSV/MD/PNG go")
     parser.add_argument("--runs-dir", type=pathlib.Path, default=None, help="where run folders go (default: a temp dir)")
     args = parser.parse_args()
     runs_dir = args.runs_dir or pathlib.Path(tempfile.mkdtemp(prefix="lm_grpo_vs_ppo-"))
     runs_dir.mkdir(parents=True, exist_ok=True)
-    rows = [run_one(algo, seed, args.threads, runs_dir, shlex.split(args.train_args))
-            for seed in args.seeds for algo in args.algos]
+    plan = [(algo, seed) for seed in args.seeds for algo in args.algos]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads only wait on the run processes
+        rows = list(pool.map(lambda job: run_one(job[0], job[1], args.threads, runs_dir, shlex.split(args.train_args)), plan))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     with open(args.out_dir / "lm_grpo_vs_ppo.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
@@ -171,7 +176,7 @@ def main() -> None:
         writer.writerows(rows)
     command = "grpo train " + args.train_args if args.train_args else "grpo train"
     text = (f"# `{command}`: GRPO vs PPO, {len(args.seeds)} seeds\n\n" + tables(rows, args.algos)
-            + f"\n\nMeasured on: {machine()}; {args.threads} torch threads per run.\n")
+            + f"\n\nMeasured on: {machine()}; {args.threads} torch thread(s) per run, {args.jobs} run(s) at a time.\n")
     (args.out_dir / "lm_grpo_vs_ppo.md").write_text(text)
     plot(rows, args.out_dir / "lm_grpo_vs_ppo.png")
     print(text)
