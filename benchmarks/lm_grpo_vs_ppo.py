@@ -73,7 +73,7 @@ def run_one(algo: str, seed: int, threads: int, runs_dir: pathlib.Path, train_ar
     env = {**os.environ, "GRPO_GYM_CACHE": str(cache)}
     print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{algo} seed {seed} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -98,8 +98,8 @@ def tables(rows: list[dict[str, Any]], algos: list[str]) -> str:
     for r in rows:
         lines.append(f"| {r['algo']} | {r['seed']} | {r['before']:.1%} | {r['after']:.1%} | {r['gain_points']:+.1f} | "
                      f"{r['process_seconds']:.0f} | {r['train_seconds']:.0f} | {r['peak_memory_mb']:.0f} |")
-    lines += ["", "| algo | median accuracy before | median after | median gain | median process s | median train s | "
-              "median peak MiB |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", ("| algo | median accuracy before | median after | median gain | median process s | median train s | "
+                   "median peak MiB |"), "| --- | --- | --- | --- | --- | --- | --- |"]
     medians: dict[str, dict[str, float]] = {}
     for algo in algos:
         mine = [r for r in rows if r["algo"] == algo]
@@ -112,9 +112,9 @@ def tables(rows: list[dict[str, Any]], algos: list[str]) -> str:
                      f"{m['process_seconds']:.0f} | {m['train_seconds']:.0f} | {m['peak_memory_mb']:.0f} |")
     if "grpo" in medians:
         g = medians["grpo"]
-        lines += ["", f"Default `grpo train` (GRPO): median gain {g['gain_points']:+.1f} points "
-                      f"(target >= {TARGET_GAIN_POINTS:.0f}), median process time {g['process_seconds']:.0f} s "
-                      f"(target <= {TARGET_SECONDS} s)."]
+        lines += ["", (f"Default `grpo train` (GRPO): median gain {g['gain_points']:+.1f} points "
+                       f"(target >= {TARGET_GAIN_POINTS:.0f}), median process time {g['process_seconds']:.0f} s "
+                       f"(target <= {TARGET_SECONDS} s).")]
     if "grpo" in medians and "ppo" in medians:
         g, p = medians["grpo"], medians["ppo"]
         lines.append(f"PPO beside GRPO: peak memory {p['peak_memory_mb']:.0f} vs {g['peak_memory_mb']:.0f} MiB "

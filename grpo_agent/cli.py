@@ -308,7 +308,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         status, code = "interrupted", 130
         print("\ninterrupted: writing the last checkpoint", file=sys.stderr)
-    except Exception as exc:  # noqa: BLE001 - OOM gets an actionable message, everything else re-raises
+    except Exception as exc:
         if not is_oom(exc):
             raise
         print("grpo train: " + oom_message(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -11,7 +10,12 @@ import grpo_envs  # noqa: F401 - registers the grpo/* ids
 from grpo_agent import GRPO
 from grpo_agent.policies.base import CompletionBatch
 from grpo_agent.policies.causal_lm import CausalLMPolicy
-from grpo_agent.policies.tiny import TinyConfig, TinyPolicy, build_char_tokenizer, build_tiny_model
+from grpo_agent.policies.tiny import (
+    TinyConfig,
+    TinyPolicy,
+    build_char_tokenizer,
+    build_tiny_model,
+)
 from grpo_envs import RewardFnEnv, Task
 
 SMALL = TinyConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)

@@ -25,7 +25,6 @@ from grpo_agent.policies.tiny import (
 )
 
 
-
 @pytest.fixture(autouse=True)
 def one_thread():
     """The tiny models' matrices are too small for intra-op threads to pay off; on a busy
@@ -79,7 +78,7 @@ def test_sft_learns_its_targets_and_stops_with_eos():
 
 def test_math_env_reads_the_warm_start_target_as_correct():
     env = gym.make("grpo/Math-v0", levels=1, num_tasks=5)
-    prompt, target = sft_examples_from_env(env)[0]
+    _, target = sft_examples_from_env(env)[0]
     assert target.startswith("\\boxed{")
     env.reset(options={"task_id": 0})
     assert env.step(target)[1] == 1.0

@@ -8,7 +8,7 @@ A completion is a sequence of tokens; each token is one action. The policy
   ``max_new_tokens``), recording the log-probability of every sampled token under the
   *tempered* distribution ``softmax(logits / temperature)``, the same quantity the learner
   recomputes, so that the importance ratio is exactly 1 before the first update;
-- re-scores token sequences with one forward pass (:meth:`CausalLMPolicy.token_log_probs`),
+- re-scores token sequences with one forward pass (:meth:`CausalLMPolicy.log_probs`),
   with an exact mask: prompt, padding, everything after the first EOS, and (in multi-turn
   episodes) the environment's tokens never count;
 - keeps the reference policy of the KL penalty as a frozen copy of the initial weights, or,
@@ -128,7 +128,7 @@ class CausalLMPolicy(BasePolicy):
     :param observation_space: the env's observation space (text).
     :param action_space: the env's action space (text).
     :param model: a local folder or hub name for ``AutoModelForCausalLM.from_pretrained``, or
-        an already built model. (``"tiny"`` is :class:`~grpo_agent.policies.tiny_policy.TinyPolicy`.)
+        an already built model. (``"tiny"`` is :class:`~grpo_agent.policies.tiny.TinyPolicy`.)
     :param tokenizer: a tokenizer, a folder/name to load one from, or None (load it from ``model``).
     :param device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     :param dtype: ``"auto"`` (bf16 on a GPU that supports it, else fp32), ``"float32"``, ``"bfloat16"``.
@@ -315,7 +315,7 @@ class CausalLMPolicy(BasePolicy):
                 after = self.tokenizer.apply_chat_template(
                     base + [{"role": role, "content": text}], tokenize=False, add_generation_prompt=True
                 )
-            except Exception:  # noqa: BLE001 - templates without a tool role
+            except Exception:
                 if role == "user":
                     raise
                 return self.encode_env_turn(text, role="user")
@@ -496,7 +496,7 @@ class CausalLMPolicy(BasePolicy):
         """One forward pass over ``batch``; returns the completion positions' tempered logits
         ``(B, L, V)`` (position ``t`` predicts completion token ``t``) and the model output."""
         net = self.model if model is None else model
-        ids, attn, width = self._inputs(batch)
+        ids, attn, _ = self._inputs(batch)
         length = batch.token_ids.shape[1]
         out = net(
             input_ids=ids, attention_mask=attn, position_ids=position_ids_from_mask(attn),

@@ -38,7 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import (
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+)
 
 #: Special tokens, in id order: padding, beginning of sequence, end of sequence, unknown.
 PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, UNK_TOKEN = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -76,7 +82,14 @@ def build_char_tokenizer(charset: str = DEFAULT_CHARSET) -> PreTrainedTokenizerF
     :return: a ``PreTrainedTokenizerFast`` with left padding (what batched generation needs),
         a BOS token prepended by ``tokenizer(text)``, and :data:`TINY_CHAT_TEMPLATE`.
     """
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import (
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+    )
 
     chars = list(dict.fromkeys(charset))  # de-duplicate, keep order
     vocab = {tok: i for i, tok in enumerate([*SPECIAL_TOKENS, *chars])}

@@ -75,7 +75,7 @@ def evaluate_accuracy(
                 actions = policy.sample(prompts, n=1, deterministic=deterministic).actions
             for k, prompt, action in zip(ids, prompts, actions):
                 env.reset(options={"task_id": k})
-                _, reward, terminated, truncated, info = env.step(action)
+                _, reward, _, _, info = env.step(action)
                 correct += int(bool(info.get("correct", float(reward) >= 1.0)))
                 reward_sum += float(reward)
                 reasons[str(info.get("reason", "unknown"))] += 1

@@ -24,7 +24,11 @@ import sys
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
+from stable_baselines3.common.logger import (
+    CSVOutputFormat,
+    Logger,
+    TensorBoardOutputFormat,
+)
 
 CONFIG_FILE = "config.json"
 PROGRESS_FILE = "progress.csv"
@@ -37,7 +41,7 @@ MODEL_DIR = "model"
 class AppendingCSVOutputFormat(CSVOutputFormat):
     """SB3's CSV writer, but continuing an existing file (a resumed run) instead of truncating it."""
 
-    def __init__(self, filename: str) -> None:  # noqa: D107 - documented on the class
+    def __init__(self, filename: str) -> None:
         if not os.path.exists(filename) or os.path.getsize(filename) == 0:
             super().__init__(filename)
             return
