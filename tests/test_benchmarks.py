@@ -127,6 +127,15 @@ def test_grpo_vs_ppo_bandit_and_math(tiny_model: str, tmp_path: pathlib.Path) ->
     bench.plot([grpo, ppo], math, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 0
 
+    # --from-csv rebuilds the same runs from the CSV.
+    load("_report").write_csv(tmp_path / "runs.csv", bench.csv_rows([grpo, ppo, *math]))
+    bandit_again, math_again, _ = bench.load_csv(tmp_path / "runs.csv", 0.95, 0.05, "here")
+    assert [(r.agent, r.curve, r.samples_to_target) for r in bandit_again] == [
+        (r.agent, [(s, round(v, 5)) for s, v in r.curve], r.samples_to_target) for r in (grpo, ppo)]
+    assert [r.rollout_rewards == [(s, round(v, 5)) for s, v in m.rollout_rewards] for r, m in zip(math_again, math)] \
+        == [True, True]
+    assert math_again[0].target == pytest.approx(math[0].curve[0][1] + 0.05)
+
 
 def test_verdict_names_the_winner() -> None:
     bench = load("grpo_vs_ppo")
@@ -140,6 +149,8 @@ def test_samples_to_target_reads_the_first_crossing() -> None:
     run = bench.RunResult("bandit", "a", 0, [(0, 0.2), (128, 0.96), (256, 0.9), (384, 0.97)], 1.0, 1.0, 1.0, 0.95,
                           [(0, 0.0), (128, 0.5), (256, 0.7), (384, 0.9)])
     assert (run.samples_to_target, run.seconds_to_target, run.final) == (128, 0.5, 0.97)
+    math = dataclasses.replace(run, part="math")  # noisy held-out accuracy: the mean of the last evaluations
+    assert math.final == pytest.approx((0.96 + 0.9 + 0.97) / 3)
 
 
 # -- reward_speed (verify_math.py + sandbox_throughput.py) ---------------------------------------
