@@ -1,5 +1,5 @@
 """Task sources: procedural generators (seeded) and dataset loaders."""
 
-from grpo_envs.tasks.base import Task, TaskSource, as_task_source
+from grpo_envs.tasks.base import GeneratedTasks, Task, TaskSource, as_task_source
 
-__all__ = ["Task", "TaskSource", "as_task_source"]
+__all__ = ["GeneratedTasks", "Task", "TaskSource", "as_task_source"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -49,3 +50,37 @@ def as_task_source(tasks: TaskSource | Sequence[Task]) -> TaskSource:
     if not isinstance(first, Task):
         raise TypeError(f"tasks must hold grpo_envs.tasks.Task objects, got {type(first).__name__}")
     return tasks
+
+
+class GeneratedTasks(ABC):
+    """Base of procedural task sources: a fixed number of tasks, each a pure function of its
+    index, so ``source[k]`` costs nothing until it is asked for and is the same every time.
+
+    Subclasses implement :meth:`generate`; task ``k`` has level ``levels[k % len(levels)]``,
+    so the levels are balanced.
+
+    :param num_tasks: the source's length.
+    :param levels: an int or a non-empty sequence of ints, each one of ``allowed_levels``.
+    :param allowed_levels: the levels the subclass can generate.
+    """
+
+    def __init__(self, num_tasks: int, levels: int | Sequence[int], allowed_levels: Sequence[int]) -> None:
+        if num_tasks < 1:
+            raise ValueError(f"num_tasks must be at least 1, got {num_tasks}")
+        chosen = (levels,) if isinstance(levels, int) else tuple(levels)
+        if not chosen or any(not isinstance(level, int) or level not in allowed_levels for level in chosen):
+            raise ValueError(f"levels must be an int or a sequence of ints from {tuple(allowed_levels)}, got {levels!r}")
+        self.num_tasks, self.levels = int(num_tasks), chosen
+
+    def __len__(self) -> int:
+        return self.num_tasks
+
+    def __getitem__(self, index: int) -> Task:
+        if not -self.num_tasks <= index < self.num_tasks:
+            raise IndexError(f"task index {index} is out of range for {self.num_tasks} tasks")
+        index %= self.num_tasks
+        return self.generate(index, self.levels[index % len(self.levels)])
+
+    @abstractmethod
+    def generate(self, index: int, level: int) -> Task:
+        """Task ``index`` (in ``[0, len)``), of the given level; deterministic."""

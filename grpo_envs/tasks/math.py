@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
-from grpo_envs.tasks.base import Task
+from grpo_envs.tasks.base import GeneratedTasks, Task
 from grpo_envs.verify.math import extract_answer
 
 LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
@@ -197,7 +197,7 @@ _GENERATORS: dict[int, Callable[[random.Random], Generated]] = {
 }
 
 
-class ProceduralMathTasks:
+class ProceduralMathTasks(GeneratedTasks):
     """A fixed-size, deterministic source of generated math tasks.
 
     :param levels: difficulty levels to draw from (an int or a sequence of ints in 1..5);
@@ -217,21 +217,12 @@ class ProceduralMathTasks:
     def __init__(
         self, levels: int | Sequence[int] = LEVELS, num_tasks: int = 1000, split: str = "train", seed: int = 0
     ) -> None:
-        self.levels = normalize_levels(levels)
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+        super().__init__(num_tasks, levels, LEVELS)
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        self.num_tasks, self.split, self.seed = int(num_tasks), split, int(seed)
+        self.split, self.seed = split, int(seed)
 
-    def __len__(self) -> int:
-        return self.num_tasks
-
-    def __getitem__(self, index: int) -> Task:
-        if not -self.num_tasks <= index < self.num_tasks:
-            raise IndexError(f"task index {index} is out of range for {self.num_tasks} tasks")
-        index %= self.num_tasks
-        level = self.levels[index % len(self.levels)]
+    def generate(self, index: int, level: int) -> Task:
         rng = random.Random(f"grpo-math:{self.seed}:{self.split}:{index}")
         for _ in range(_MAX_DRAWS):
             question, reference, family = _GENERATORS[level](rng)
@@ -246,14 +237,6 @@ class ProceduralMathTasks:
 
     def __repr__(self) -> str:
         return f"ProceduralMathTasks(levels={self.levels}, num_tasks={self.num_tasks}, split={self.split!r}, seed={self.seed})"
-
-
-def normalize_levels(levels: int | Sequence[int]) -> tuple[int, ...]:
-    """``levels`` as a non-empty tuple of valid levels; a clear error otherwise."""
-    chosen = (levels,) if isinstance(levels, int) else tuple(levels)
-    if not chosen or any(not isinstance(level, int) or level not in LEVELS for level in chosen):
-        raise ValueError(f"levels must be an int or a sequence of ints from {LEVELS}, got {levels!r}")
-    return chosen
 
 
 # -- dataset loaders --------------------------------------------------------------------------

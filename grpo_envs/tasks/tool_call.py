@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grpo_envs.tasks.base import Task
-from grpo_envs.tools import DEFAULT_TOOLS, KeyValueStore, format_value
-from grpo_envs.tools import strings, units
+from grpo_envs.tasks.base import GeneratedTasks, Task
+from grpo_envs.tools import DEFAULT_TOOLS, KeyValueStore, format_value, strings, units
 from grpo_envs.verify.tool_call import ABSTAIN_MODES, function_name
 
 TOOL_CALL_CATEGORIES = ("simple", "multiple", "parallel", "irrelevance")
@@ -254,14 +253,7 @@ _REQUEST_MAKERS: dict[str, Callable[[random.Random, int], _Request]] = {
 _DISTRACTORS = {1: 2, 2: 4, 3: 8}
 
 
-def _levels(level: int | Sequence[int]) -> tuple[int, ...]:
-    levels = (level,) if isinstance(level, int) else tuple(level)
-    if not levels or any(lv not in LEVELS for lv in levels):
-        raise ValueError(f"level must be one of {LEVELS} or a sequence of them, got {level!r}")
-    return levels
-
-
-class ToolCallTasks:
+class ToolCallTasks(GeneratedTasks):
     """Procedural single-step function-calling tasks (a :class:`~grpo_envs.tasks.TaskSource`).
 
     :param num_tasks: how many tasks the source holds.
@@ -285,23 +277,14 @@ class ToolCallTasks:
         categories: Sequence[str] = TOOL_CALL_CATEGORIES,
         abstain: str = "empty_list",
     ) -> None:
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks must be at least 1, got {num_tasks}")
+        super().__init__(num_tasks, level, LEVELS)
         unknown = [c for c in categories if c not in TOOL_CALL_CATEGORIES]
         if unknown or not categories:
             raise ValueError(f"unknown categories {unknown}; choose from {TOOL_CALL_CATEGORIES}")
-        self.num_tasks, self.seed = num_tasks, seed
-        self.levels, self.categories = _levels(level), tuple(categories)
+        self.seed, self.categories = seed, tuple(categories)
         self.protocol = tool_call_protocol(abstain)
 
-    def __len__(self) -> int:
-        return self.num_tasks
-
-    def __getitem__(self, index: int) -> Task:
-        if not -self.num_tasks <= index < self.num_tasks:
-            raise IndexError(f"task index {index} is out of range for {self.num_tasks} tasks")
-        index %= self.num_tasks
-        level = self.levels[index % len(self.levels)]
+    def generate(self, index: int, level: int) -> Task:
         category = self.categories[index % len(self.categories)]
         rng = random.Random(f"toolcall-{self.seed}-{level}-{index}")
         names = list(_REQUEST_MAKERS)
@@ -506,7 +489,7 @@ _USE_FAMILIES: dict[int, tuple[Callable[[random.Random], _Episode], ...]] = {
 _USE_DISTRACTORS = {1: 1, 2: 2, 3: 4}
 
 
-class ToolUseTasks:
+class ToolUseTasks(GeneratedTasks):
     """Procedural multi-turn tool-use tasks (a :class:`~grpo_envs.tasks.TaskSource`).
 
     :param num_tasks: how many tasks the source holds.
@@ -521,18 +504,10 @@ class ToolUseTasks:
     """
 
     def __init__(self, num_tasks: int = 1000, *, seed: int = 0, level: int | Sequence[int] = 1) -> None:
-        if num_tasks < 1:
-            raise ValueError(f"num_tasks must be at least 1, got {num_tasks}")
-        self.num_tasks, self.seed, self.levels = num_tasks, seed, _levels(level)
+        super().__init__(num_tasks, level, LEVELS)
+        self.seed = seed
 
-    def __len__(self) -> int:
-        return self.num_tasks
-
-    def __getitem__(self, index: int) -> Task:
-        if not -self.num_tasks <= index < self.num_tasks:
-            raise IndexError(f"task index {index} is out of range for {self.num_tasks} tasks")
-        index %= self.num_tasks
-        level = self.levels[index % len(self.levels)]
+    def generate(self, index: int, level: int) -> Task:
         rng = random.Random(f"tooluse-{self.seed}-{level}-{index}")
         families = _USE_FAMILIES[level]
         family = (index // len(self.levels)) % len(families)
