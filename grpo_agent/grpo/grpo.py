@@ -29,6 +29,8 @@ from grpo_agent.grpo.loss import (
     grpo_loss,
     masked_mean,
 )
+from grpo_agent.multi_turn import collect_groups as collect_multi_turn_groups
+from grpo_agent.multi_turn import is_multi_turn
 from grpo_agent.policies import BasePolicy, CompletionBatch
 
 DynamicSampling = str | None  # None | "drop" | "resample"
@@ -275,6 +277,8 @@ class GRPO(BaseAlgorithm):
         :return: ``(completions, rewards, reference log-probs, reward components)``, or None
             when a callback stopped training.
         """
+        if is_multi_turn(env) and hasattr(self.policy, "continue_turn"):
+            return collect_multi_turn_groups(self, env, observations, task_ids, callback)
         start = time.perf_counter()
         with torch.no_grad():
             completions = self.policy.sample(observations, n=self.group_size)
