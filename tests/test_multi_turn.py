@@ -68,3 +68,30 @@ def test_tool_use_rollout_trains_own_tokens_and_masks_the_env_replies():
         fresh = policy.log_probs(batch).log_probs
     assert torch.allclose(fresh[batch.mask], batch.log_probs[batch.mask], atol=1e-5)  # ... as masked context
     pool.close()
+
+
+def test_grpo_trains_on_tool_use_through_the_multi_turn_collector():
+    from grpo_agent import GRPO
+
+    env = gym.make("grpo/ToolUse-v0", isolate_tools=False)
+    # Every group: half the rows call the tool then answer right, half answer wrongly at once.
+    turns = [[CALL, "Answer: 7", CALL, "Answer: 7"], ["Answer: -63", "Answer: -63"]]
+    policy = ScriptedPolicy(env.observation_space, env.action_space, tiny_config=SMALL, max_new_tokens=4,
+                            turns=turns * 4)
+    model = GRPO(policy, env, learning_rate=1e-3, group_size=4, n_groups=1, beta=0.04, seed=0)
+    before = [p.detach().clone() for p in policy.parameters()]
+    # The scripted answers fit task 0 only: pin every group to it.
+    model._draw_tasks = lambda env_, n: ([env_.reset(options={"task_id": 0})[0]] * n, [0] * n)
+    model.learn(total_timesteps=4)
+    assert model.num_timesteps == 4
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+    assert model.rollout_buffer.rewards.tolist() == [[1.0, 0.0, 1.0, 0.0]]
+
+
+def test_grpo_builds_the_tiny_policy_by_name():
+    from grpo_agent import GRPO
+
+    env = gym.make("grpo/Math-v0", levels=1, num_tasks=20)
+    model = GRPO("tiny", env, policy_kwargs={"sft_steps": 2, "tiny_config": SMALL, "max_new_tokens": 4}, seed=0)
+    assert type(model.policy).__name__ == "TinyPolicy"
+    model.learn(total_timesteps=16)
