@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import string
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -358,7 +359,8 @@ def warm_start_tiny(
     tokenizer = build_char_tokenizer(charset)
     model = build_tiny_model(tokenizer, tiny, seed=sft_config.seed)
     if sft_config.steps > 0:
-        bar = _sft_progress(sft_config.steps) if verbose else None
+        # A live bar only on a terminal: in a log file every redraw would be a new line.
+        bar = _sft_progress(sft_config.steps) if verbose and sys.stderr.isatty() else None
         sft(model, tokenizer, examples, sft_config, device=device,
             on_step=(lambda s, loss: bar(s, loss)) if bar else None)
     model.to("cpu")
