@@ -62,6 +62,15 @@ def resolve_env_kwargs(env_id: str, given: str | None) -> tuple[dict[str, Any], 
     return kwargs, eval_kwargs, has_split
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except None (those options say in words what None means)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action) or ""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``grpo`` argument parser (``grpo train``, ``grpo eval``)."""
     parser = argparse.ArgumentParser(
@@ -77,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a policy on an env and write logs, a checkpoint, a reward curve and a summary "
                     "(held-out accuracy before/after) to the run folder. With no arguments: the tiny model "
                     "on grpo/Math-v0 level 1, warm-started, then GRPO.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     what = train.add_argument_group("what to train")
     what.add_argument("--env", default=DEFAULT_ENV, help="registered env id")
@@ -133,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="held-out accuracy of a checkpoint",
         description="Report held-out accuracy of a run folder, a checkpoint .zip, a Hugging Face model folder, "
                     "or 'tiny' (the warm start alone) on an env's held-out split.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     ev.add_argument("checkpoint", help="run folder, checkpoint .zip, model folder / hub name, or 'tiny'")
     ev.add_argument("--env", default=None, help="env id (default: the run's env, else grpo/Math-v0)")
