@@ -22,13 +22,7 @@ SMALL = TinyConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, i
 PROMPTS = ["What is 1 + 1?", "Compute 12 - 7, then tell me a long story about it."]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one intra-op thread is as fast, and does not contend on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def make_policy(**kwargs) -> CausalLMPolicy:

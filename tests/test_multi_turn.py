@@ -14,13 +14,7 @@ SMALL = TinyConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, i
 CALL = '<tool_call>{"name": "calculate", "arguments": {"expression": "16 - 33 - 46"}}</tool_call>'
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrices: one intra-op thread is as fast, and does not contend on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 class ScriptedPolicy(TinyPolicy):
