@@ -195,6 +195,20 @@ def test_candidate_exception_is_a_test_error(sandbox: Sandbox) -> None:
     assert result.tests[0].status == "error" and result.tests[0].error_type == "ZeroDivisionError"
 
 
+def test_syntax_error_is_reported_even_when_the_program_exits_mid_request(sandbox: Sandbox) -> None:
+    # The program answers the load request with its SyntaxError and exits while the harness
+    # is still writing the (pipe-buffer-sized) inputs behind it: the verdict must survive.
+    # This raced in CI as "the program's process exited" before the harness read the answer.
+    big = "x" * 300_000
+    program = "def f(x:\n    return 1\n"
+    for tests in (FunctionTests(tests=tuple(f"assert f({big!r}) == 1" for _ in range(2))),
+                  IOTests(cases=((big, "1"),)),
+                  FunctionTests(tests=("assert f(1) == 1",))):
+        for _ in range(3):
+            result = sandbox.run(SandboxJob(program, tests))
+            assert (result.status, result.error_type) == (FAILED, "SyntaxError"), result
+
+
 def test_values_cross_with_exact_types(sandbox: Sandbox) -> None:
     program = ("def f():\n    return [1, (2.5, 'x'), {'k': {1, 2}}, b'\\x00', None, True, 3 + 4j, frozenset([7])]\n"
                "def g():\n    return (1, 2)\n")

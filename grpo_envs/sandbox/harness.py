@@ -291,6 +291,7 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
         except SyntaxError as exc:
             report(["harness_error", f"the task's tests do not compile: {_describe(exc)}"])
             return
+    send_failed = None
     try:
         # The load request and the first calls go out together: the program's process reads
         # them in order, so the whole job costs the two processes a couple of wake-ups.
@@ -301,9 +302,17 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
                            for name, args, kwargs in literal_calls(source, set(aliases))])
         elif isinstance(tests, IOTests):
             link._send(["mains", [stdin_text for stdin_text, _ in tests.cases]])
+    except CandidateGone as exc:
+        # A program that does not compile answers the load request and exits while the
+        # calls behind it are still being written: its answer is already in the pipe.
+        send_failed = exc
+    try:
         loaded = link._receive()
     except CandidateGone as exc:
-        report(["gone", str(exc)])
+        report(["gone", str(send_failed or exc)])
+        return
+    if send_failed is not None and loaded[0] not in ("load_failed", "sandbox_error"):
+        report(["gone", str(send_failed)])
         return
     if loaded[0] == "sandbox_error":
         report(["harness_error", f"isolation failed: {str(loaded[1:])[:MAX_MESSAGE]}"])
