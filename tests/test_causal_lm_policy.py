@@ -78,6 +78,64 @@ def test_padding_a_batch_differently_gives_identical_log_probs():
     assert torch.allclose(ref_alone[:n], alone[:n], atol=1e-5)
 
 
+def _sample_score_and_grad(policy: CausalLMPolicy, prompts: list[str], n: int, seed: int):
+    """Sample, score, backpropagate and take reference log-probs; also returns the row count
+    of every context forward (one that starts from an empty cache) the network ran."""
+    context_rows: list[int] = []
+    policy.model.register_forward_pre_hook(
+        lambda _m, _a, kw: context_rows.append(kw["input_ids"].shape[0]) if kw.get("past_key_values") is None else None,
+        with_kwargs=True,
+    )
+    policy.seed(seed)
+    batch = policy.sample(prompts, n=n)
+    policy.train()
+    scored = policy.log_probs(batch).log_probs
+    scored[batch.mask].sum().backward()
+    grads = [p.grad.clone() for p in policy.parameters()]
+    return batch, scored.detach(), policy.reference_log_probs(batch), grads, context_rows
+
+
+def test_shared_prefix_changes_nothing_but_the_compute():
+    # Each distinct prompt goes through the network once and its KV cache is shared by its G
+    # completions: sampled tokens, log-probs, reference log-probs and gradients must be those
+    # of the one-row-per-completion forward (prompts of different lengths: padding differs).
+    prompts = [PROMPTS[1], PROMPTS[0], PROMPTS[1]]  # a repeated prompt among distinct ones
+    shared = _sample_score_and_grad(make_policy(), prompts, n=4, seed=3)
+    plain = _sample_score_and_grad(make_policy(share_prefix=False), prompts, n=4, seed=3)
+    (batch, scored, ref, grads, rows), (batch0, scored0, ref0, grads0, rows0) = shared, plain
+    assert rows == [2, 2, 2] and rows0 == [12, 12, 12]  # sample, score, reference: 2 prompts, not 12 rows
+    assert batch.actions == batch0.actions and torch.equal(batch.mask, batch0.mask)
+    assert torch.allclose(batch.log_probs, batch0.log_probs, atol=1e-5)
+    assert torch.allclose(scored[batch.mask], scored0[batch.mask], atol=1e-5)
+    assert torch.allclose(scored[batch.mask], batch.log_probs[batch.mask], atol=1e-5)
+    assert torch.allclose(ref[batch.mask], ref0[batch.mask], atol=1e-5)
+    for a, b in zip(grads, grads0):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_shared_prefix_falls_back_for_caches_it_cannot_gather():
+    # A sliding-window cache keeps per-row state beyond keys and values: the policy must notice
+    # and score row by row, giving the same numbers as with sharing off.
+    from transformers import MistralConfig, MistralForCausalLM
+
+    tok = build_char_tokenizer()
+    config = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=2, num_key_value_heads=1, sliding_window=8,
+                           pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    results = []
+    for share in (True, False):
+        torch.manual_seed(0)
+        model = MistralForCausalLM(config)
+        policy = CausalLMPolicy(None, None, model, tok, device="cpu", max_new_tokens=6, share_prefix=share)
+        results.append(_sample_score_and_grad(policy, PROMPTS, n=3, seed=4))
+    (batch, scored, ref, _, rows), (batch0, scored0, ref0, _, rows0) = results
+    # sharing is tried once per network, then each runs one row per completion
+    assert rows == [2, 6, 6, 2, 6] and rows0 == [6, 6, 6]
+    assert batch.actions == batch0.actions
+    assert torch.allclose(scored[batch.mask], scored0[batch.mask], atol=1e-5)
+    assert torch.allclose(scored[batch.mask], batch.log_probs[batch.mask], atol=1e-5)
+
+
 def test_greedy_decoding_is_the_argmax_of_the_forward_pass():
     policy = make_policy(max_new_tokens=6)
     first = policy.sample(PROMPTS, n=1, deterministic=True)

@@ -37,6 +37,7 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
+from grpo_agent.policies import shared_prefix
 from grpo_agent.policies.base import BasePolicy, CompletionBatch, TokenLogProbs
 
 #: Name of the file, inside a saved policy folder, that records the sampling settings.
@@ -144,6 +145,10 @@ class CausalLMPolicy(BasePolicy):
     :param reference: ``"copy"`` (a frozen copy of the weights, taken the first time the
         reference is needed, i.e. before the first update) or ``"none"`` (``beta`` must be 0).
     :param trust_remote_code: forwarded to ``from_pretrained`` for models with custom code.
+    :param share_prefix: run each distinct context through the network once and share its KV
+        cache among the completions that continue it (a GRPO group's G rows), in sampling and
+        in scoring (:mod:`~grpo_agent.policies.shared_prefix`). Same log-probs up to float
+        rounding, much less compute when prompts are long; off only to compare.
 
     Example::
 
@@ -172,6 +177,7 @@ class CausalLMPolicy(BasePolicy):
         lora: Any = None,
         reference: str = "copy",
         trust_remote_code: bool = False,
+        share_prefix: bool = True,
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -200,6 +206,8 @@ class CausalLMPolicy(BasePolicy):
         self.reference_mode = reference
         self.gradient_checkpointing = bool(gradient_checkpointing)
         self.trust_remote_code = bool(trust_remote_code)
+        self.share_prefix = bool(share_prefix)
+        self._unshareable: set[int] = set()  # ids of networks whose cache cannot be gathered
         self.name_or_path: str | None = None
         self._lora_arg = lora
 
@@ -353,14 +361,23 @@ class CausalLMPolicy(BasePolicy):
         """
         limit = self.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
         pad = int(self.tokenizer.pad_token_id)
-        ids, attn = left_pad(contexts, pad)
+        unique, index = shared_prefix.group_rows(contexts)
+        if not (self._may_share(self.model) and shared_prefix.worth_sharing(len(contexts), len(unique))):
+            unique, index = [list(c) for c in contexts], None
+        ids, attn = left_pad(unique, pad)
         device = self.device
         ids, attn = ids.to(device), attn.to(device)
+        index = None if index is None else index.to(device)
         was_training = self.model.training
         self.model.eval()
         try:
             with torch.no_grad():
-                tokens, logp, done = self._decode(ids, attn, limit, deterministic)
+                decoded = self._decode(ids, attn, limit, deterministic, index)
+                if decoded is None:  # this model's cache cannot be shared: one row per completion
+                    self._unshareable.add(id(self.model))
+                    ids, attn = left_pad(contexts, pad)
+                    decoded = self._decode(ids.to(device), attn.to(device), limit, deterministic, None)
+                tokens, logp, done = decoded
         finally:
             self.model.train(was_training)
         eos = torch.as_tensor(self.eos_token_ids, device=tokens.device)
@@ -370,19 +387,32 @@ class CausalLMPolicy(BasePolicy):
         tokens = tokens.masked_fill(after_eos, pad)
         return tokens.cpu(), logp.cpu(), own.cpu(), done.cpu()
 
-    def _decode(self, ids: Tensor, attn: Tensor, limit: int, deterministic: bool) -> tuple[Tensor, Tensor, Tensor]:
+    def _decode(
+        self, ids: Tensor, attn: Tensor, limit: int, deterministic: bool, index: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor] | None:
         """The sampling loop: one forward over the contexts, then one token per step reusing
-        the KV cache; finished rows are fed padding (masked out) until every row is done."""
-        eos = torch.as_tensor(self.eos_token_ids, device=ids.device)
-        pad = int(self.tokenizer.pad_token_id)
-        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        the KV cache; finished rows are fed padding (masked out) until every row is done.
+
+        With ``index``, ``ids`` holds distinct contexts and row ``i`` continues ``ids[index[i]]``:
+        their cache is gathered to one row per completion after the context forward. Returns
+        None when the model's cache cannot be gathered that way.
+        """
         positions = position_ids_from_mask(attn)
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=True, logits_to_keep=1)
+        cache, last = out.past_key_values, out.logits[:, -1, :]
+        if index is not None:
+            if shared_prefix.gather_cache(cache, index) is None:
+                return None
+            last = last.index_select(0, index)
+            attn, positions = attn.index_select(0, index), positions.index_select(0, index)
+        eos = torch.as_tensor(self.eos_token_ids, device=ids.device)
+        pad = int(self.tokenizer.pad_token_id)
+        done = torch.zeros(attn.shape[0], dtype=torch.bool, device=ids.device)
         next_pos = positions[:, -1:] + 1
         tokens: list[Tensor] = []
         logps: list[Tensor] = []
         for step in range(limit):
-            logits = out.logits[:, -1, :].float() / self.temperature
+            logits = last.float() / self.temperature
             tok = logits.argmax(-1) if deterministic else self._sample_top_p(logits)
             logp = selective_log_softmax(logits, tok)
             was_done = done
@@ -396,8 +426,9 @@ class CausalLMPolicy(BasePolicy):
             attn = torch.cat([attn, (~was_done).long().unsqueeze(-1)], dim=-1)
             out = self.model(
                 input_ids=tok.unsqueeze(-1), attention_mask=attn, position_ids=next_pos,
-                past_key_values=out.past_key_values, use_cache=True,
+                past_key_values=cache, use_cache=True,
             )
+            cache, last = out.past_key_values, out.logits[:, -1, :]
             next_pos = next_pos + 1
         return torch.stack(tokens, 1), torch.stack(logps, 1), done
 
@@ -482,13 +513,21 @@ class CausalLMPolicy(BasePolicy):
         ignores it."""
         pad = int(self.tokenizer.pad_token_id)
         ctx_ids, ctx_attn = left_pad(batch.extras["context_ids"], pad)
-        comp = batch.token_ids.cpu()
-        length = batch.extras["length"].cpu()
-        comp_attn = (torch.arange(comp.shape[1]).unsqueeze(0) < length.unsqueeze(1)).long()
+        comp, comp_attn = self._completion_inputs(batch)
         device = self.device
         ids = torch.cat([ctx_ids, comp], dim=1).to(device)
         attn = torch.cat([ctx_attn, comp_attn], dim=1).to(device)
         return ids, attn, ctx_ids.shape[1]
+
+    def _may_share(self, net: torch.nn.Module) -> bool:
+        return self.share_prefix and id(net) not in self._unshareable
+
+    @staticmethod
+    def _completion_inputs(batch: CompletionBatch) -> tuple[Tensor, Tensor]:
+        """The right-padded completion ids and their attention mask (policy and env tokens), on the CPU."""
+        comp = batch.token_ids.cpu()
+        length = batch.extras["length"].cpu()
+        return comp, (torch.arange(comp.shape[1]).unsqueeze(0) < length.unsqueeze(1)).long()
 
     def forward_completions(
         self, batch: CompletionBatch, model: torch.nn.Module | None = None, *, output_hidden_states: bool = False
@@ -505,11 +544,29 @@ class CausalLMPolicy(BasePolicy):
         logits = out.logits[:, :-1, :] / self.temperature
         return logits, out
 
+    def completion_logits(self, batch: CompletionBatch, model: torch.nn.Module | None = None) -> Tensor:
+        """The tempered logits ``(B, L, V)`` of :meth:`forward_completions`, computing each
+        distinct context once when rows share it (``share_prefix``)."""
+        net = self.model if model is None else model
+        if self._may_share(net) and not (self.gradient_checkpointing and net.training):
+            unique, index = shared_prefix.group_rows(batch.extras["context_ids"])
+            if shared_prefix.worth_sharing(len(batch.extras["context_ids"]), len(unique)):
+                device = self.device
+                ctx_ids, ctx_attn = left_pad(unique, int(self.tokenizer.pad_token_id))
+                comp, comp_attn = self._completion_inputs(batch)
+                logits = shared_prefix.shared_prefix_logits(
+                    net, ctx_ids.to(device), ctx_attn.to(device), index.to(device), comp.to(device), comp_attn.to(device)
+                )
+                if logits is not None:
+                    return logits / self.temperature
+                self._unshareable.add(id(net))
+        logits, _ = self.forward_completions(batch, net)
+        return logits
+
     def log_probs(self, batch: CompletionBatch) -> TokenLogProbs:
         """Per-token log-probs (differentiable) and entropies (detached) of the completions,
         ``(B, L)``, at the sampling temperature."""
-        logits, _ = self.forward_completions(batch)
-        return self.log_probs_from_logits(logits, batch)
+        return self.log_probs_from_logits(self.completion_logits(batch), batch)
 
     def log_probs_from_logits(self, logits: Tensor, batch: CompletionBatch) -> TokenLogProbs:
         """Per-token log-probs and entropies from the tempered logits of :meth:`forward_completions`."""
@@ -522,7 +579,7 @@ class CausalLMPolicy(BasePolicy):
     def reference_log_probs(self, batch: CompletionBatch) -> Tensor:
         """``(B, L)`` per-token log-probs under the frozen reference policy."""
         with self.reference_model() as ref:
-            logits, _ = self.forward_completions(batch, ref)
+            logits = self.completion_logits(batch, ref)
         return selective_log_softmax(logits, batch.token_ids.to(logits.device))
 
     @contextmanager
@@ -578,6 +635,7 @@ class CausalLMPolicy(BasePolicy):
             "gradient_checkpointing": self.gradient_checkpointing,
             "lora": self._lora_arg if not hasattr(self._lora_arg, "to_dict") else self._lora_arg.to_dict(),
             "reference": self.reference_mode,
+            "share_prefix": self.share_prefix,
             "dtype": str(self.torch_dtype).replace("torch.", ""),
         }
 
