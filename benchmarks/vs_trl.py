@@ -80,6 +80,8 @@ class Settings:
     :param sft_steps: supervised warm-start steps of the tiny model (None: the built-in budget).
     :param threads: torch CPU threads in each run.
     :param device: ``"cpu"`` or ``"cuda"``.
+    :param share_prefix: our policy computes each prompt once per group (its default); False
+        measures ours without it, the way TRL computes (one row per completion).
     """
 
     env_id: str = "grpo/Math-v0"
@@ -97,6 +99,7 @@ class Settings:
     sft_steps: int | None = None
     threads: int = DEFAULT_THREADS
     device: str = "cpu"
+    share_prefix: bool = True
 
     @property
     def completions_per_update(self) -> int:
@@ -149,7 +152,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     policy = CausalLMPolicy(
         env.observation_space, env.action_space, spec["model_path"], device=settings.device, dtype="float32",
         temperature=settings.temperature, top_p=1.0, max_new_tokens=settings.max_new_tokens,
-        reference="copy" if settings.beta > 0 else "none",
+        reference="copy" if settings.beta > 0 else "none", share_prefix=settings.share_prefix,
     )
     model = GRPO(
         policy, env, learning_rate=settings.learning_rate, group_size=settings.group_size, n_groups=settings.n_groups,
@@ -469,7 +472,8 @@ def table(summaries: list[Summary], settings: Settings) -> str:
               f"reward, last {FINAL_WINDOW} updates", "reward, mean of all updates", "peak RSS MiB"]
     rows = []
     bests: dict[str, dict[str, float]] = {}
-    for kind, name in (("ours", "grpo_agent.GRPO"), ("trl", "TRL GRPOTrainer")):
+    ours_name = "grpo_agent.GRPO" if settings.share_prefix else "grpo_agent.GRPO (share_prefix=False)"
+    for kind, name in (("ours", ours_name), ("trl", "TRL GRPOTrainer")):
         mine = [s for s in summaries if s.kind == kind]
         if not mine:
             continue
@@ -533,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads per run (1 is the fastest on a shared machine; see DEFAULT_THREADS)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--repeats", type=int, default=2, help="runs per trainer (alternating); the best is reported")
+    parser.add_argument("--no-share-prefix", action="store_true",
+                        help="ours without the shared-prompt forward (an ablation: where the speed comes from)")
     parser.add_argument("--skip-trl", action="store_true", help="run only our side")
     parser.add_argument("--out-dir", type=pathlib.Path, default=_report.DEFAULT_OUT_DIR, help="output folder")
     parser.add_argument("--name", default="vs_trl", help="stem of the output files")
@@ -546,6 +552,7 @@ def main(argv: list[str] | None = None) -> int:
         group_size=args.group_size, n_groups=args.n_groups, max_new_tokens=args.max_new_tokens,
         learning_rate=args.learning_rate, beta=args.beta, loss_type=args.loss_type, updates=args.updates,
         seed=args.seed, sft_steps=args.sft_steps, threads=args.threads, device=args.device,
+        share_prefix=not args.no_share_prefix,
     )
     include_trl = not args.skip_trl and trl_available()
     if not include_trl and not args.skip_trl:
