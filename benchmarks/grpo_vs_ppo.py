@@ -96,11 +96,11 @@ class MathSettings:
 
     levels: int = 1
     group_size: int = 8
-    n_groups: int = 8
-    learning_rate: float = 5e-4
+    n_groups: int = 16
+    learning_rate: float = 2e-4
     beta: float = 0.04
     max_new_tokens: int = 16
-    budget: int = 12_800  # grpo train's default budget
+    budget: int = 19_200  # grpo train's default budget
     eval_every: int = 10
     eval_tasks: int = 200
     sft_steps: int | None = None
