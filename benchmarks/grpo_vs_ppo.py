@@ -61,12 +61,16 @@ PUBLISHED = {
 
 #: Bandit agents: name -> (kind, keyword arguments). GRPO's settings are the Bandit example's
 #: (docs/agent.md), once with one gradient step per rollout and once with PPO's update schedule
-#: (10 epochs of minibatches of 64); SB3's PPO runs with its defaults and with a rollout of
-#: 128 steps, GRPO's rollout size.
+#: (10 epochs of minibatches of 64); our PPO (a value table as its critic) and SB3's PPO run
+#: with a rollout of 128 steps, GRPO's rollout size, and SB3's also with its defaults.
 BANDIT_AGENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "GRPO (tabular)": ("grpo", {"learning_rate": 0.1, "group_size": 8, "n_groups": 16, "beta": 0.04}),
     "GRPO (tabular, n_epochs=10, batch_size=64)": (
         "grpo", {"learning_rate": 0.1, "group_size": 8, "n_groups": 16, "beta": 0.04, "n_epochs": 10, "batch_size": 64},
+    ),
+    "our PPO (tabular, n_steps=128)": ("ppo", {"learning_rate": 0.1, "n_steps": 128, "beta": 0.04}),
+    "our PPO (tabular, n_steps=128, n_epochs=10, batch_size=64)": (
+        "ppo", {"learning_rate": 0.1, "n_steps": 128, "beta": 0.04, "n_epochs": 10, "batch_size": 64},
     ),
     "SB3 PPO (defaults, n_steps=2048)": ("sb3_ppo", {}),
     "SB3 PPO (n_steps=128, batch_size=64)": ("sb3_ppo", {"n_steps": 128, "batch_size": 64}),
@@ -178,13 +182,15 @@ def run_bandit(spec: dict[str, Any]) -> dict[str, Any]:
 
     import grpo_envs  # noqa: F401 - registers grpo/Bandit-v0
     from grpo_agent import GRPO
+    from grpo_agent.ppo import PPO
 
     torch.set_num_threads(1)  # both models are tiny; threads only add overhead
     kind, kwargs = BANDIT_AGENTS[spec["agent"]]
     env = gym.make("grpo/Bandit-v0")
     optimum = float(env.unwrapped.optimal_expected_reward)
-    if kind == "grpo":
-        model: Any = GRPO("tabular", env, seed=spec["seed"], device="cpu", **kwargs)
+    if kind in ("grpo", "ppo"):
+        algo = GRPO if kind == "grpo" else PPO
+        model: Any = algo("tabular", env, seed=spec["seed"], device="cpu", **kwargs)
         probs = model.policy.action_probs
     else:
         model = SB3PPO("MlpPolicy", env, seed=spec["seed"], device="cpu", **kwargs)
@@ -216,6 +222,8 @@ def run_bandit(spec: dict[str, Any]) -> dict[str, Any]:
     record()
     train_seconds = time.perf_counter() - start - paused[0]
     params = [p for p in model.policy.parameters() if p.requires_grad]
+    if kind == "ppo":
+        params += [p for p in model.critic.parameters() if p.requires_grad]
     return {"curve": curve, "clock": clock, "train_seconds": train_seconds,
             "state_mib": trainable_state_mib(params, model.policy.optimizer if kind == "sb3_ppo" else model.optimizer)}
 

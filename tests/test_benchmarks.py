@@ -111,6 +111,9 @@ def test_grpo_vs_ppo_bandit_and_math(tiny_model: str, tmp_path: pathlib.Path) ->
     assert grpo.curve[-1][1] > grpo.curve[0][1] and grpo.state_mib > 0
     ppo = bench.run("bandit", "SB3 PPO (n_steps=128, batch_size=64)", 0, 0.95, {"budget": 256}, isolate=False)
     assert [s for s, _ in ppo.curve] == [0, 128, 256] and ppo.samples_to_target is None
+    ours = bench.run("bandit", "our PPO (tabular, n_steps=128)", 0, 0.95, {"budget": 256}, isolate=False)
+    assert [s for s, _ in ours.curve] == [0, 128, 256] and ours.curve[-1][1] > ours.curve[0][1]
+    assert ours.state_mib > grpo.state_mib  # the value table and its optimizer moments
 
     settings = bench.MathSettings(group_size=2, n_groups=2, max_new_tokens=4, budget=8, eval_every=1, eval_tasks=4)
     extra = {"settings": dataclasses.asdict(settings), "model_path": tiny_model}

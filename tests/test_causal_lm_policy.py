@@ -134,6 +134,7 @@ def test_shared_prefix_falls_back_for_caches_it_cannot_gather():
     assert batch.actions == batch0.actions
     assert torch.allclose(scored[batch.mask], scored0[batch.mask], atol=1e-5)
     assert torch.allclose(scored[batch.mask], batch.log_probs[batch.mask], atol=1e-5)
+    assert torch.allclose(ref[batch.mask], ref0[batch.mask], atol=1e-5)
 
 
 def test_greedy_decoding_is_the_argmax_of_the_forward_pass():

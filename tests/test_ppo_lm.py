@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import grpo_envs  # noqa: F401 - registers the grpo/* ids
-from grpo_agent import TabularPolicy
 from grpo_agent.policies.tiny import TinyConfig, TinyPolicy
 from grpo_agent.ppo import PPO, token_gae
 from grpo_agent.ppo.ppo import whiten
@@ -88,7 +87,3 @@ def test_ppo_save_load_restores_policy_critic_and_continues(tmp_path):
     assert loaded.num_timesteps == 16
 
 
-def test_ppo_refuses_a_non_language_model_policy():
-    env = gym.make("grpo/Bandit-v0")
-    with pytest.raises(TypeError, match="DiscreteChoiceWrapper"):
-        PPO(TabularPolicy(env.observation_space, env.action_space), env)

@@ -73,7 +73,8 @@ class TabularPolicy(BasePolicy):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _state_index(self, observations: Sequence[Any]) -> torch.Tensor:
+    def state_index(self, observations: Sequence[Any]) -> torch.Tensor:
+        """Row of the table for each observation (a ``(B,)`` long tensor on the table's device)."""
         idx = np.asarray([int(np.asarray(o).item()) for o in observations], dtype=np.int64) - self._obs_start
         if idx.size and (idx.min() < 0 or idx.max() >= self.n_states):
             raise ValueError(f"observations {observations} are outside {self.observation_space}")
@@ -97,7 +98,7 @@ class TabularPolicy(BasePolicy):
     # -- the policy interface --------------------------------------------------------------
 
     def sample(self, observations: Sequence[Any], n: int = 1, deterministic: bool = False) -> CompletionBatch:
-        states = self._state_index(observations)
+        states = self.state_index(observations)
         with torch.no_grad():
             log_p = torch.log_softmax(self.logits[states], dim=-1).cpu()
         if deterministic:
@@ -118,13 +119,13 @@ class TabularPolicy(BasePolicy):
         )
 
     def log_probs(self, batch: CompletionBatch) -> TokenLogProbs:
-        log_p = torch.log_softmax(self.logits[self._state_index(batch.observations)], dim=-1)
+        log_p = torch.log_softmax(self.logits[self.state_index(batch.observations)], dim=-1)
         entropy = -(log_p.exp() * log_p).sum(dim=-1, keepdim=True)
         return TokenLogProbs(log_p.gather(1, batch.token_ids), entropy)
 
     def reference_log_probs(self, batch: CompletionBatch) -> torch.Tensor:
         with torch.no_grad():
-            log_p = torch.log_softmax(self.reference_logits[self._state_index(batch.observations)], dim=-1)
+            log_p = torch.log_softmax(self.reference_logits[self.state_index(batch.observations)], dim=-1)
             return log_p.gather(1, batch.token_ids)
 
     def get_constructor_parameters(self) -> dict[str, Any]:

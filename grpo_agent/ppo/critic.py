@@ -1,6 +1,10 @@
-"""The critic of the language-model PPO: a value for every completion token.
+"""PPO's critics: a value for every completion token.
 
-``V_t`` estimates the return from the state *before* completion token ``t`` (the context and
+:func:`make_critic` picks the one that fits the policy: :class:`TabularCritic` (a value per
+state) for :class:`~grpo_agent.policies.tabular.TabularPolicy`, where a completion is one
+token, and :class:`LMCritic` for language models.
+
+For a language model, ``V_t`` estimates the return from the state *before* completion token ``t`` (the context and
 the completion's first ``t`` tokens), so it is read from the same hidden state that predicts
 token ``t``. Two layouts, as in RLHF practice:
 
@@ -19,8 +23,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from grpo_agent.policies.base import CompletionBatch
+from grpo_agent.policies.base import BasePolicy, CompletionBatch
 from grpo_agent.policies.causal_lm import CausalLMPolicy, position_ids_from_mask
+from grpo_agent.policies.tabular import TabularPolicy
 
 CRITIC_LAYOUTS = ("separate", "shared")
 
@@ -47,10 +52,7 @@ class LMCritic(nn.Module):
         if layout not in CRITIC_LAYOUTS:
             raise ValueError(f"critic={layout!r} is not supported; choose one of {CRITIC_LAYOUTS}")
         if not isinstance(policy, CausalLMPolicy):
-            raise TypeError(
-                f"the language-model PPO needs a CausalLMPolicy, got {type(policy).__name__}; on Discrete envs "
-                "use stable-baselines3's PPO through grpo_envs.wrappers.DiscreteChoiceWrapper"
-            )
+            raise TypeError(f"LMCritic values a CausalLMPolicy's tokens, got {type(policy).__name__}")
         self.layout = layout
         hidden = int(policy.model.config.hidden_size)
         self.backbone: nn.Module | None = None
@@ -80,3 +82,35 @@ class LMCritic(nn.Module):
         out = self.backbone(input_ids=ids, attention_mask=attn, position_ids=position_ids_from_mask(attn), use_cache=False)
         hidden: Any = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         return self.values_from_hidden(hidden, batch.token_ids.shape[1])
+
+
+class TabularCritic(nn.Module):
+    """``V(s)``: one learned value per state of a :class:`~grpo_agent.policies.tabular.TabularPolicy`.
+
+    A tabular completion is a single token, so its only value is the state's. Values start at
+    0, like the language-model critic's zero head.
+    """
+
+    layout = "separate"
+
+    def __init__(self, policy: TabularPolicy) -> None:
+        super().__init__()
+        self.values = nn.Parameter(torch.zeros(policy.n_states, dtype=policy.dtype, device=policy.logits.device))
+
+    def forward(self, policy: TabularPolicy, batch: CompletionBatch) -> Tensor:
+        """``(B, 1)`` values of the batch's states (one per completion token)."""
+        return self.values[policy.state_index(batch.observations)].unsqueeze(1).expand_as(batch.log_probs)
+
+
+def make_critic(policy: BasePolicy, layout: str = "separate") -> nn.Module:
+    """The critic for ``policy``: :class:`TabularCritic` or :class:`LMCritic` (``layout``
+    ``"separate"`` or ``"shared"``; a table has nothing to share, so only ``"separate"``)."""
+    if layout not in CRITIC_LAYOUTS:
+        raise ValueError(f"critic={layout!r} is not supported; choose one of {CRITIC_LAYOUTS}")
+    if isinstance(policy, TabularPolicy):
+        if layout != "separate":
+            raise ValueError("a TabularPolicy has no features to share: use critic='separate' (a value per state)")
+        return TabularCritic(policy)
+    if isinstance(policy, CausalLMPolicy):
+        return LMCritic(policy, layout)
+    raise TypeError(f"PPO has a critic for TabularPolicy and CausalLMPolicy, not for {type(policy).__name__}")

@@ -1,4 +1,4 @@
-"""PPO for language models: the classic RLHF baseline GRPO is compared against.
+"""PPO with a critic: the classic RLHF baseline GRPO is compared against.
 
 One iteration: draw ``n_steps`` prompts, sample one completion each, score it with the env,
 and build per-token rewards as RLHF does (Ziegler et al. 2019, arXiv:1909.08593; Ouyang et
@@ -7,6 +7,10 @@ pi_ref)``, and the last token also receives the env's reward. A critic gives a v
 token; generalised advantage estimation (Schulman et al. 2016, arXiv:1506.02438) turns
 rewards and values into per-token advantages and returns; then ``n_epochs`` passes of
 minibatch steps on the clipped surrogate (Schulman et al. 2017) plus the clipped value loss.
+
+The same algorithm runs on :class:`~grpo_agent.policies.tabular.TabularPolicy`, where a
+completion is one token and the critic a value per state (``A = r - beta * KL - V(s)``), so
+GRPO and PPO can be compared on ``grpo/Bandit-v0`` with exactly computable rewards.
 
 Compared with :class:`~grpo_agent.grpo.GRPO`: no groups (one completion per prompt), a
 learned baseline instead of the group mean, and a critic to hold in memory and train.
@@ -28,7 +32,7 @@ from grpo_agent.common.base_class import BaseAlgorithm
 from grpo_agent.common.schedules import Schedule
 from grpo_agent.grpo.loss import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
 from grpo_agent.policies import BasePolicy, CompletionBatch
-from grpo_agent.ppo.critic import CRITIC_LAYOUTS, LMCritic
+from grpo_agent.ppo.critic import CRITIC_LAYOUTS, make_critic
 
 
 def token_gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: float = 0.95) -> tuple[Tensor, Tensor]:
@@ -69,13 +73,15 @@ def whiten(values: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
 
 
 class PPO(BaseAlgorithm):
-    """PPO with a critic and per-token GAE, for :class:`~grpo_agent.policies.causal_lm.CausalLMPolicy`.
+    """PPO with a critic and per-token GAE, for :class:`~grpo_agent.policies.causal_lm.CausalLMPolicy`
+    and :class:`~grpo_agent.policies.tabular.TabularPolicy`.
 
     Same API as :class:`~grpo_agent.grpo.GRPO`: ``PPO(policy, env, ...)``, ``learn``,
     ``predict``, ``save``/``load``. Names follow TRL's former ``PPOConfig`` where one exists.
 
-    :param policy: a ``CausalLMPolicy`` instance (e.g. ``TinyPolicy(..., env=env)``), or a
-        registered policy name / class with ``policy_kwargs``.
+    :param policy: a ``CausalLMPolicy`` instance (e.g. ``TinyPolicy(..., env=env)``), a
+        ``TabularPolicy`` (Discrete envs such as ``grpo/Bandit-v0``), or a registered policy
+        name (``"tiny"``, ``"tabular"``) / class with ``policy_kwargs``.
     :param env: a one-step text env whose ``reset`` returns ``info["task_id"]``, or its id.
     :param learning_rate: peak learning rate of policy and critic.
     :param n_steps: completions per rollout (one per prompt); GRPO's ``n_groups * group_size``
@@ -90,7 +96,8 @@ class PPO(BaseAlgorithm):
     :param beta: KL penalty coefficient inside the reward (TRL ``kl_coef``, 0.05).
     :param kl_estimator: per-token KL estimate used in the reward (``"k1"``, the classic choice).
     :param whiten_advantages: normalise advantages over the rollout's tokens.
-    :param critic: ``"separate"`` (own transformer, default) or ``"shared"`` (value head on the policy).
+    :param critic: ``"separate"`` (own transformer, default; a value table for a tabular
+        policy) or ``"shared"`` (value head on the language model's hidden states).
     :param lr_scheduler_type: ``"constant"``, ``"linear"`` or ``"cosine"``.
     :param warmup_ratio: linear warm-up fraction.
     :param max_grad_norm: gradient-norm clipping over policy and critic (None: off).
@@ -168,7 +175,7 @@ class PPO(BaseAlgorithm):
 
     def _setup_model(self) -> None:
         self._setup_policy_and_optimizer()
-        self.critic = LMCritic(self.policy, self.critic_layout).to(self.policy.device)  # type: ignore[arg-type]
+        self.critic = make_critic(self.policy, self.critic_layout).to(self.policy.device)
         # One optimiser, one schedule: the critic's parameters are a second group.
         self.optimizer.add_param_group({"params": [p for p in self.critic.parameters() if p.requires_grad]})
         self.rollout: dict[str, Any] | None = None
