@@ -361,13 +361,11 @@ class CausalLMPolicy(BasePolicy):
         """
         limit = self.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
         pad = int(self.tokenizer.pad_token_id)
-        unique, index = shared_prefix.group_rows(contexts)
-        if not (self._may_share(self.model) and shared_prefix.worth_sharing(len(contexts), len(unique))):
-            unique, index = [list(c) for c in contexts], None
-        ids, attn = left_pad(unique, pad)
+        groups = self._context_groups(contexts, self.model)
+        ids, attn = left_pad(groups[0] if groups else contexts, pad)
         device = self.device
         ids, attn = ids.to(device), attn.to(device)
-        index = None if index is None else index.to(device)
+        index = groups[1].to(device) if groups else None
         was_training = self.model.training
         self.model.eval()
         try:
@@ -519,8 +517,13 @@ class CausalLMPolicy(BasePolicy):
         attn = torch.cat([ctx_attn, comp_attn], dim=1).to(device)
         return ids, attn, ctx_ids.shape[1]
 
-    def _may_share(self, net: torch.nn.Module) -> bool:
-        return self.share_prefix and id(net) not in self._unshareable
+    def _context_groups(self, contexts: Sequence[Sequence[int]], net: torch.nn.Module) -> tuple[list[list[int]], Tensor] | None:
+        """The distinct contexts and each row's index into them, when ``net`` should share them
+        (``share_prefix`` on, its cache not known to be ungatherable, some context repeated)."""
+        if not self.share_prefix or id(net) in self._unshareable:
+            return None
+        unique, index = shared_prefix.group_rows(contexts)
+        return (unique, index) if shared_prefix.worth_sharing(len(contexts), len(unique)) else None
 
     @staticmethod
     def _completion_inputs(batch: CompletionBatch) -> tuple[Tensor, Tensor]:
@@ -548,18 +551,20 @@ class CausalLMPolicy(BasePolicy):
         """The tempered logits ``(B, L, V)`` of :meth:`forward_completions`, computing each
         distinct context once when rows share it (``share_prefix``)."""
         net = self.model if model is None else model
-        if self._may_share(net) and not (self.gradient_checkpointing and net.training):
-            unique, index = shared_prefix.group_rows(batch.extras["context_ids"])
-            if shared_prefix.worth_sharing(len(batch.extras["context_ids"]), len(unique)):
-                device = self.device
-                ctx_ids, ctx_attn = left_pad(unique, int(self.tokenizer.pad_token_id))
-                comp, comp_attn = self._completion_inputs(batch)
-                logits = shared_prefix.shared_prefix_logits(
-                    net, ctx_ids.to(device), ctx_attn.to(device), index.to(device), comp.to(device), comp_attn.to(device)
-                )
-                if logits is not None:
-                    return logits / self.temperature
-                self._unshareable.add(id(net))
+        # transformers turns the cache off under gradient checkpointing in training
+        groups = None if self.gradient_checkpointing and net.training else self._context_groups(
+            batch.extras["context_ids"], net)
+        if groups is not None:
+            unique, index = groups
+            device = self.device
+            ctx_ids, ctx_attn = left_pad(unique, int(self.tokenizer.pad_token_id))
+            comp, comp_attn = self._completion_inputs(batch)
+            logits = shared_prefix.shared_prefix_logits(
+                net, ctx_ids.to(device), ctx_attn.to(device), index.to(device), comp.to(device), comp_attn.to(device)
+            )
+            if logits is not None:
+                return logits / self.temperature
+            self._unshareable.add(id(net))
         logits, _ = self.forward_completions(batch, net)
         return logits
 

@@ -64,8 +64,7 @@ def gather_cache(cache: Any, index: Tensor) -> Any | None:
     if not layers or any(type(layer) is not DynamicLayer for layer in layers):
         return None
     for layer in layers:
-        layer.keys = layer.keys.index_select(0, index.to(layer.keys.device))
-        layer.values = layer.values.index_select(0, index.to(layer.values.device))
+        layer.reorder_cache(index)  # the beam-search gather: index_select on keys and values
     return cache
 
 
