@@ -42,7 +42,10 @@ def run_isolated(script: str | os.PathLike[str], spec: dict[str, Any], timeout: 
         spec_path.write_text(json.dumps({**spec, "_result_path": str(result_path)}), encoding="utf-8")
         proc = subprocess.run(
             [sys.executable, str(script), "--worker", str(spec_path)],
-            capture_output=True, text=True, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if proc.returncode != 0 or not result_path.exists():
             tail = "\n".join(proc.stderr.strip().splitlines()[-25:])

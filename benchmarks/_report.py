@@ -48,9 +48,11 @@ def machine_description() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     gpu = gpu_name()
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"{now}; {cores} usable CPU cores ({cpu_model()}); "
-            f"{'GPU: ' + gpu if gpu else 'no GPU'}; load average (1, 5, 15 min) {load}; "
-            f"Python {platform.python_version()}")
+    return (
+        f"{now}; {cores} usable CPU cores ({cpu_model()}); "
+        f"{'GPU: ' + gpu if gpu else 'no GPU'}; load average (1, 5, 15 min) {load}; "
+        f"Python {platform.python_version()}"
+    )
 
 
 def write_csv(path: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -78,8 +80,9 @@ def write_markdown(path: pathlib.Path, text: str, machine: str | None = None) ->
     path.write_text(f"{text.rstrip()}\n\nMeasured {machine}.\n", encoding="utf-8")
 
 
-def save_plot(path: pathlib.Path, draw: Callable[[Any], None], figsize: tuple[float, float] = (7, 4),
-              ncols: int = 1) -> bool:
+def save_plot(
+    path: pathlib.Path, draw: Callable[[Any], None], figsize: tuple[float, float] = (7, 4), ncols: int = 1
+) -> bool:
     """Draw with ``draw(ax)`` on a fresh matplotlib figure and save it as a PNG.
 
     With ``ncols > 1`` the figure has that many panels side by side and ``draw`` gets the

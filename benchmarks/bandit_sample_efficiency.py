@@ -111,7 +111,9 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=300_000, help="env-step budget per run")
     parser.add_argument("--threshold", type=float, default=0.95, help="fraction of the optimal expected reward")
     parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS), help="agents to compare")
-    parser.add_argument("--out-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results"), help="output folder")
+    parser.add_argument(
+        "--out-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results"), help="output folder"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)  # both agents are tiny; threads only add overhead on a shared machine
 
@@ -126,11 +128,16 @@ def main() -> None:
     stem = args.out_dir / "bandit_sample_efficiency"
     with open(f"{stem}.csv", "w", encoding="utf-8") as f:
         f.write("agent,seed,samples_to_threshold,seconds\n")
-        f.writelines(f'"{r.agent}",{r.seed},{r.samples_to_threshold if r.samples_to_threshold is not None else ""},{r.seconds:.2f}\n' for r in runs)
+        f.writelines(
+            f'"{r.agent}",{r.seed},{r.samples_to_threshold if r.samples_to_threshold is not None else ""},{r.seconds:.2f}\n'
+            for r in runs
+        )
 
     lines = [
-        (f"Samples (env steps) to reach {args.threshold:.0%} of the optimal expected reward on grpo/Bandit-v0, "
-        f"seeds {args.seeds}, budget {args.max_steps}:"),
+        (
+            f"Samples (env steps) to reach {args.threshold:.0%} of the optimal expected reward on grpo/Bandit-v0, "
+            f"seeds {args.seeds}, budget {args.max_steps}:"
+        ),
         "",
         "| agent | median samples | per seed | median seconds |",
         "|---|---|---|---|",

@@ -156,7 +156,7 @@ class RunResult:
     @property
     def final(self) -> float:
         """The value at the end of the budget (Math: the mean of the last ``FINAL_POINTS`` evaluations)."""
-        return statistics.fmean(v for _, v in self.curve[-(FINAL_POINTS if self.part == "math" else 1):])
+        return statistics.fmean(v for _, v in self.curve[-(FINAL_POINTS if self.part == "math" else 1) :])
 
 
 def trainable_state_mib(params: Sequence[Any], optimizer: Any) -> float:
@@ -224,8 +224,12 @@ def run_bandit(spec: dict[str, Any]) -> dict[str, Any]:
     params = [p for p in model.policy.parameters() if p.requires_grad]
     if kind == "ppo":
         params += [p for p in model.critic.parameters() if p.requires_grad]
-    return {"curve": curve, "clock": clock, "train_seconds": train_seconds,
-            "state_mib": trainable_state_mib(params, model.policy.optimizer if kind == "sb3_ppo" else model.optimizer)}
+    return {
+        "curve": curve,
+        "clock": clock,
+        "train_seconds": train_seconds,
+        "state_mib": trainable_state_mib(params, model.policy.optimizer if kind == "sb3_ppo" else model.optimizer),
+    }
 
 
 # -- Math-v0 with the tiny policy -----------------------------------------------------------------
@@ -266,10 +270,23 @@ def run_math(spec: dict[str, Any]) -> dict[str, Any]:
     settings = MathSettings(**spec["settings"])
     torch.set_num_threads(settings.threads)
     env, eval_env = math_env(settings, "train"), math_env(settings, "test")
-    policy = CausalLMPolicy(env.observation_space, env.action_space, spec["model_path"], device="cpu", dtype="float32",
-                            max_new_tokens=settings.max_new_tokens, reference="copy" if settings.beta > 0 else "none")
-    common = {"learning_rate": settings.learning_rate, "beta": settings.beta, "seed": spec["seed"], "device": "cpu",
-              "n_epochs": 1, "lr_scheduler_type": "constant"}
+    policy = CausalLMPolicy(
+        env.observation_space,
+        env.action_space,
+        spec["model_path"],
+        device="cpu",
+        dtype="float32",
+        max_new_tokens=settings.max_new_tokens,
+        reference="copy" if settings.beta > 0 else "none",
+    )
+    common = {
+        "learning_rate": settings.learning_rate,
+        "beta": settings.beta,
+        "seed": spec["seed"],
+        "device": "cpu",
+        "n_epochs": 1,
+        "lr_scheduler_type": "constant",
+    }
     if MATH_AGENTS[spec["agent"]] == "grpo":
         model: Any = GRPO(policy, env, group_size=settings.group_size, n_groups=settings.n_groups, **common)
     else:
@@ -311,8 +328,13 @@ def run_math(spec: dict[str, Any]) -> dict[str, Any]:
         record()
     train_seconds = time.perf_counter() - start - paused[0]
     params = [p for group in model.optimizer.param_groups for p in group["params"]]
-    return {"curve": curve, "clock": clock, "train_seconds": train_seconds, "rollout_rewards": rewards,
-            "state_mib": trainable_state_mib(params, model.optimizer)}
+    return {
+        "curve": curve,
+        "clock": clock,
+        "train_seconds": train_seconds,
+        "rollout_rewards": rewards,
+        "state_mib": trainable_state_mib(params, model.optimizer),
+    }
 
 
 def warm_start_accuracy(settings: MathSettings, model_path: str) -> float:
@@ -321,8 +343,15 @@ def warm_start_accuracy(settings: MathSettings, model_path: str) -> float:
     from grpo_agent.run.accuracy import evaluate_accuracy
 
     env = math_env(settings, "test")
-    policy = CausalLMPolicy(env.observation_space, env.action_space, model_path, device="cpu", dtype="float32",
-                            max_new_tokens=settings.max_new_tokens, reference="none")
+    policy = CausalLMPolicy(
+        env.observation_space,
+        env.action_space,
+        model_path,
+        device="cpu",
+        dtype="float32",
+        max_new_tokens=settings.max_new_tokens,
+        reference="none",
+    )
     return evaluate_accuracy(policy, env, settings.eval_tasks).accuracy
 
 
@@ -338,9 +367,18 @@ def run(part: str, agent: str, seed: int, target: float, extra: dict[str, Any], 
     else:
         result = job(json.loads(json.dumps(spec)))
         result["peak_rss_mib"] = _isolate.peak_rss_mib()
-    return RunResult(part, agent, seed, [tuple(x) for x in result["curve"]], result["train_seconds"],
-                     result["peak_rss_mib"], result["state_mib"], target, [tuple(x) for x in result["clock"]],
-                     [tuple(x) for x in result.get("rollout_rewards", [])])
+    return RunResult(
+        part,
+        agent,
+        seed,
+        [tuple(x) for x in result["curve"]],
+        result["train_seconds"],
+        result["peak_rss_mib"],
+        result["state_mib"],
+        target,
+        [tuple(x) for x in result["clock"]],
+        [tuple(x) for x in result.get("rollout_rewards", [])],
+    )
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -360,21 +398,34 @@ def _fmt(value: float | None, spec: str = ",.0f") -> str:
 
 def detail_table(runs: list[RunResult], agents: Sequence[str], value_name: str) -> str:
     """Per agent: median and per-seed samples to target, final value, seconds, memory."""
-    header = ["agent", "samples to target (median)", "per seed",
-              f"final {value_name} (median)",
-              "train seconds (median)", "seconds to target (median)", "peak RSS MiB (median)", "trainable state MiB"]
+    header = [
+        "agent",
+        "samples to target (median)",
+        "per seed",
+        f"final {value_name} (median)",
+        "train seconds (median)",
+        "seconds to target (median)",
+        "peak RSS MiB (median)",
+        "trainable state MiB",
+    ]
     rows = []
     for agent in agents:
         mine = [r for r in runs if r.agent == agent]
         if not mine:
             continue
         per_seed = ", ".join(_fmt(r.samples_to_target) for r in mine)
-        rows.append([agent, _fmt(_median([r.samples_to_target for r in mine])), per_seed,
-                     f"{statistics.median(r.final for r in mine):.3f}",
-                     f"{statistics.median(r.train_seconds for r in mine):.1f}",
-                     _fmt(_median([r.seconds_to_target for r in mine]), ".1f"),
-                     f"{statistics.median(r.peak_rss_mib for r in mine):.0f}",
-                     f"{statistics.median(r.state_mib for r in mine):.3f}"])
+        rows.append(
+            [
+                agent,
+                _fmt(_median([r.samples_to_target for r in mine])),
+                per_seed,
+                f"{statistics.median(r.final for r in mine):.3f}",
+                f"{statistics.median(r.train_seconds for r in mine):.1f}",
+                _fmt(_median([r.seconds_to_target for r in mine]), ".1f"),
+                f"{statistics.median(r.peak_rss_mib for r in mine):.0f}",
+                f"{statistics.median(r.state_mib for r in mine):.3f}",
+            ]
+        )
     return _report.markdown_table(header, rows)
 
 
@@ -406,17 +457,33 @@ def headline_table(bandit: list[RunResult], math: list[RunResult], bandit_grpo: 
     rows = []
     for label, attr, spec, lower in (
         ("samples to target (GRPO vs PPO)", "samples_to_target", ",.0f", True),
-        (f"final reward (Bandit) / held-out accuracy (Math: mean of last {FINAL_POINTS} evaluations)", "final",
-         ".3f", False),
+        (
+            f"final reward (Bandit) / held-out accuracy (Math: mean of last {FINAL_POINTS} evaluations)",
+            "final",
+            ".3f",
+            False,
+        ),
         ("training time, s (full budget)", "train_seconds", ".1f", True),
         ("peak RSS, MiB", "peak_rss_mib", ".0f", True),
         ("trainable state, MiB", "state_mib", ".3f", True),
     ):
-        rows.append([label, PUBLISHED[attr], cell(bandit, bandit_grpo, bandit_ppo, attr, spec, lower),
-                     cell(math, math_grpo, math_ppo, attr, spec, lower)])
+        rows.append(
+            [
+                label,
+                PUBLISHED[attr],
+                cell(bandit, bandit_grpo, bandit_ppo, attr, spec, lower),
+                cell(math, math_grpo, math_ppo, attr, spec, lower),
+            ]
+        )
     return _report.markdown_table(
-        ["metric", "published (GRPO vs PPO)", f"Bandit-v0: {bandit_grpo} vs {bandit_ppo}",
-         "Math-v0 tiny: GRPO vs our PPO"], rows)
+        [
+            "metric",
+            "published (GRPO vs PPO)",
+            f"Bandit-v0: {bandit_grpo} vs {bandit_ppo}",
+            "Math-v0 tiny: GRPO vs our PPO",
+        ],
+        rows,
+    )
 
 
 def plot(bandit: list[RunResult], math: list[RunResult], path: pathlib.Path) -> None:
@@ -442,16 +509,27 @@ def plot(bandit: list[RunResult], math: list[RunResult], path: pathlib.Path) -> 
 
 def csv_rows(runs: list[RunResult]) -> list[dict[str, Any]]:
     """One CSV row per evaluation point and per rollout reward of every run."""
-    return [{"part": r.part, "agent": r.agent, "seed": r.seed, "series": series, "env_steps": steps,
-             "value": round(value, 5), "train_seconds_so_far": round(dict(r.clock).get(steps, float("nan")), 3),
-             "peak_rss_mib": round(r.peak_rss_mib, 1), "trainable_state_mib": round(r.state_mib, 4)}
-            for r in runs
-            for series, points in (("evaluation", r.curve), ("rollout_reward", r.rollout_rewards))
-            for steps, value in points]
+    return [
+        {
+            "part": r.part,
+            "agent": r.agent,
+            "seed": r.seed,
+            "series": series,
+            "env_steps": steps,
+            "value": round(value, 5),
+            "train_seconds_so_far": round(dict(r.clock).get(steps, float("nan")), 3),
+            "peak_rss_mib": round(r.peak_rss_mib, 1),
+            "trainable_state_mib": round(r.state_mib, 4),
+        }
+        for r in runs
+        for series, points in (("evaluation", r.curve), ("rollout_reward", r.rollout_rewards))
+        for steps, value in points
+    ]
 
 
-def load_csv(path: pathlib.Path, bandit_target: float, math_gain: float,
-             machine: str) -> tuple[list[RunResult], list[RunResult], str]:
+def load_csv(
+    path: pathlib.Path, bandit_target: float, math_gain: float, machine: str
+) -> tuple[list[RunResult], list[RunResult], str]:
     """Runs rebuilt from a CSV written by :func:`main`, and the machine line of the markdown
     file written beside it (``machine`` when there is none)."""
     import csv
@@ -462,8 +540,16 @@ def load_csv(path: pathlib.Path, bandit_target: float, math_gain: float,
     for row in rows:
         key = (row["part"], row["agent"], int(row["seed"]))
         if key not in runs:
-            runs[key] = RunResult(row["part"], row["agent"], int(row["seed"]), [], 0.0, float(row["peak_rss_mib"]),
-                                  float(row["trainable_state_mib"]), bandit_target)
+            runs[key] = RunResult(
+                row["part"],
+                row["agent"],
+                int(row["seed"]),
+                [],
+                0.0,
+                float(row["peak_rss_mib"]),
+                float(row["trainable_state_mib"]),
+                bandit_target,
+            )
         run_ = runs[key]
         point = (int(row["env_steps"]), float(row["value"]))
         if row["series"] == "evaluation":
@@ -495,15 +581,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bandit-agents", nargs="+", default=list(BANDIT_AGENTS), choices=list(BANDIT_AGENTS))
     defaults = MathSettings()
     parser.add_argument("--math-budget", type=int, default=defaults.budget, help="Math completions per run")
-    parser.add_argument("--math-target-gain", type=float, default=0.05,
-                        help="target: the warm start's held-out accuracy plus this many (fraction) points")
+    parser.add_argument(
+        "--math-target-gain",
+        type=float,
+        default=0.05,
+        help="target: the warm start's held-out accuracy plus this many (fraction) points",
+    )
     parser.add_argument("--eval-every", type=int, default=defaults.eval_every, help="updates between evaluations")
     parser.add_argument("--eval-tasks", type=int, default=defaults.eval_tasks, help="held-out tasks per evaluation")
     parser.add_argument("--sft-steps", type=int, default=None, help="tiny warm-start steps (default: built-in)")
     parser.add_argument("--out-dir", type=pathlib.Path, default=_report.DEFAULT_OUT_DIR, help="output folder")
     parser.add_argument("--name", default="grpo_vs_ppo", help="stem of the output files")
-    parser.add_argument("--from-csv", type=pathlib.Path, default=None,
-                        help="run nothing: rebuild the tables and plot from a CSV this script wrote (same settings)")
+    parser.add_argument(
+        "--from-csv",
+        type=pathlib.Path,
+        default=None,
+        help="run nothing: rebuild the tables and plot from a CSV this script wrote (same settings)",
+    )
     args = parser.parse_args(argv)
     if args.worker:
         _isolate.worker_main(args.worker, _worker)
@@ -512,8 +606,9 @@ def main(argv: list[str] | None = None) -> int:
     machine = _report.machine_description()
     bandit: list[RunResult] = []
     math: list[RunResult] = []
-    settings = MathSettings(budget=args.math_budget, eval_every=args.eval_every, eval_tasks=args.eval_tasks,
-                            sft_steps=args.sft_steps)
+    settings = MathSettings(
+        budget=args.math_budget, eval_every=args.eval_every, eval_tasks=args.eval_tasks, sft_steps=args.sft_steps
+    )
     if args.from_csv is not None:
         bandit, math, machine = load_csv(args.from_csv, args.bandit_target, args.math_target_gain, machine)
         args.parts = []
@@ -525,20 +620,31 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 r = run("bandit", agent, seed, args.bandit_target, {"budget": args.bandit_budget})
                 bandit.append(r)
-                print(f"bandit | {agent} seed {seed}: {_fmt(r.samples_to_target)} samples to target, final "
-                      f"{r.final:.3f}, {r.train_seconds:.1f} s, {r.peak_rss_mib:.0f} MiB", flush=True)
+                print(
+                    f"bandit | {agent} seed {seed}: {_fmt(r.samples_to_target)} samples to target, final "
+                    f"{r.final:.3f}, {r.train_seconds:.1f} s, {r.peak_rss_mib:.0f} MiB",
+                    flush=True,
+                )
     if "math" in args.parts:
         model_path = prepare_math_model(settings)
         start_accuracy = warm_start_accuracy(settings, model_path)
         math_target = round(start_accuracy + args.math_target_gain, 6)
         for seed in args.seeds:  # alternate agents so that load changes hit both
             for agent in MATH_AGENTS:
-                r = run("math", agent, seed, math_target,
-                        {"settings": dataclasses.asdict(settings), "model_path": model_path})
+                r = run(
+                    "math",
+                    agent,
+                    seed,
+                    math_target,
+                    {"settings": dataclasses.asdict(settings), "model_path": model_path},
+                )
                 math.append(r)
-                print(f"math | {agent} seed {seed}: accuracy {r.curve[0][1]:.3f} -> {r.final:.3f}, "
-                      f"{_fmt(r.samples_to_target)} samples to {math_target:.3f}, {r.train_seconds:.1f} s, "
-                      f"{r.peak_rss_mib:.0f} MiB", flush=True)
+                print(
+                    f"math | {agent} seed {seed}: accuracy {r.curve[0][1]:.3f} -> {r.final:.3f}, "
+                    f"{_fmt(r.samples_to_target)} samples to {math_target:.3f}, {r.train_seconds:.1f} s, "
+                    f"{r.peak_rss_mib:.0f} MiB",
+                    flush=True,
+                )
 
     # The headline pairs the Bandit agents with the same update schedule (rollouts of 128 steps,
     # 10 epochs of minibatches of 64), when both were run.
@@ -548,20 +654,31 @@ def main(argv: list[str] | None = None) -> int:
     if bandit_ppo not in args.bandit_agents:
         bandit_ppo = next((a for a in args.bandit_agents if BANDIT_AGENTS[a][0] == "sb3_ppo"), bandit_ppo)
     seeds = sorted({r.seed for r in bandit + math})
-    parts = ["GRPO vs PPO, medians over seeds " + ", ".join(map(str, seeds)) + " (each run in its own process).",
-             "", headline_table(bandit, math, bandit_grpo, bandit_ppo)]
+    parts = [
+        "GRPO vs PPO, medians over seeds " + ", ".join(map(str, seeds)) + " (each run in its own process).",
+        "",
+        headline_table(bandit, math, bandit_grpo, bandit_ppo),
+    ]
     if bandit:
-        intro = (f"grpo/Bandit-v0, budget {args.bandit_budget:,} env steps, target {args.bandit_target:.0%} of "
-                 "the optimal expected reward (computed exactly after every update):")
+        intro = (
+            f"grpo/Bandit-v0, budget {args.bandit_budget:,} env steps, target {args.bandit_target:.0%} of "
+            "the optimal expected reward (computed exactly after every update):"
+        )
         parts += ["", intro, "", detail_table(bandit, args.bandit_agents, "expected reward / optimum")]
     if math:
-        intro = (f"grpo/Math-v0 level {settings.levels}, tiny policy from the same warm start, budget "
-                 f"{args.math_budget:,} completions ({settings.per_update} per update, lr {settings.learning_rate}, "
-                 f"beta {settings.beta}), held-out accuracy on {settings.eval_tasks} test tasks (greedy) every "
-                 f"{settings.eval_every} updates; the warm start scores {start_accuracy:.3f}, target "
-                 f"{math_target:.3f} (+{args.math_target_gain:g}):")
-        parts += ["", intro, "", detail_table(math, list(MATH_AGENTS), f"held-out accuracy, mean of the last "
-                                                                          f"{FINAL_POINTS} evaluations")]
+        intro = (
+            f"grpo/Math-v0 level {settings.levels}, tiny policy from the same warm start, budget "
+            f"{args.math_budget:,} completions ({settings.per_update} per update, lr {settings.learning_rate}, "
+            f"beta {settings.beta}), held-out accuracy on {settings.eval_tasks} test tasks (greedy) every "
+            f"{settings.eval_every} updates; the warm start scores {start_accuracy:.3f}, target "
+            f"{math_target:.3f} (+{args.math_target_gain:g}):"
+        )
+        parts += [
+            "",
+            intro,
+            "",
+            detail_table(math, list(MATH_AGENTS), f"held-out accuracy, mean of the last {FINAL_POINTS} evaluations"),
+        ]
     text = "\n".join(parts)
     print("\n" + text)
     _report.write_csv(args.out_dir / f"{args.name}.csv", csv_rows(bandit + math))

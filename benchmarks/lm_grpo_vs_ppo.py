@@ -55,8 +55,11 @@ def machine() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     model = platform.processor() or platform.machine()
     try:
-        model = next(line.split(":", 1)[1].strip() for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -68,8 +71,22 @@ def run_one(algo: str, seed: int, threads: int, runs_dir: pathlib.Path, train_ar
     """One `grpo train` process; returns its summary plus the parent's wall-clock time."""
     out = runs_dir / f"{algo}-seed{seed}"
     cache = runs_dir / f"cache-{algo}-seed{seed}"  # empty: the run pays its own warm start
-    cmd = [sys.executable, "-m", "grpo_agent.cli", "train", "--algo", algo, "--seed", str(seed), "--output", str(out),
-           "--threads", str(threads), "--no-progress", *train_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "grpo_agent.cli",
+        "train",
+        "--algo",
+        algo,
+        "--seed",
+        str(seed),
+        "--output",
+        str(out),
+        "--threads",
+        str(threads),
+        "--no-progress",
+        *train_args,
+    ]
     env = {**os.environ, "GRPO_GYM_CACHE": str(cache)}
     print("$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
     start = time.perf_counter()
@@ -78,13 +95,24 @@ def run_one(algo: str, seed: int, threads: int, runs_dir: pathlib.Path, train_ar
     if proc.returncode != 0:
         raise SystemExit(f"{algo} seed {seed} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     summary = json.loads((out / "summary.json").read_text())
-    print(f"  accuracy {summary['heldout_accuracy_before']:.1%} -> {summary['heldout_accuracy_after']:.1%}, "
-          f"{wall:.0f}s, peak {summary['peak_memory_mb']:.0f} MiB", flush=True)
-    return {"algo": algo, "seed": seed, "before": summary["heldout_accuracy_before"],
-            "after": summary["heldout_accuracy_after"], "gain_points": summary["heldout_gain_points"],
-            "process_seconds": round(wall, 1), "train_seconds": summary["train_seconds"],
-            "peak_memory_mb": summary["peak_memory_mb"], "timesteps": summary["timesteps"],
-            "updates": summary["updates"], "run_dir": str(out)}
+    print(
+        f"  accuracy {summary['heldout_accuracy_before']:.1%} -> {summary['heldout_accuracy_after']:.1%}, "
+        f"{wall:.0f}s, peak {summary['peak_memory_mb']:.0f} MiB",
+        flush=True,
+    )
+    return {
+        "algo": algo,
+        "seed": seed,
+        "before": summary["heldout_accuracy_before"],
+        "after": summary["heldout_accuracy_after"],
+        "gain_points": summary["heldout_gain_points"],
+        "process_seconds": round(wall, 1),
+        "train_seconds": summary["train_seconds"],
+        "peak_memory_mb": summary["peak_memory_mb"],
+        "timesteps": summary["timesteps"],
+        "updates": summary["updates"],
+        "run_dir": str(out),
+    }
 
 
 def median(values: list[float]) -> float:
@@ -93,33 +121,54 @@ def median(values: list[float]) -> float:
 
 def tables(rows: list[dict[str, Any]], algos: list[str]) -> str:
     """The per-run table and the GRPO-beside-PPO medians, in markdown."""
-    lines = ["| algo | seed | accuracy before | accuracy after | gain (points) | process s | train s | peak MiB |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| algo | seed | accuracy before | accuracy after | gain (points) | process s | train s | peak MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
-        lines.append(f"| {r['algo']} | {r['seed']} | {r['before']:.1%} | {r['after']:.1%} | {r['gain_points']:+.1f} | "
-                     f"{r['process_seconds']:.0f} | {r['train_seconds']:.0f} | {r['peak_memory_mb']:.0f} |")
-    lines += ["", ("| algo | median accuracy before | median after | median gain | median process s | median train s | "
-                   "median peak MiB |"), "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines.append(
+            f"| {r['algo']} | {r['seed']} | {r['before']:.1%} | {r['after']:.1%} | {r['gain_points']:+.1f} | "
+            f"{r['process_seconds']:.0f} | {r['train_seconds']:.0f} | {r['peak_memory_mb']:.0f} |"
+        )
+    lines += [
+        "",
+        (
+            "| algo | median accuracy before | median after | median gain | median process s | median train s | "
+            "median peak MiB |"
+        ),
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     medians: dict[str, dict[str, float]] = {}
     for algo in algos:
         mine = [r for r in rows if r["algo"] == algo]
         if not mine:
             continue
-        m = {k: median([r[k] for r in mine]) for k in ("before", "after", "gain_points", "process_seconds",
-                                                         "train_seconds", "peak_memory_mb")}
+        m = {
+            k: median([r[k] for r in mine])
+            for k in ("before", "after", "gain_points", "process_seconds", "train_seconds", "peak_memory_mb")
+        }
         medians[algo] = m
-        lines.append(f"| {algo} | {m['before']:.1%} | {m['after']:.1%} | {m['gain_points']:+.1f} | "
-                     f"{m['process_seconds']:.0f} | {m['train_seconds']:.0f} | {m['peak_memory_mb']:.0f} |")
+        lines.append(
+            f"| {algo} | {m['before']:.1%} | {m['after']:.1%} | {m['gain_points']:+.1f} | "
+            f"{m['process_seconds']:.0f} | {m['train_seconds']:.0f} | {m['peak_memory_mb']:.0f} |"
+        )
     if "grpo" in medians:
         g = medians["grpo"]
-        lines += ["", (f"Default `grpo train` (GRPO): median gain {g['gain_points']:+.1f} points "
-                       f"(target >= {TARGET_GAIN_POINTS:.0f}), median process time {g['process_seconds']:.0f} s "
-                       f"(target <= {TARGET_SECONDS} s).")]
+        lines += [
+            "",
+            (
+                f"Default `grpo train` (GRPO): median gain {g['gain_points']:+.1f} points "
+                f"(target >= {TARGET_GAIN_POINTS:.0f}), median process time {g['process_seconds']:.0f} s "
+                f"(target <= {TARGET_SECONDS} s)."
+            ),
+        ]
     if "grpo" in medians and "ppo" in medians:
         g, p = medians["grpo"], medians["ppo"]
-        lines.append(f"PPO beside GRPO: peak memory {p['peak_memory_mb']:.0f} vs {g['peak_memory_mb']:.0f} MiB "
-                     f"(GRPO uses {100 * (1 - g['peak_memory_mb'] / p['peak_memory_mb']):.0f}% less), training time "
-                     f"{p['train_seconds']:.0f} vs {g['train_seconds']:.0f} s.")
+        lines.append(
+            f"PPO beside GRPO: peak memory {p['peak_memory_mb']:.0f} vs {g['peak_memory_mb']:.0f} MiB "
+            f"(GRPO uses {100 * (1 - g['peak_memory_mb'] / p['peak_memory_mb']):.0f}% less), training time "
+            f"{p['train_seconds']:.0f} vs {g['train_seconds']:.0f} s."
+        )
     return "\n".join(lines)
 
 
@@ -138,9 +187,14 @@ def plot(rows: list[dict[str, Any]], path: pathlib.Path) -> None:
         x = [float(d["time/total_timesteps"]) for d in data]
         y = [float(d["rollout/reward_mean"]) for d in data]
         window = max(1, len(y) // 15)
-        smooth = [statistics.fmean(y[max(0, i - window + 1): i + 1]) for i in range(len(y))]
-        ax.plot(x, smooth, color=colours.get(r["algo"], "gray"), alpha=0.8,
-                label=f"{r['algo'].upper()} seed {r['seed']}: held-out {r['before']:.0%} -> {r['after']:.0%}")
+        smooth = [statistics.fmean(y[max(0, i - window + 1) : i + 1]) for i in range(len(y))]
+        ax.plot(
+            x,
+            smooth,
+            color=colours.get(r["algo"], "gray"),
+            alpha=0.8,
+            label=f"{r['algo'].upper()} seed {r['seed']}: held-out {r['before']:.0%} -> {r['after']:.0%}",
+        )
     ax.set_xlabel("completions")
     ax.set_ylabel("rollout reward (running mean)")
     ax.set_title("grpo train on grpo/Math-v0 level 1, tiny policy")
@@ -152,31 +206,43 @@ def plot(rows: list[dict[str, Any]], path: pathlib.Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (one run per seed and algo)")
     parser.add_argument("--algos", nargs="+", default=["grpo", "ppo"], choices=["grpo", "ppo"])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each run")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs at the same time (2 with --threads 1: GRPO and PPO of a seed side by side, "
-                             "under the same machine load)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs at the same time (2 with --threads 1: GRPO and PPO of a seed side by side, "
+        "under the same machine load)",
+    )
     parser.add_argument("--train-args", default="", help="extra `grpo train` arguments, as one string")
     parser.add_argument("--out-dir", type=pathlib.Path, default=DEFAULT_OUT_DIR, help="where CSV/MD/PNG go")
-    parser.add_argument("--runs-dir", type=pathlib.Path, default=None, help="where run folders go (default: a temp dir)")
+    parser.add_argument(
+        "--runs-dir", type=pathlib.Path, default=None, help="where run folders go (default: a temp dir)"
+    )
     args = parser.parse_args()
     runs_dir = args.runs_dir or pathlib.Path(tempfile.mkdtemp(prefix="lm_grpo_vs_ppo-"))
     runs_dir.mkdir(parents=True, exist_ok=True)
     plan = [(algo, seed) for seed in args.seeds for algo in args.algos]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # threads only wait on the run processes
-        rows = list(pool.map(lambda job: run_one(job[0], job[1], args.threads, runs_dir, shlex.split(args.train_args)), plan))
+        rows = list(
+            pool.map(lambda job: run_one(job[0], job[1], args.threads, runs_dir, shlex.split(args.train_args)), plan)
+        )
     args.out_dir.mkdir(parents=True, exist_ok=True)
     with open(args.out_dir / "lm_grpo_vs_ppo.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     command = "grpo train " + args.train_args if args.train_args else "grpo train"
-    text = (f"# `{command}`: GRPO vs PPO, {len(args.seeds)} seeds\n\n" + tables(rows, args.algos)
-            + f"\n\nMeasured on: {machine()}; {args.threads} torch thread(s) per run, {args.jobs} run(s) at a time.\n")
+    text = (
+        f"# `{command}`: GRPO vs PPO, {len(args.seeds)} seeds\n\n"
+        + tables(rows, args.algos)
+        + f"\n\nMeasured on: {machine()}; {args.threads} torch thread(s) per run, {args.jobs} run(s) at a time.\n"
+    )
     (args.out_dir / "lm_grpo_vs_ppo.md").write_text(text)
     plot(rows, args.out_dir / "lm_grpo_vs_ppo.png")
     print(text)

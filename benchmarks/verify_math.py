@@ -173,7 +173,9 @@ def main() -> None:
     for (completion, reference, style), a, b in disagreements[: args.show]:
         print(f"  [{style}] reference {reference!r}, completion {completion!r}: ours {a}, math-verify {b}")
 
-    print(f"\n| verifier | checks/s, all {len(pairs)} pairs | checks/s, {len(slow)} sympy pairs | judged correct | agreement |")
+    print(
+        f"\n| verifier | checks/s, all {len(pairs)} pairs | checks/s, {len(slow)} sympy pairs | judged correct | agreement |"
+    )
     print("|---|---|---|---|---|")
     print(f"| grpo_envs.verify.math | {ours_rate:.0f} | {ours_slow_rate:.0f} | {sum(ours)} | - |")
     print(f"| math-verify 0.9 | {mv_rate:.0f} | {mv_slow_rate:.0f} | {sum(mv)} | {agree / len(pairs):.1%} |")

@@ -126,7 +126,11 @@ def prepare_model(settings: Settings, cache_dir: str | None = None) -> str:
     from grpo_agent.policies.tiny import SFTConfig, warm_start_tiny
 
     _setup_torch(settings)
-    sft = SFTConfig(seed=settings.seed) if settings.sft_steps is None else SFTConfig(steps=settings.sft_steps, seed=settings.seed)
+    sft = (
+        SFTConfig(seed=settings.seed)
+        if settings.sft_steps is None
+        else SFTConfig(steps=settings.sft_steps, seed=settings.seed)
+    )
     return str(warm_start_tiny(make_env(settings), sft_config=sft, cache_dir=cache_dir))
 
 
@@ -150,14 +154,32 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
 
     env = make_env(settings)
     policy = CausalLMPolicy(
-        env.observation_space, env.action_space, spec["model_path"], device=settings.device, dtype="float32",
-        temperature=settings.temperature, top_p=1.0, max_new_tokens=settings.max_new_tokens,
-        reference="copy" if settings.beta > 0 else "none", share_prefix=settings.share_prefix,
+        env.observation_space,
+        env.action_space,
+        spec["model_path"],
+        device=settings.device,
+        dtype="float32",
+        temperature=settings.temperature,
+        top_p=1.0,
+        max_new_tokens=settings.max_new_tokens,
+        reference="copy" if settings.beta > 0 else "none",
+        share_prefix=settings.share_prefix,
     )
     model = GRPO(
-        policy, env, learning_rate=settings.learning_rate, group_size=settings.group_size, n_groups=settings.n_groups,
-        beta=settings.beta, loss_type=settings.loss_type, clip_range=0.2, scale_rewards="group", n_epochs=1,
-        max_grad_norm=1.0, lr_scheduler_type="constant", seed=settings.seed, device=settings.device,
+        policy,
+        env,
+        learning_rate=settings.learning_rate,
+        group_size=settings.group_size,
+        n_groups=settings.n_groups,
+        beta=settings.beta,
+        loss_type=settings.loss_type,
+        clip_range=0.2,
+        scale_rewards="group",
+        n_epochs=1,
+        max_grad_norm=1.0,
+        lr_scheduler_type="constant",
+        seed=settings.seed,
+        device=settings.device,
     )
     setup_s = time.perf_counter() - started
 
@@ -196,11 +218,18 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
         ok = collect(env, callback)
         values = model.logger.name_to_value
         wall, cpu = _since(t0)
-        steps.append({"collect_s": wall, "collect_cpu_s": cpu,
-                      "generate_s": sum(w for w, _ in generate), "generate_cpu_s": sum(c for _, c in generate),
-                      "reward_s": sum(w for w, _ in rewards), "reward_cpu_s": sum(c for _, c in rewards),
-                      "reward": float(values["rollout/reward_mean"]),
-                      "completion_length": float(values["rollout/completion_length"])})
+        steps.append(
+            {
+                "collect_s": wall,
+                "collect_cpu_s": cpu,
+                "generate_s": sum(w for w, _ in generate),
+                "generate_cpu_s": sum(c for _, c in generate),
+                "reward_s": sum(w for w, _ in rewards),
+                "reward_cpu_s": sum(c for _, c in rewards),
+                "reward": float(values["rollout/reward_mean"]),
+                "completion_length": float(values["rollout/completion_length"]),
+            }
+        )
         return ok
 
     def timed_train() -> None:
@@ -258,8 +287,10 @@ def trl_dataset(settings: Settings) -> Any:
     from datasets import Dataset
 
     tasks = make_env(settings).unwrapped.tasks
-    rows = [{"prompt": [{"role": "user", "content": tasks[i].prompt}], "reference": str(tasks[i].reference)}
-            for i in range(len(tasks))]
+    rows = [
+        {"prompt": [{"role": "user", "content": tasks[i].prompt}], "reference": str(tasks[i].reference)}
+        for i in range(len(tasks))
+    ]
     return Dataset.from_list(rows)
 
 
@@ -310,7 +341,9 @@ def run_trl(spec: dict[str, Any]) -> dict[str, Any]:
     rewards: list[float] = []
     lengths: list[float] = []
 
-    def reward(completions: list[Any], reference: list[str], completion_ids: list[list[int]], **kwargs: Any) -> list[float]:
+    def reward(
+        completions: list[Any], reference: list[str], completion_ids: list[list[int]], **kwargs: Any
+    ) -> list[float]:
         values = math_reward_function(completions, reference)
         rewards.append(sum(values) / len(values))
         lengths.append(sum(len(c) for c in completion_ids) / len(completion_ids))
@@ -320,8 +353,13 @@ def run_trl(spec: dict[str, Any]) -> dict[str, Any]:
     out_dir = tempfile.mkdtemp(prefix="grpo-bench-trl-")  # TRL wants one; nothing is saved in it
     model = AutoModelForCausalLM.from_pretrained(spec["model_path"], dtype="float32")
     tokenizer = AutoTokenizer.from_pretrained(spec["model_path"])
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=trl_config(settings, out_dir),
-                          train_dataset=trl_dataset(settings), processing_class=tokenizer)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward,
+        args=trl_config(settings, out_dir),
+        train_dataset=trl_dataset(settings),
+        processing_class=tokenizer,
+    )
     setup_s = time.perf_counter() - started
 
     steps: list[dict[str, Any]] = []
@@ -407,10 +445,15 @@ class Summary:
             return statistics.median(s[f"step{cpu}_s"] - s[f"generate{cpu}_s"] - s[f"reward{cpu}_s"] for s in timed)
 
         return cls(
-            kind=result["kind"], repeat=repeat, updates=len(steps),
-            generate_per_s=n / total("generate_s"), generate_per_cpu_s=n / total("generate_cpu_s"),
-            update_s=update(""), update_cpu_s=update("_cpu"),
-            completions_per_s=n / total("step_s"), completions_per_cpu_s=n / total("step_cpu_s"),
+            kind=result["kind"],
+            repeat=repeat,
+            updates=len(steps),
+            generate_per_s=n / total("generate_s"),
+            generate_per_cpu_s=n / total("generate_cpu_s"),
+            update_s=update(""),
+            update_cpu_s=update("_cpu"),
+            completions_per_s=n / total("step_s"),
+            completions_per_cpu_s=n / total("step_cpu_s"),
             first_reward=statistics.fmean(s["reward"] for s in steps[:window]),
             final_reward=statistics.fmean(s["reward"] for s in steps[-window:]),
             mean_reward=statistics.fmean(s["reward"] for s in steps),
@@ -419,14 +462,21 @@ class Summary:
 
     def line(self) -> str:
         """One progress line."""
-        return (f"{self.kind:>4} run {self.repeat}: generation {self.generate_per_s:6.1f} completions/s "
-                f"({self.generate_per_cpu_s:6.1f} per CPU-s), update {self.update_s:.3f} s ({self.update_cpu_s:.3f} "
-                f"CPU-s), end to end {self.completions_per_s:5.1f} completions/s ({self.completions_per_cpu_s:5.1f} "
-                f"per CPU-s), reward {self.first_reward:.2f} -> {self.final_reward:.2f} (mean {self.mean_reward:.3f}), peak RSS {self.peak_rss_mib:.0f} MiB")
+        return (
+            f"{self.kind:>4} run {self.repeat}: generation {self.generate_per_s:6.1f} completions/s "
+            f"({self.generate_per_cpu_s:6.1f} per CPU-s), update {self.update_s:.3f} s ({self.update_cpu_s:.3f} "
+            f"CPU-s), end to end {self.completions_per_s:5.1f} completions/s ({self.completions_per_cpu_s:5.1f} "
+            f"per CPU-s), reward {self.first_reward:.2f} -> {self.final_reward:.2f} (mean {self.mean_reward:.3f}), peak RSS {self.peak_rss_mib:.0f} MiB"
+        )
 
 
-def compare(settings: Settings, repeats: int = 1, include_trl: bool | None = None, cache_dir: str | None = None,
-            timeout: float | None = None) -> tuple[list[Summary], list[dict[str, Any]]]:
+def compare(
+    settings: Settings,
+    repeats: int = 1,
+    include_trl: bool | None = None,
+    cache_dir: str | None = None,
+    timeout: float | None = None,
+) -> tuple[list[Summary], list[dict[str, Any]]]:
     """Run ours and (when installed) TRL ``repeats`` times each, alternating, each in its own process.
 
     :return: one :class:`Summary` per run, and the per-update rows of every run.
@@ -442,8 +492,10 @@ def compare(settings: Settings, repeats: int = 1, include_trl: bool | None = Non
             result = _isolate.run_isolated(__file__, {**spec, "kind": kind}, timeout=timeout)
             summary = Summary.of(result, repeat, settings)
             summaries.append(summary)
-            rows += [{"trainer": kind, "repeat": repeat, "update": i + 1, **{k: round(v, 5) for k, v in s.items()}}
-                     for i, s in enumerate(result["steps"])]
+            rows += [
+                {"trainer": kind, "repeat": repeat, "update": i + 1, **{k: round(v, 5) for k, v in s.items()}}
+                for i, s in enumerate(result["steps"])
+            ]
             print(summary.line(), flush=True)
     return summaries, rows
 
@@ -468,8 +520,14 @@ COLUMNS = [
 def table(summaries: list[Summary], settings: Settings) -> str:
     """The markdown table: each trainer's best value of every column (over its runs), the
     ratio ours / TRL (> 1: ours is better), rewards and memory of the best end-to-end run."""
-    header = ["trainer", *(c[0] for c in COLUMNS), f"reward, first {FINAL_WINDOW} updates",
-              f"reward, last {FINAL_WINDOW} updates", "reward, mean of all updates", "peak RSS MiB"]
+    header = [
+        "trainer",
+        *(c[0] for c in COLUMNS),
+        f"reward, first {FINAL_WINDOW} updates",
+        f"reward, last {FINAL_WINDOW} updates",
+        "reward, mean of all updates",
+        "peak RSS MiB",
+    ]
     rows = []
     bests: dict[str, dict[str, float]] = {}
     ours_name = "grpo_agent.GRPO" if settings.share_prefix else "grpo_agent.GRPO (share_prefix=False)"
@@ -481,21 +539,34 @@ def table(summaries: list[Summary], settings: Settings) -> str:
         bests[kind] = values
         top = best(summaries, kind)
         assert top is not None
-        rows.append([name, *(format(values[attr], spec) for _, attr, spec, _ in COLUMNS),
-                     f"{top.first_reward:.2f}", f"{top.final_reward:.2f}", f"{top.mean_reward:.3f}",
-                     f"{top.peak_rss_mib:.0f}"])
+        rows.append(
+            [
+                name,
+                *(format(values[attr], spec) for _, attr, spec, _ in COLUMNS),
+                f"{top.first_reward:.2f}",
+                f"{top.final_reward:.2f}",
+                f"{top.mean_reward:.3f}",
+                f"{top.peak_rss_mib:.0f}",
+            ]
+        )
     if len(bests) == 2:
-        ratios = [_report.fmt_ratio(bests["ours"][a], bests["trl"][a]) if higher else
-                  _report.fmt_ratio(bests["trl"][a], bests["ours"][a]) for _, a, _, higher in COLUMNS]
+        ratios = [
+            _report.fmt_ratio(bests["ours"][a], bests["trl"][a])
+            if higher
+            else _report.fmt_ratio(bests["trl"][a], bests["ours"][a])
+            for _, a, _, higher in COLUMNS
+        ]
         rss = _report.fmt_ratio(best(summaries, "ours").peak_rss_mib, best(summaries, "trl").peak_rss_mib)  # type: ignore[union-attr]
         rows.append(["ours / TRL (> 1: ours better; RSS: ours / TRL)", *ratios, "", "", "", rss])
     n_runs = max(1, len([s for s in summaries if s.kind == "ours"]))
-    intro = (f"{settings.env_id} level {settings.levels}, tiny policy warm-started, device {settings.device}, "
-             f"{settings.threads} torch thread(s); {settings.updates} updates of {settings.n_groups} prompts x "
-             f"{settings.group_size} completions, max {settings.max_new_tokens} new tokens, temperature "
-             f"{settings.temperature}, lr {settings.learning_rate} (constant), beta {settings.beta}, loss_type "
-             f"{settings.loss_type}; {n_runs} run(s) per trainer, alternating, each in its own process; best run "
-             f"per column; timings leave out the first {WARMUP_UPDATES} update(s) (warm-up).")
+    intro = (
+        f"{settings.env_id} level {settings.levels}, tiny policy warm-started, device {settings.device}, "
+        f"{settings.threads} torch thread(s); {settings.updates} updates of {settings.n_groups} prompts x "
+        f"{settings.group_size} completions, max {settings.max_new_tokens} new tokens, temperature "
+        f"{settings.temperature}, lr {settings.learning_rate} (constant), beta {settings.beta}, loss_type "
+        f"{settings.loss_type}; {n_runs} run(s) per trainer, alternating, each in its own process; best run "
+        f"per column; timings leave out the first {WARMUP_UPDATES} update(s) (warm-up)."
+    )
     return intro + "\n\n" + _report.markdown_table(header, rows)
 
 
@@ -510,8 +581,13 @@ def plot(rows: list[dict[str, Any]], path: pathlib.Path) -> None:
             smooth = [statistics.fmean(y[max(0, i - FINAL_WINDOW + 1) : i + 1]) for i in range(len(y))]
             color = "C0" if trainer == "ours" else "C1"
             ax.plot(x, y, color=color, alpha=0.25, lw=0.8)
-            ax.plot(x, smooth, color=color, lw=1.8,
-                    label=f"{'grpo_agent' if trainer == 'ours' else 'TRL'} (run {repeat}, mean of {FINAL_WINDOW})")
+            ax.plot(
+                x,
+                smooth,
+                color=color,
+                lw=1.8,
+                label=f"{'grpo_agent' if trainer == 'ours' else 'TRL'} (run {repeat}, mean of {FINAL_WINDOW})",
+            )
         ax.set_xlabel("update")
         ax.set_ylabel("mean reward of the update's completions")
         ax.legend(fontsize=7)
@@ -533,12 +609,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss-type", default=defaults.loss_type, choices=("grpo", "bnpo", "dr_grpo", "dapo"))
     parser.add_argument("--sft-steps", type=int, default=None, help="warm-start steps (default: the built-in budget)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
-                        help="torch threads per run (1 is the fastest on a shared machine; see DEFAULT_THREADS)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="torch threads per run (1 is the fastest on a shared machine; see DEFAULT_THREADS)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--repeats", type=int, default=2, help="runs per trainer (alternating); the best is reported")
-    parser.add_argument("--no-share-prefix", action="store_true",
-                        help="ours without the shared-prompt forward (an ablation: where the speed comes from)")
+    parser.add_argument(
+        "--no-share-prefix",
+        action="store_true",
+        help="ours without the shared-prompt forward (an ablation: where the speed comes from)",
+    )
     parser.add_argument("--skip-trl", action="store_true", help="run only our side")
     parser.add_argument("--out-dir", type=pathlib.Path, default=_report.DEFAULT_OUT_DIR, help="output folder")
     parser.add_argument("--name", default="vs_trl", help="stem of the output files")
@@ -549,9 +632,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     settings = Settings(
-        group_size=args.group_size, n_groups=args.n_groups, max_new_tokens=args.max_new_tokens,
-        learning_rate=args.learning_rate, beta=args.beta, loss_type=args.loss_type, updates=args.updates,
-        seed=args.seed, sft_steps=args.sft_steps, threads=args.threads, device=args.device,
+        group_size=args.group_size,
+        n_groups=args.n_groups,
+        max_new_tokens=args.max_new_tokens,
+        learning_rate=args.learning_rate,
+        beta=args.beta,
+        loss_type=args.loss_type,
+        updates=args.updates,
+        seed=args.seed,
+        sft_steps=args.sft_steps,
+        threads=args.threads,
+        device=args.device,
         share_prefix=not args.no_share_prefix,
     )
     include_trl = not args.skip_trl and trl_available()

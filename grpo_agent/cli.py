@@ -77,49 +77,83 @@ def build_parser() -> argparse.ArgumentParser:
         prog="grpo",
         description="Train language-model policies with GRPO (or PPO) on verifiable-reward Gymnasium envs.",
         epilog="Start with `grpo train` (the main job, a few minutes on a laptop CPU), then "
-               "`grpo eval runs/<name>`. Details: docs/lm.md.",
+        "`grpo eval runs/<name>`. Details: docs/lm.md.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser(
-        "train", help="train a policy and write a run folder",
+        "train",
+        help="train a policy and write a run folder",
         description="Train a policy on an env and write logs, a checkpoint, a reward curve and a summary "
-                    "(held-out accuracy before/after) to the run folder. With no arguments: the tiny model "
-                    "on grpo/Math-v0 level 1, warm-started, then GRPO.",
+        "(held-out accuracy before/after) to the run folder. With no arguments: the tiny model "
+        "on grpo/Math-v0 level 1, warm-started, then GRPO.",
         formatter_class=_HelpFormatter,
     )
     what = train.add_argument_group("what to train")
     what.add_argument("--env", default=DEFAULT_ENV, help="registered env id")
-    what.add_argument("--env-kwargs", default=None,
-                      help="JSON object of env arguments (default for grpo/Math-v0: {\"levels\": 1}); the "
-                           "held-out env is the same with split=\"test\" when the env has splits")
-    what.add_argument("--algo", choices=("grpo", "ppo"), default="grpo", help="GRPO, or the PPO baseline (critic + GAE)")
-    what.add_argument("--policy", default="tiny",
-                      help="'tiny' (built-in 0.9M-parameter model, warm-started on the env's tasks) or a Hugging "
-                           "Face model folder / hub name")
-    what.add_argument("--sft-steps", type=int, default=None,
-                      help="tiny only: supervised warm-start steps (default: the built-in budget; 0: none)")
+    what.add_argument(
+        "--env-kwargs",
+        default=None,
+        help='JSON object of env arguments (default for grpo/Math-v0: {"levels": 1}); the '
+        'held-out env is the same with split="test" when the env has splits',
+    )
+    what.add_argument(
+        "--algo", choices=("grpo", "ppo"), default="grpo", help="GRPO, or the PPO baseline (critic + GAE)"
+    )
+    what.add_argument(
+        "--policy",
+        default="tiny",
+        help="'tiny' (built-in 0.9M-parameter model, warm-started on the env's tasks) or a Hugging "
+        "Face model folder / hub name",
+    )
+    what.add_argument(
+        "--sft-steps",
+        type=int,
+        default=None,
+        help="tiny only: supervised warm-start steps (default: the built-in budget; 0: none)",
+    )
     budget = train.add_argument_group("budget and hyperparameters")
-    budget.add_argument("--total-timesteps", type=int, default=None,
-                        help=f"completions to sample and score in total (default {DEFAULT_TOTAL_TIMESTEPS}); with "
-                             "--resume, a new total for the run")
+    budget.add_argument(
+        "--total-timesteps",
+        type=int,
+        default=None,
+        help=f"completions to sample and score in total (default {DEFAULT_TOTAL_TIMESTEPS}); with "
+        "--resume, a new total for the run",
+    )
     budget.add_argument("--group-size", type=int, default=8, help="completions per prompt, G (TRL num_generations)")
-    budget.add_argument("--n-groups", type=int, default=16,
-                        help="prompts per rollout (a rollout is n_groups * group_size completions; PPO samples "
-                             "the same number of completions, one per prompt)")
-    budget.add_argument("--learning-rate", type=float, default=None,
-                        help=f"peak learning rate (default {TINY_LEARNING_RATE} for tiny, {PRETRAINED_LEARNING_RATE} "
-                             "for pretrained models)")
+    budget.add_argument(
+        "--n-groups",
+        type=int,
+        default=16,
+        help="prompts per rollout (a rollout is n_groups * group_size completions; PPO samples "
+        "the same number of completions, one per prompt)",
+    )
+    budget.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help=f"peak learning rate (default {TINY_LEARNING_RATE} for tiny, {PRETRAINED_LEARNING_RATE} "
+        "for pretrained models)",
+    )
     budget.add_argument("--beta", type=float, default=0.04, help="KL coefficient to the reference policy")
     budget.add_argument("--n-epochs", type=int, default=1, help="passes over each rollout")
-    budget.add_argument("--batch-size", type=int, default=None,
-                        help="completions per gradient step (default: the whole rollout); lower it to save memory")
-    budget.add_argument("--loss-type", default="grpo", choices=("grpo", "bnpo", "dr_grpo", "dapo"),
-                        help="GRPO loss aggregation")
+    budget.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="completions per gradient step (default: the whole rollout); lower it to save memory",
+    )
+    budget.add_argument(
+        "--loss-type", default="grpo", choices=("grpo", "bnpo", "dr_grpo", "dapo"), help="GRPO loss aggregation"
+    )
     budget.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     budget.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling threshold")
-    budget.add_argument("--max-new-tokens", type=int, default=None,
-                        help="longest completion in tokens (default 16 for tiny, 256 otherwise)")
+    budget.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=None,
+        help="longest completion in tokens (default 16 for tiny, 256 otherwise)",
+    )
     budget.add_argument("--lr-scheduler-type", default="constant", choices=("constant", "linear", "cosine"))
     machine = train.add_argument_group("machine")
     machine.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
@@ -129,9 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     machine.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     run = train.add_argument_group("run folder")
     run.add_argument("--output", default=None, help="run folder (default: runs/<algo>-<env>-<policy>-seed<seed>)")
-    run.add_argument("--resume", default=None, metavar="RUN_DIR",
-                     help="continue the run in RUN_DIR from its last checkpoint (its settings are reused; "
-                          "--total-timesteps may raise the budget)")
+    run.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its last checkpoint (its settings are reused; "
+        "--total-timesteps may raise the budget)",
+    )
     run.add_argument("--seed", type=int, default=0, help="seed of everything (warm start, sampling, env)")
     run.add_argument("--eval-tasks", type=int, default=DEFAULT_EVAL_TASKS, help="held-out tasks evaluated before/after")
     run.add_argument("--save-every", type=int, default=10, help="rollouts between checkpoints")
@@ -139,9 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", type=int, default=0, help="1 prints the metrics table after every update")
 
     ev = sub.add_parser(
-        "eval", help="held-out accuracy of a checkpoint",
+        "eval",
+        help="held-out accuracy of a checkpoint",
         description="Report held-out accuracy of a run folder, a checkpoint .zip, a Hugging Face model folder, "
-                    "or 'tiny' (the warm start alone) on an env's held-out split.",
+        "or 'tiny' (the warm start alone) on an env's held-out split.",
         formatter_class=_HelpFormatter,
     )
     ev.add_argument("checkpoint", help="run folder, checkpoint .zip, model folder / hub name, or 'tiny'")
@@ -149,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--env-kwargs", default=None, help="JSON env arguments (default: the run's)")
     ev.add_argument("--split", default="test", help="which split to evaluate on, when the env has splits")
     ev.add_argument("--n-tasks", type=int, default=DEFAULT_EVAL_TASKS, help="number of tasks")
-    ev.add_argument("--sample", action="store_true", help="sample at the policy's temperature instead of greedy decoding")
+    ev.add_argument(
+        "--sample", action="store_true", help="sample at the policy's temperature instead of greedy decoding"
+    )
     ev.add_argument("--device", default="auto")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -170,8 +211,9 @@ def _settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "total_timesteps": args.total_timesteps or DEFAULT_TOTAL_TIMESTEPS,
         "group_size": args.group_size,
         "n_groups": args.n_groups,
-        "learning_rate": args.learning_rate if args.learning_rate is not None else (
-            TINY_LEARNING_RATE if tiny else PRETRAINED_LEARNING_RATE),
+        "learning_rate": args.learning_rate
+        if args.learning_rate is not None
+        else (TINY_LEARNING_RATE if tiny else PRETRAINED_LEARNING_RATE),
         "beta": args.beta,
         "n_epochs": args.n_epochs,
         "batch_size": args.batch_size,
@@ -199,8 +241,10 @@ def _policy_device(settings: dict[str, Any]) -> str:
 def build_policy(settings: dict[str, Any], env: Any, verbose: int = 1) -> Any:
     """The policy a run's settings describe (the tiny one is warm-started on ``env``)."""
     common = {
-        "temperature": settings["temperature"], "top_p": settings["top_p"],
-        "max_new_tokens": settings["max_new_tokens"], "gradient_checkpointing": settings["gradient_checkpointing"],
+        "temperature": settings["temperature"],
+        "top_p": settings["top_p"],
+        "max_new_tokens": settings["max_new_tokens"],
+        "gradient_checkpointing": settings["gradient_checkpointing"],
         "lora": {"r": settings["lora_r"], "lora_alpha": 2 * settings["lora_r"]} if settings["lora_r"] else None,
         "reference": "copy" if settings["beta"] > 0 else "none",
         "dtype": settings["dtype"],
@@ -208,11 +252,21 @@ def build_policy(settings: dict[str, Any], env: Any, verbose: int = 1) -> Any:
     if settings["policy"] == "tiny":
         from grpo_agent.policies.tiny import TinyPolicy
 
-        return TinyPolicy(env.observation_space, env.action_space, env, sft_steps=settings["sft_steps"],
-                          seed=settings["seed"], verbose=verbose, device=_policy_device(settings), **common)
+        return TinyPolicy(
+            env.observation_space,
+            env.action_space,
+            env,
+            sft_steps=settings["sft_steps"],
+            seed=settings["seed"],
+            verbose=verbose,
+            device=_policy_device(settings),
+            **common,
+        )
     from grpo_agent.policies.causal_lm import CausalLMPolicy
 
-    return CausalLMPolicy(env.observation_space, env.action_space, settings["policy"], device=settings["device"], **common)
+    return CausalLMPolicy(
+        env.observation_space, env.action_space, settings["policy"], device=settings["device"], **common
+    )
 
 
 def build_algorithm(settings: dict[str, Any], policy: Any, env: Any) -> Any:
@@ -220,9 +274,13 @@ def build_algorithm(settings: dict[str, Any], policy: Any, env: Any) -> Any:
     from grpo_agent.run.faults import FiniteGuardAdamW
 
     common = {
-        "learning_rate": settings["learning_rate"], "n_epochs": settings["n_epochs"],
-        "batch_size": settings["batch_size"], "beta": settings["beta"], "seed": settings["seed"],
-        "lr_scheduler_type": settings["lr_scheduler_type"], "optimizer_class": FiniteGuardAdamW,
+        "learning_rate": settings["learning_rate"],
+        "n_epochs": settings["n_epochs"],
+        "batch_size": settings["batch_size"],
+        "beta": settings["beta"],
+        "seed": settings["seed"],
+        "lr_scheduler_type": settings["lr_scheduler_type"],
+        "optimizer_class": FiniteGuardAdamW,
         "device": policy.device,
     }
     if settings["algo"] == "ppo":
@@ -231,8 +289,14 @@ def build_algorithm(settings: dict[str, Any], policy: Any, env: Any) -> Any:
         return PPO(policy, env, n_steps=settings["n_groups"] * settings["group_size"], **common)
     from grpo_agent.grpo import GRPO
 
-    return GRPO(policy, env, group_size=settings["group_size"], n_groups=settings["n_groups"],
-                loss_type=settings["loss_type"], **common)
+    return GRPO(
+        policy,
+        env,
+        group_size=settings["group_size"],
+        n_groups=settings["n_groups"],
+        loss_type=settings["loss_type"],
+        **common,
+    )
 
 
 def _algorithm_class(name: str) -> Any:
@@ -263,8 +327,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if resuming:
         run_dir = pathlib.Path(args.resume)
         if not (run_dir / rf.CONFIG_FILE).exists() or not (run_dir / rf.CHECKPOINT_FILE).exists():
-            print(f"grpo train: {run_dir} has no {rf.CONFIG_FILE} and {rf.CHECKPOINT_FILE}; give the folder of a "
-                  "run that wrote a checkpoint", file=sys.stderr)
+            print(
+                f"grpo train: {run_dir} has no {rf.CONFIG_FILE} and {rf.CHECKPOINT_FILE}; give the folder of a "
+                "run that wrote a checkpoint",
+                file=sys.stderr,
+            )
             return 2
         settings = json.loads((run_dir / rf.CONFIG_FILE).read_text())
         if args.total_timesteps is not None:
@@ -274,8 +341,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         name = f"{settings['algo']}-{settings['env'].replace('/', '_')}-{pathlib.Path(settings['policy']).name}-seed{settings['seed']}"
         run_dir = pathlib.Path(args.output or os.path.join("runs", name))
         if (run_dir / rf.CHECKPOINT_FILE).exists():
-            print(f"grpo train: {run_dir} already holds a run; continue it with --resume {run_dir}, or choose "
-                  "another --output", file=sys.stderr)
+            print(
+                f"grpo train: {run_dir} already holds a run; continue it with --resume {run_dir}, or choose "
+                "another --output",
+                file=sys.stderr,
+            )
             return 2
         run_dir.mkdir(parents=True, exist_ok=True)
         rf.write_json_atomic(run_dir / rf.CONFIG_FILE, settings)
@@ -297,13 +367,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         policy = build_policy(settings, train_env, verbose=1)
         print(f"policy: {policy}")
         before = evaluate_accuracy(policy, eval_env, settings["eval_tasks"]).accuracy
-        print(f"held-out accuracy before training: {before:.1%} ({settings['eval_tasks']} tasks"
-              f"{'' if has_split else ', env has no held-out split: training tasks'})")
+        print(
+            f"held-out accuracy before training: {before:.1%} ({settings['eval_tasks']} tasks"
+            f"{'' if has_split else ', env has no held-out split: training tasks'})"
+        )
         model = build_algorithm(settings, policy, train_env)
     model.set_logger(rf.make_run_logger(run_dir, stdout=args.verbose >= 1))
     summary: dict[str, Any] = {
-        "env": settings["env"], "env_kwargs": env_kwargs, "algo": settings["algo"], "policy": settings["policy"],
-        "seed": settings["seed"], "heldout_accuracy_before": before, "status": "running",
+        "env": settings["env"],
+        "env_kwargs": env_kwargs,
+        "algo": settings["algo"],
+        "policy": settings["policy"],
+        "seed": settings["seed"],
+        "heldout_accuracy_before": before,
+        "status": "running",
     }
     rf.write_summary(run_dir, {**previous, **summary})
 
@@ -312,18 +389,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_start = time.perf_counter()
     try:
         if remaining > 0:
-            model.learn(remaining, callback=rf.RunCallback(run_dir, settings["save_every"]),
-                        reset_num_timesteps=not resuming and model.num_timesteps == 0, progress_bar=show)
+            model.learn(
+                remaining,
+                callback=rf.RunCallback(run_dir, settings["save_every"]),
+                reset_num_timesteps=not resuming and model.num_timesteps == 0,
+                progress_bar=show,
+            )
     except KeyboardInterrupt:
         status, code = "interrupted", 130
         print("\ninterrupted: writing the last checkpoint", file=sys.stderr)
     except Exception as exc:
         if not is_oom(exc):
             raise
-        print("grpo train: " + oom_message(
-            exc, n_groups=settings["n_groups"], group_size=settings["group_size"],
-            max_new_tokens=settings["max_new_tokens"], gradient_checkpointing=settings["gradient_checkpointing"],
-        ), file=sys.stderr)
+        print(
+            "grpo train: "
+            + oom_message(
+                exc,
+                n_groups=settings["n_groups"],
+                group_size=settings["group_size"],
+                max_new_tokens=settings["max_new_tokens"],
+                gradient_checkpointing=settings["gradient_checkpointing"],
+            ),
+            file=sys.stderr,
+        )
         summary.update(status="out_of_memory")
         rf.write_summary(run_dir, {**previous, **summary})
         return 3
@@ -347,15 +435,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         heldout_split="test" if has_split else "train (no held-out split)",
         timesteps=model.num_timesteps,
         updates=model._n_updates,
-        skipped_nonfinite_updates=int(optimizer_skips) + int(previous.get("skipped_nonfinite_updates", 0) if resuming else 0),
+        skipped_nonfinite_updates=int(optimizer_skips)
+        + int(previous.get("skipped_nonfinite_updates", 0) if resuming else 0),
         train_seconds=round(train_seconds + (previous.get("train_seconds", 0) if resuming else 0), 1),
         wall_seconds=round(time.perf_counter() - started + (previous.get("wall_seconds", 0) if resuming else 0), 1),
         peak_memory_mb=round(rf.peak_memory_mb(), 1),
     )
     rf.write_summary(run_dir, {**previous, **summary})
-    rf.plot_reward_curve(run_dir, f"{settings['algo'].upper()} {settings['policy']} on {settings['env']}", before, after)
-    print(f"held-out accuracy: {before:.1%} -> {after:.1%} ({summary['heldout_gain_points']:+.1f} points) "
-          f"in {summary['wall_seconds']:.0f}s; run folder: {run_dir}")
+    rf.plot_reward_curve(
+        run_dir, f"{settings['algo'].upper()} {settings['policy']} on {settings['env']}", before, after
+    )
+    print(
+        f"held-out accuracy: {before:.1%} -> {after:.1%} ({summary['heldout_gain_points']:+.1f} points) "
+        f"in {summary['wall_seconds']:.0f}s; run folder: {run_dir}"
+    )
     return 0
 
 
@@ -402,19 +495,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from grpo_agent.policies.causal_lm import CausalLMPolicy
 
         try:
-            policy = CausalLMPolicy(eval_env.observation_space, eval_env.action_space, args.checkpoint,
-                                    device=args.device, reference="none")
+            policy = CausalLMPolicy(
+                eval_env.observation_space, eval_env.action_space, args.checkpoint, device=args.device, reference="none"
+            )
         except OSError as exc:
             print(f"grpo eval: {exc}", file=sys.stderr)
             return 2
     report = evaluate_accuracy(policy, eval_env, args.n_tasks, deterministic=not args.sample)
     if args.json:
-        print(json.dumps({"env": env_id, "env_kwargs": eval_kwargs, "accuracy": report.accuracy,
-                          "mean_reward": report.mean_reward, "n_tasks": report.n_tasks, "reasons": report.reasons}))
+        print(
+            json.dumps(
+                {
+                    "env": env_id,
+                    "env_kwargs": eval_kwargs,
+                    "accuracy": report.accuracy,
+                    "mean_reward": report.mean_reward,
+                    "n_tasks": report.n_tasks,
+                    "reasons": report.reasons,
+                }
+            )
+        )
     else:
         split = eval_kwargs.get("split", "(no split)")
-        print(f"{args.checkpoint} on {env_id} {split}: accuracy {report.accuracy:.1%} over {report.n_tasks} tasks "
-              f"({'sampled' if args.sample else 'greedy'}); reasons {report.reasons}")
+        print(
+            f"{args.checkpoint} on {env_id} {split}: accuracy {report.accuracy:.1%} over {report.n_tasks} tasks "
+            f"({'sampled' if args.sample else 'greedy'}); reasons {report.reasons}"
+        )
         for prompt, completion, reward in report.examples:
             print(f"  {prompt.splitlines()[0]!r} -> {completion!r} (reward {reward:g})")
     return 0

@@ -159,8 +159,9 @@ def collect_groups(agent: Any, env: gym.Env, observations: list[Any], task_ids: 
 
     start = time.perf_counter()
     with torch.no_grad():
-        result = rollout_multi_turn(agent.policy, pool.take(rows), observations, task_ids, agent.group_size,
-                                    on_episode_end=on_episode_end)
+        result = rollout_multi_turn(
+            agent.policy, pool.take(rows), observations, task_ids, agent.group_size, on_episode_end=on_episode_end
+        )
         if result is None:
             return None
         ref = agent.policy.reference_log_probs(result.completions) if agent._needs_reference else None

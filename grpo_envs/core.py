@@ -83,9 +83,7 @@ class TextBanditEnv(gym.Env[str, str]):
     def num_tasks(self) -> int:
         return len(self.tasks)
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
         options = options or {}
         if options.get("task_id") is not None:
@@ -131,8 +129,10 @@ class TextBanditEnv(gym.Env[str, str]):
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
-        task = self._task if self._task is not None else (
-            self.tasks[self._task_index] if self._task_index is not None else None
+        task = (
+            self._task
+            if self._task is not None
+            else (self.tasks[self._task_index] if self._task_index is not None else None)
         )
         if task is None:
             return ""
@@ -204,14 +204,11 @@ class RewardFnEnv(TextBanditEnv):
         1.0
     """
 
-    def __init__(
-        self, tasks: Sequence[Task | tuple[str, Any]], reward_fn: RewardFn, **kwargs: Any
-    ) -> None:
+    def __init__(self, tasks: Sequence[Task | tuple[str, Any]], reward_fn: RewardFn, **kwargs: Any) -> None:
         if not callable(reward_fn):
             raise TypeError(f"reward_fn must be callable (completion, reference) -> reward, got {reward_fn!r}")
         normalised = [
-            t if isinstance(t, Task) else Task(prompt=t[0], reference=t[1], id=f"task-{i}")
-            for i, t in enumerate(tasks)
+            t if isinstance(t, Task) else Task(prompt=t[0], reference=t[1], id=f"task-{i}") for i, t in enumerate(tasks)
         ]
         super().__init__(normalised, **kwargs)
         self.reward_fn = reward_fn

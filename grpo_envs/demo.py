@@ -53,8 +53,11 @@ STYLES: list[tuple[str, Callable[[Task], bool], Callable[[str, str], str]]] = [
     ("boxed", lambda t: t.meta["level"] == 1, lambda ref, q: f"So the result is $\\boxed{{{ref}}}$."),
     ("gsm8k ####", lambda t: t.meta["level"] == 2, lambda ref, q: f"Doing the arithmetic gives the total.\n#### {ref}"),
     ("answer is", lambda t: t.meta["level"] == 4, lambda ref, q: f"Moving x to one side, the answer is {ref}."),
-    ("decimal for a fraction", lambda t: t.meta["level"] == 3 and _as_decimal(t.reference) != t.reference,
-     lambda ref, q: f"As a decimal: \\boxed{{{_as_decimal(ref)}}}"),
+    (
+        "decimal for a fraction",
+        lambda t: t.meta["level"] == 3 and _as_decimal(t.reference) != t.reference,
+        lambda ref, q: f"As a decimal: \\boxed{{{_as_decimal(ref)}}}",
+    ),
     ("last number", lambda t: t.meta["level"] == 1, lambda ref, q: f"I tried a few values and ended with {ref}"),
     ("off by one", lambda t: t.meta["level"] == 3, lambda ref, q: f"I think it is \\boxed{{{_off_by_one(ref)}}}."),
     ("no answer", lambda t: t.meta["level"] == 2, lambda ref, q: "Hmm, I am not sure how to solve this."),

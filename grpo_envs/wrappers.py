@@ -75,7 +75,9 @@ class DiscreteChoiceWrapper(gym.Wrapper[np.int64, np.int64, str, str]):
             return self._choices
         options = list(self._choice_fn(task))
         if len(options) != self.n_choices:
-            raise ValueError(f"the choices function returned {len(options)} choices for task {task.id!r}; expected {self.n_choices}")
+            raise ValueError(
+                f"the choices function returned {len(options)} choices for task {task.id!r}; expected {self.n_choices}"
+            )
         return options
 
     def reset(

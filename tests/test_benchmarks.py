@@ -72,7 +72,7 @@ def test_vs_trl_ours(tiny_settings: Any, tiny_model: str) -> None:
     result = vs_trl.run_ours(spec)
     _check_steps(result, tiny_settings)
     summary = vs_trl.Summary.of({**result, "peak_rss_mib": 1.0}, 0, tiny_settings)
-    timed = result["steps"][vs_trl.WARMUP_UPDATES:]
+    timed = result["steps"][vs_trl.WARMUP_UPDATES :]
     assert summary.completions_per_s == pytest.approx(4 * len(timed) / sum(s["step_s"] for s in timed))
     assert "grpo_agent.GRPO" in vs_trl.table([summary], tiny_settings)
 
@@ -85,8 +85,11 @@ def test_vs_trl_trl(tiny_settings: Any, tiny_model: str) -> None:
     _check_steps(result, tiny_settings)
     theirs = vs_trl.Summary.of({**result, "peak_rss_mib": 1.0}, 0, tiny_settings)
     # Twice TRL's throughput and half its update time on every column gives 2.00x everywhere.
-    ours = dataclasses.replace(theirs, kind="ours", **{
-        attr: getattr(theirs, attr) * (2.0 if higher else 0.5) for _, attr, _, higher in vs_trl.COLUMNS})
+    ours = dataclasses.replace(
+        theirs,
+        kind="ours",
+        **{attr: getattr(theirs, attr) * (2.0 if higher else 0.5) for _, attr, _, higher in vs_trl.COLUMNS},
+    )
     ratio_row = vs_trl.table([ours, theirs], tiny_settings).splitlines()[-1]
     assert ratio_row.startswith("| ours / TRL") and ratio_row.count("2.00x") == len(vs_trl.COLUMNS)
 
@@ -134,9 +137,11 @@ def test_grpo_vs_ppo_bandit_and_math(tiny_model: str, tmp_path: pathlib.Path) ->
     load("_report").write_csv(tmp_path / "runs.csv", bench.csv_rows([grpo, ppo, *math]))
     bandit_again, math_again, _ = bench.load_csv(tmp_path / "runs.csv", 0.95, 0.05, "here")
     assert [(r.agent, r.curve, r.samples_to_target) for r in bandit_again] == [
-        (r.agent, [(s, round(v, 5)) for s, v in r.curve], r.samples_to_target) for r in (grpo, ppo)]
-    assert [r.rollout_rewards == [(s, round(v, 5)) for s, v in m.rollout_rewards] for r, m in zip(math_again, math)] \
-        == [True, True]
+        (r.agent, [(s, round(v, 5)) for s, v in r.curve], r.samples_to_target) for r in (grpo, ppo)
+    ]
+    assert [
+        r.rollout_rewards == [(s, round(v, 5)) for s, v in m.rollout_rewards] for r, m in zip(math_again, math)
+    ] == [True, True]
     assert math_again[0].target == pytest.approx(math[0].curve[0][1] + 0.05)
 
 
@@ -149,8 +154,17 @@ def test_verdict_names_the_winner() -> None:
 
 def test_samples_to_target_reads_the_first_crossing() -> None:
     bench = load("grpo_vs_ppo")
-    run = bench.RunResult("bandit", "a", 0, [(0, 0.2), (128, 0.96), (256, 0.9), (384, 0.97)], 1.0, 1.0, 1.0, 0.95,
-                          [(0, 0.0), (128, 0.5), (256, 0.7), (384, 0.9)])
+    run = bench.RunResult(
+        "bandit",
+        "a",
+        0,
+        [(0, 0.2), (128, 0.96), (256, 0.9), (384, 0.97)],
+        1.0,
+        1.0,
+        1.0,
+        0.95,
+        [(0, 0.0), (128, 0.5), (256, 0.7), (384, 0.9)],
+    )
     assert (run.samples_to_target, run.seconds_to_target, run.final) == (128, 0.5, 0.97)
     math = dataclasses.replace(run, part="math")  # noisy held-out accuracy: the mean of the last evaluations
     assert math.final == pytest.approx((0.96 + 0.9 + 0.97) / 3)

@@ -95,7 +95,7 @@ def test_csv_and_tensorboard_hold_every_documented_metric(tmp_path: pathlib.Path
     logged = set(frame.columns)
     documented = _documented_metrics()
     conditional = {"rollout/reward_<name>"}  # only with reward components (tested in test_grpo_bandit)
-    assert documented - conditional == logged, (documented ^ logged)
+    assert documented - conditional == logged, documented ^ logged
     required = {
         "rollout/reward_mean", "rollout/reward_std", "rollout/frac_zero_std", "train/kl", "train/entropy",
         "train/clip_fraction_low", "train/clip_fraction_high", "train/approx_kl", "train/grad_norm",

@@ -59,7 +59,10 @@ def test_masks_cover_exactly_the_tokens_up_to_the_first_eos():
         assert bool(truncated) == (row[n - 1] != eos)  # ended rows end on their EOS, which counts
         assert (row[: n - 1] != eos).all()
     # The prompt is context, not part of the completion tensor.
-    assert batch.extras["context_ids"][0][-len("1 + 1?\n"):] == policy.tokenizer("1 + 1?\n", add_special_tokens=False)["input_ids"]
+    assert (
+        batch.extras["context_ids"][0][-len("1 + 1?\n") :]
+        == policy.tokenizer("1 + 1?\n", add_special_tokens=False)["input_ids"]
+    )
 
 
 def test_padding_a_batch_differently_gives_identical_log_probs():
@@ -67,7 +70,9 @@ def test_padding_a_batch_differently_gives_identical_log_probs():
     policy = make_policy()
     batch = policy.sample(PROMPTS, n=4)
     short = batch.index([0])  # the short prompt alone: no context padding
-    mixed = CompletionBatch.concatenate([batch.index([5, 6]), batch.index([0])], pad_token_id=policy.tokenizer.pad_token_id)
+    mixed = CompletionBatch.concatenate(
+        [batch.index([5, 6]), batch.index([0])], pad_token_id=policy.tokenizer.pad_token_id
+    )
     with torch.no_grad():
         alone = policy.log_probs(short).log_probs[0]
         together = policy.log_probs(mixed).log_probs[2]
@@ -119,9 +124,17 @@ def test_shared_prefix_falls_back_for_caches_it_cannot_gather():
     from transformers import MistralConfig, MistralForCausalLM
 
     tok = build_char_tokenizer()
-    config = MistralConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                           num_attention_heads=2, num_key_value_heads=1, sliding_window=8,
-                           pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    config = MistralConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        sliding_window=8,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     results = []
     for share in (True, False):
         torch.manual_seed(0)
@@ -220,7 +233,9 @@ def test_grpo_updates_a_tiny_policy_with_finite_metrics_and_round_trips(tmp_path
     values = model.logger.name_to_value
     assert model._n_updates == 2
     assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
-    assert np.isfinite(values["train/loss"]) and np.isfinite(values["train/kl"]) and np.isfinite(values["train/grad_norm"])
+    assert (
+        np.isfinite(values["train/loss"]) and np.isfinite(values["train/kl"]) and np.isfinite(values["train/grad_norm"])
+    )
     model.save(tmp_path / "agent")
     loaded = GRPO.load(tmp_path / "agent", env=env, device="cpu")
     batch = policy.sample(["Write digits 1"], n=3)
@@ -238,7 +253,9 @@ def test_lora_trains_only_adapters_and_uses_the_base_as_reference():
     batch = policy.sample(PROMPTS, n=2)
     with torch.no_grad():
         # LoRA's B matrices start at zero: adapted and base policies agree before training.
-        assert torch.allclose(policy.reference_log_probs(batch), policy.log_probs(batch).log_probs * batch.mask, atol=1e-5)
+        assert torch.allclose(
+            policy.reference_log_probs(batch), policy.log_probs(batch).log_probs * batch.mask, atol=1e-5
+        )
 
 
 def test_gradient_checkpointing_gives_the_same_gradients():

@@ -12,8 +12,23 @@ import torch
 from grpo_agent import GRPO, cli
 from grpo_agent.run.faults import FiniteGuardAdamW, oom_message
 
-FAST = ["--sft-steps", "3", "--group-size", "4", "--n-groups", "2", "--eval-tasks", "4", "--max-new-tokens", "6",
-        "--threads", "1", "--no-progress", "--save-every", "1"]
+FAST = [
+    "--sft-steps",
+    "3",
+    "--group-size",
+    "4",
+    "--n-groups",
+    "2",
+    "--eval-tasks",
+    "4",
+    "--max-new-tokens",
+    "6",
+    "--threads",
+    "1",
+    "--no-progress",
+    "--save-every",
+    "1",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -31,9 +31,12 @@ from grpo_envs.verify.code import (
 MBPP_FILE = "tests/fixtures/mbpp_sample.jsonl"
 APPS_FILE = "tests/fixtures/apps_sample.jsonl"
 PROMPT = 'def double(x: int) -> int:\n    """Return twice x."""\n'
-REFERENCE = CodeReference(tests=FunctionTests(tests=("assert candidate(2) == 4",), setup=PROMPT,
-                                              bind={"candidate": "double"}),
-                          prefix=PROMPT, entry_point="double", solution="    return 2 * x\n")
+REFERENCE = CodeReference(
+    tests=FunctionTests(tests=("assert candidate(2) == 4",), setup=PROMPT, bind={"candidate": "double"}),
+    prefix=PROMPT,
+    entry_point="double",
+    solution="    return 2 * x\n",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +54,10 @@ def test_extract_code_from_fences() -> None:
     assert extract_code("Sure:\n```python\nx = 1\n```\nDone.") == "x = 1\n"
     assert extract_code("```\ny = 2\n```") == "y = 2\n"
     assert extract_code("```bash\nls\n```") is None
-    two = ("```python\ndef helper():\n    pass\n```\ntext\n```python\ndef double(x):\n    return 2 * x\n```\n"
-           "```python\nprint(1)\n```")
+    two = (
+        "```python\ndef helper():\n    pass\n```\ntext\n```python\ndef double(x):\n    return 2 * x\n```\n"
+        "```python\nprint(1)\n```"
+    )
     assert extract_code(two, "double").startswith("def double")
     assert extract_code(two) == "print(1)\n"
     assert extract_code("```python\ndef cut_off(x):\n    return") == "def cut_off(x):\n    return"
@@ -145,8 +150,10 @@ def test_builtin_solutions_pass_and_stubs_fail() -> None:
     jobs = []
     for task in tasks:
         stub = "    return None\n" if task.reference.prefix else "print('?')\n"
-        jobs += [build_job(task.reference, task.reference.solution, timeout=5.0)[0],
-                 build_job(task.reference, stub, timeout=5.0)[0]]
+        jobs += [
+            build_job(task.reference, task.reference.solution, timeout=5.0)[0],
+            build_job(task.reference, stub, timeout=5.0)[0],
+        ]
     results = env.sandbox.run_many(jobs)
     for i, task in enumerate(tasks):
         assert to_verify_result(results[2 * i]).reward == 1.0, (task.id, results[2 * i])
@@ -174,9 +181,18 @@ def test_mbpp_and_apps_records_from_local_files() -> None:
     env = CodeEnv(mbpp + apps)
     for task in env.tasks:
         assert _score(env, task, [task.reference.solution, "x = 1\n"]) == [1.0, 0.0], task.id
-    with_challenge = records_to_tasks([{"task_id": 1, "text": "t", "code": "def f():\n    return 1\n",
-                                        "test_list": ["assert f() == 1"], "challenge_test_list": ["assert f() != 2"]}],
-                                       include_challenge_tests=True)
+    with_challenge = records_to_tasks(
+        [
+            {
+                "task_id": 1,
+                "text": "t",
+                "code": "def f():\n    return 1\n",
+                "test_list": ["assert f() == 1"],
+                "challenge_test_list": ["assert f() != 2"],
+            }
+        ],
+        include_challenge_tests=True,
+    )
     assert with_challenge[0].reference.num_tests == 2
     with pytest.raises(ValueError, match="style"):
         records_to_tasks([{"text": "x"}], style="leetcode")
@@ -215,8 +231,9 @@ def test_fraction_reward_mode() -> None:
 def test_io_task_through_the_env() -> None:
     env = CodeEnv("builtin", levels=[1])
     task = next(t for t in env.tasks if t.id == "builtin/L1-io-sum-pairs")
-    good = ("```python\nn = int(input())\nfor _ in range(n):\n    a, b = map(int, input().split())\n"
-            "    print(a + b)\n```")
+    good = (
+        "```python\nn = int(input())\nfor _ in range(n):\n    a, b = map(int, input().split())\n    print(a + b)\n```"
+    )
     assert _score(env, task, [good, "print(3)\nprint(7)\n"]) == [1.0, 0.0]
 
 

@@ -78,7 +78,8 @@ def test_save_load_round_trips_predictions_and_continued_training(tmp_path: path
     states = np.arange(8)
     for deterministic in (True, False):  # stochastic too: the sampler's RNG state was saved
         assert np.array_equal(
-            model.predict(states, deterministic=deterministic)[0], loaded.predict(states, deterministic=deterministic)[0]
+            model.predict(states, deterministic=deterministic)[0],
+            loaded.predict(states, deterministic=deterministic)[0],
         )
     assert loaded.kl_controller.value == model.kl_controller.value
     assert loaded.task_baseline is not None and loaded.task_baseline.values == model.task_baseline.values  # type: ignore[union-attr]

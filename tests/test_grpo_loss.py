@@ -55,7 +55,9 @@ def test_group_advantages_by_hand() -> None:
     adv, _ = group_advantages(rewards, std_eps=0.0)
     s0 = math.sqrt(4 * 0.25 / 3)  # unbiased std of (1, 0, 0, 1)
     s1 = math.sqrt(2 / 3)  # unbiased std of (3, 1, 2, 2)
-    expected = torch.tensor([[0.5 / s0, -0.5 / s0, -0.5 / s0, 0.5 / s0], [1 / s1, -1 / s1, 0.0, 0.0]], dtype=torch.float64)
+    expected = torch.tensor(
+        [[0.5 / s0, -0.5 / s0, -0.5 / s0, 0.5 / s0], [1 / s1, -1 / s1, 0.0, 0.0]], dtype=torch.float64
+    )
     assert torch.allclose(adv, expected, atol=1e-12)
     batch_adv, _ = group_advantages(rewards, scale_rewards="batch", std_eps=0.0)
     assert torch.allclose(batch_adv, (rewards - rewards.mean(1, keepdim=True)) / rewards.std(), atol=1e-12)
@@ -132,7 +134,9 @@ def test_unbiased_estimators_mean_under_the_policy_is_the_exact_kl(estimator: st
 
 def test_k2_is_biased_but_close_for_nearby_policies() -> None:
     logp = _random_dist(5, 0)
-    ref = torch.log_softmax(logp + 0.01 * torch.randn(5, generator=torch.Generator().manual_seed(3), dtype=torch.float64), -1)
+    ref = torch.log_softmax(
+        logp + 0.01 * torch.randn(5, generator=torch.Generator().manual_seed(3), dtype=torch.float64), -1
+    )
     exact_kl = (logp.exp() * (logp - ref)).sum()
     k2 = (logp.exp() * kl_penalty(logp, ref, "k2")).sum()
     assert k2.item() == pytest.approx(exact_kl.item(), rel=0.05)
@@ -145,7 +149,9 @@ def test_k2_is_biased_but_close_for_nearby_policies() -> None:
 
 def _surrogate_grad(log_ratio: float, advantage: float, low: float = 0.2, high: float | None = None) -> float:
     logp = torch.tensor([[log_ratio]], dtype=torch.float64, requires_grad=True)
-    loss, _ = clipped_surrogate(logp, torch.zeros(1, 1, dtype=torch.float64), torch.tensor([advantage], dtype=torch.float64), low, high)
+    loss, _ = clipped_surrogate(
+        logp, torch.zeros(1, 1, dtype=torch.float64), torch.tensor([advantage], dtype=torch.float64), low, high
+    )
     loss.sum().backward()
     assert logp.grad is not None
     return float(logp.grad.item())
@@ -231,7 +237,15 @@ def test_masked_positions_contribute_nothing(loss_type: str, garbage: float) -> 
 
         logp = dirty(logp0).requires_grad_(True)
         out = grpo_loss(
-            logp, dirty(old), adv, mask, dirty(ref), beta=0.1, loss_type=loss_type, max_completion_length=4, num_tokens=6.0
+            logp,
+            dirty(old),
+            adv,
+            mask,
+            dirty(ref),
+            beta=0.1,
+            loss_type=loss_type,
+            max_completion_length=4,
+            num_tokens=6.0,
         )
         out.loss.backward()
         assert logp.grad is not None

@@ -307,9 +307,7 @@ def test_completion_over_the_action_space_bound_is_parse_failed() -> None:
 
 
 def test_demo_runs() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "grpo_envs.demo"], capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([sys.executable, "-m", "grpo_envs.demo"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("reward") >= 10
     assert "reward 1" in out.stdout and "reward 0" in out.stdout

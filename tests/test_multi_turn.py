@@ -28,7 +28,9 @@ class ScriptedPolicy(TinyPolicy):
     def generate_tokens(self, contexts, **kwargs):
         texts = self.turns[self.turn]
         rows = texts if len(texts) == len(contexts) else [t for t in texts for _ in range(len(contexts) // len(texts))]
-        self.forced = [self.tokenizer(t, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id] for t in rows]
+        self.forced = [
+            self.tokenizer(t, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id] for t in rows
+        ]
         self.step_in_turn = 0
         out = super().generate_tokens(contexts, max_new_tokens=max(len(f) for f in self.forced))
         self.turn += 1
@@ -46,15 +48,22 @@ def test_tool_use_rollout_trains_own_tokens_and_masks_the_env_replies():
     assert is_multi_turn(env) and not is_multi_turn(gym.make("grpo/Math-v0"))
     prompt, _ = env.reset(options={"task_id": 0})
     # Row 0 calls the calculator then answers right; row 1 answers at once, wrongly.
-    policy = ScriptedPolicy(env.observation_space, env.action_space, tiny_config=SMALL, max_new_tokens=4,
-                            turns=[[CALL, "Answer: 5"], ["Answer: -63"]])
+    policy = ScriptedPolicy(
+        env.observation_space,
+        env.action_space,
+        tiny_config=SMALL,
+        max_new_tokens=4,
+        turns=[[CALL, "Answer: 5"], ["Answer: -63"]],
+    )
     pool = EnvPool(env)
     result = rollout_multi_turn(policy, pool.take(2), [prompt], [0], n=2)
     assert result is not None
     assert result.rewards.tolist() == [1.0, 0.0] and result.turns.tolist() == [2, 1]
     batch = result.completions
     tok = policy.tokenizer
-    own_text = [tok.decode(row[mask].tolist(), skip_special_tokens=True) for row, mask in zip(batch.token_ids, batch.mask)]
+    own_text = [
+        tok.decode(row[mask].tolist(), skip_special_tokens=True) for row, mask in zip(batch.token_ids, batch.mask)
+    ]
     assert own_text == [CALL + "Answer: -63", "Answer: 5"]  # the policy's tokens, turns concatenated
     all_text = tok.decode(batch.token_ids[0, : int(batch.extras["length"][0])].tolist(), skip_special_tokens=True)
     assert "<tool_response" in all_text and "-63" in all_text  # the env's reply is in the sequence ...
@@ -70,8 +79,9 @@ def test_grpo_trains_on_tool_use_through_the_multi_turn_collector():
     env = gym.make("grpo/ToolUse-v0", isolate_tools=False)
     # Every group: half the rows call the tool then answer right, half answer wrongly at once.
     turns = [[CALL, "Answer: 7", CALL, "Answer: 7"], ["Answer: -63", "Answer: -63"]]
-    policy = ScriptedPolicy(env.observation_space, env.action_space, tiny_config=SMALL, max_new_tokens=4,
-                            turns=turns * 4)
+    policy = ScriptedPolicy(
+        env.observation_space, env.action_space, tiny_config=SMALL, max_new_tokens=4, turns=turns * 4
+    )
     model = GRPO(policy, env, learning_rate=1e-3, group_size=4, n_groups=1, beta=0.04, seed=0)
     before = [p.detach().clone() for p in policy.parameters()]
     # The scripted answers fit task 0 only: pin every group to it.

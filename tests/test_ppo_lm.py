@@ -69,7 +69,9 @@ def test_ppo_updates_policy_and_critic_with_finite_metrics(critic):
         assert np.isfinite(values[key]), key
     if critic == "separate":  # the critic's transformer is its own, not the policy's
         assert model.critic.backbone is not None
-        assert all(p.data_ptr() != q.data_ptr() for p in model.critic.backbone.parameters() for q in policy.parameters())
+        assert all(
+            p.data_ptr() != q.data_ptr() for p in model.critic.backbone.parameters() for q in policy.parameters()
+        )
 
 
 def test_ppo_save_load_restores_policy_critic_and_continues(tmp_path):
@@ -85,5 +87,3 @@ def test_ppo_save_load_restores_policy_critic_and_continues(tmp_path):
         assert torch.equal(loaded.policy.log_probs(batch).log_probs, policy.log_probs(batch).log_probs)
     loaded.learn(total_timesteps=8, reset_num_timesteps=False)
     assert loaded.num_timesteps == 16
-
-

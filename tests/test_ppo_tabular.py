@@ -50,8 +50,9 @@ def test_one_token_advantages_and_returns_are_exact():
 def test_value_table_learns_each_states_expected_reward():
     # The policy is frozen, so V(s) must converge to the fixed policy's E[r | s] (a decaying
     # learning rate averages out the reward noise: ~1,600 samples per state).
-    model = make_ppo(beta=0.0, vf_coef=1.0, clip_range_vf=None, n_epochs=4, learning_rate=0.05,
-                     lr_scheduler_type="linear")
+    model = make_ppo(
+        beta=0.0, vf_coef=1.0, clip_range_vf=None, n_epochs=4, learning_rate=0.05, lr_scheduler_type="linear"
+    )
     with torch.no_grad():
         model.policy.logits.add_(torch.randn(model.policy.logits.shape, generator=torch.Generator().manual_seed(1)))
     model.policy.logits.requires_grad_(False)

@@ -90,8 +90,9 @@ def _interpreter_for_nobody() -> str | None:
     """A Python >= 3.10 that uid nobody can execute (the venv's may live under /root)."""
     for candidate in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
         if os.path.exists(candidate) and _readable_by_others(candidate):
-            version = subprocess.run([candidate, "-c", "import sys; print(sys.version_info >= (3, 10))"],
-                                     capture_output=True, text=True)
+            version = subprocess.run(
+                [candidate, "-c", "import sys; print(sys.version_info >= (3, 10))"], capture_output=True, text=True
+            )
             if version.stdout.strip() == "True":
                 return candidate
     return None
@@ -110,12 +111,21 @@ def _run_as_nobody(tmp_path: Path, sandbox_kwargs: dict, skip: tuple[str, ...] =
         os.chown(directory, 65534, 65534)
     config = {
         "hidden_paths": [os.path.dirname(humaneval_path()), str(ROOT / "grpo_envs" / "data")],
-        "hidden_files": hidden_files(), "probe_dir": str(project), "home_dir": str(home),
-        "sandbox": sandbox_kwargs, "skip": list(skip),
+        "hidden_files": hidden_files(),
+        "probe_dir": str(project),
+        "home_dir": str(home),
+        "sandbox": sandbox_kwargs,
+        "skip": list(skip),
     }
     out = subprocess.run(
         [python, str(FIXTURES / "run_sandbox_faults.py"), str(ROOT / "grpo_envs"), json.dumps(config)],
-        user=65534, group=65534, extra_groups=[], capture_output=True, text=True, timeout=120, cwd="/",
+        user=65534,
+        group=65534,
+        extra_groups=[],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
         env={"PATH": "/usr/bin:/bin"},
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -151,8 +161,9 @@ def test_degraded_layers_still_contain_faults_as_root() -> None:
     with Sandbox(max_workers=2, seccomp=False, landlock=False) as box:
         layers = box.layers
         assert layers["seccomp"] is False and layers.get("landlock") is not True
-        report = sandbox_faults.run_faults(box, str(ROOT), os.path.expanduser("~"), hidden_files(),
-                                           skip=("kill_everyone",))
+        report = sandbox_faults.run_faults(
+            box, str(ROOT), os.path.expanduser("~"), hidden_files(), skip=("kill_everyone",)
+        )
     # what must still hold is that nothing harmed the host or leaked the tests; with exec
     # allowed, the daemon fault's function returns its value (its process is killed after)
     harmful = [v for v in report["violations"] if "reason" not in v and not v.startswith("daemon: reward")]
@@ -163,16 +174,20 @@ def test_degraded_layers_still_contain_faults_as_root() -> None:
 
 
 def test_function_tests_report_each_test(sandbox: Sandbox) -> None:
-    result = sandbox.run(SandboxJob(ADD, FunctionTests(tests=("assert add(1, 2) == 3", "assert add(1, 1) == 3",
-                                                              "assert add('a', 'b') == 'ab'"))))
+    result = sandbox.run(
+        SandboxJob(
+            ADD, FunctionTests(tests=("assert add(1, 2) == 3", "assert add(1, 1) == 3", "assert add('a', 'b') == 'ab'"))
+        )
+    )
     assert result.status == OK
     assert [t.status for t in result.tests] == ["passed", "failed", "passed"]
     assert result.num_passed == 2 and not result.all_passed
 
 
 def test_stop_on_failure_marks_the_rest_not_run(sandbox: Sandbox) -> None:
-    result = sandbox.run(SandboxJob(ADD, FunctionTests(tests=("assert add(1, 1) == 3", "assert add(1, 2) == 3")),
-                                    stop_on_failure=True))
+    result = sandbox.run(
+        SandboxJob(ADD, FunctionTests(tests=("assert add(1, 1) == 3", "assert add(1, 2) == 3")), stop_on_failure=True)
+    )
     assert [t.status for t in result.tests] == ["failed", "not_run"]
 
 
@@ -180,9 +195,11 @@ def test_bind_setup_and_expected_exceptions(sandbox: Sandbox) -> None:
     program = "def root(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x ** 0.5\n"
     tests = FunctionTests(
         setup="import math\nTOLERANCE = 1e-9\n",
-        tests=("assert math.isclose(candidate(9), 3.0, abs_tol=TOLERANCE)",
-               "try:\n    candidate(-1)\nexcept ValueError:\n    pass\nelse:\n    raise AssertionError('no error')",
-               "assert root(x=4) == 2.0"),
+        tests=(
+            "assert math.isclose(candidate(9), 3.0, abs_tol=TOLERANCE)",
+            "try:\n    candidate(-1)\nexcept ValueError:\n    pass\nelse:\n    raise AssertionError('no error')",
+            "assert root(x=4) == 2.0",
+        ),
         bind={"candidate": "root"},
     )
     result = sandbox.run(SandboxJob(program, tests))
@@ -201,22 +218,28 @@ def test_syntax_error_is_reported_even_when_the_program_exits_mid_request(sandbo
     # This raced in CI as "the program's process exited" before the harness read the answer.
     big = "x" * 300_000
     program = "def f(x:\n    return 1\n"
-    for tests in (FunctionTests(tests=tuple(f"assert f({big!r}) == 1" for _ in range(2))),
-                  IOTests(cases=((big, "1"),)),
-                  FunctionTests(tests=("assert f(1) == 1",))):
+    for tests in (
+        FunctionTests(tests=tuple(f"assert f({big!r}) == 1" for _ in range(2))),
+        IOTests(cases=((big, "1"),)),
+        FunctionTests(tests=("assert f(1) == 1",)),
+    ):
         for _ in range(3):
             result = sandbox.run(SandboxJob(program, tests))
             assert (result.status, result.error_type) == (FAILED, "SyntaxError"), result
 
 
 def test_values_cross_with_exact_types(sandbox: Sandbox) -> None:
-    program = ("def f():\n    return [1, (2.5, 'x'), {'k': {1, 2}}, b'\\x00', None, True, 3 + 4j, frozenset([7])]\n"
-               "def g():\n    return (1, 2)\n")
-    tests = FunctionTests(tests=(
-        "assert f() == [1, (2.5, 'x'), {'k': {1, 2}}, b'\\x00', None, True, 3 + 4j, frozenset([7])]",
-        "assert type(f()[5]) is bool and type(f()[1]) is tuple",
-        "assert g() != [1, 2]",
-    ))
+    program = (
+        "def f():\n    return [1, (2.5, 'x'), {'k': {1, 2}}, b'\\x00', None, True, 3 + 4j, frozenset([7])]\n"
+        "def g():\n    return (1, 2)\n"
+    )
+    tests = FunctionTests(
+        tests=(
+            "assert f() == [1, (2.5, 'x'), {'k': {1, 2}}, b'\\x00', None, True, 3 + 4j, frozenset([7])]",
+            "assert type(f()[5]) is bool and type(f()[1]) is tuple",
+            "assert g() != [1, 2]",
+        )
+    )
     assert sandbox.run(SandboxJob(program, tests)).all_passed
 
 
@@ -249,8 +272,10 @@ def test_output_is_truncated(sandbox: Sandbox) -> None:
 
 
 def test_working_directory_is_private_empty_and_removed(sandbox: Sandbox) -> None:
-    program = ("import os\ndef f():\n    before = os.listdir('.')\n    open('scratch.txt', 'w').write('x')\n"
-               "    return [before, os.getcwd(), sorted(os.environ)]\n")
+    program = (
+        "import os\ndef f():\n    before = os.listdir('.')\n    open('scratch.txt', 'w').write('x')\n"
+        "    return [before, os.getcwd(), sorted(os.environ)]\n"
+    )
     first = sandbox.run(SandboxJob(program, FunctionTests(tests=("assert f()[0] == []",))))
     assert first.all_passed, first
     # read the first job's directory and environment back through a failing-test message
@@ -274,10 +299,12 @@ def test_environment_is_scrubbed() -> None:
 
 
 def test_threads_work_inside_the_sandbox(sandbox: Sandbox) -> None:
-    program = ("import threading\ndef f():\n    out = []\n"
-               "    workers = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
-               "    for w in workers:\n        w.start()\n    for w in workers:\n        w.join()\n"
-               "    return sorted(out)\n")
+    program = (
+        "import threading\ndef f():\n    out = []\n"
+        "    workers = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
+        "    for w in workers:\n        w.start()\n    for w in workers:\n        w.join()\n"
+        "    return sorted(out)\n"
+    )
     assert sandbox.run(SandboxJob(program, FunctionTests(tests=("assert f() == [0, 1, 2, 3]",)))).all_passed
 
 
@@ -356,8 +383,22 @@ def test_invalid_jobs_are_rejected_with_a_clear_error(sandbox: Sandbox) -> None:
 
 
 def test_codec_round_trips_plain_data_exactly() -> None:
-    value = [1, -2**80, 2.5, float("inf"), "é\n", None, True, (1, [2]), {"a": (1,)}, {3}, frozenset({4}),
-             b"\x00\xff", 1 - 2j, {(1, 2): "tuple key"}]
+    value = [
+        1,
+        -(2**80),
+        2.5,
+        float("inf"),
+        "é\n",
+        None,
+        True,
+        (1, [2]),
+        {"a": (1,)},
+        {3},
+        frozenset({4}),
+        b"\x00\xff",
+        1 - 2j,
+        {(1, 2): "tuple key"},
+    ]
     decoded = codec.decode(codec.encode(value))
     assert decoded == value
     assert [type(x) for x in decoded] == [type(x) for x in value]
@@ -380,8 +421,16 @@ def test_codec_turns_objects_into_opaque_values_that_equal_nothing() -> None:
 
 
 def test_codec_rejects_forged_payloads() -> None:
-    for forged in (b"not json", b'["Z", 1]', b'["S", ["L", 1]]', b'["D", [1]]', b"[]", b'{"a": 1}',
-                   b'["B", "zz"]', b"[" * 5000 + b"]" * 5000):
+    for forged in (
+        b"not json",
+        b'["Z", 1]',
+        b'["S", ["L", 1]]',
+        b'["D", [1]]',
+        b"[]",
+        b'{"a": 1}',
+        b'["B", "zz"]',
+        b"[" * 5000 + b"]" * 5000,
+    ):
         with pytest.raises(codec.CodecError):
             codec.decode(forged)
 
@@ -427,8 +476,10 @@ def test_result_helpers() -> None:
 def test_literal_calls_are_prefetched_only_when_certain_to_run() -> None:
     from grpo_envs.sandbox.harness import literal_calls
 
-    source = ("assert f(1) == 2\nassert f(x=[1, (2, 3)]) == 0, f('message only')\nif y:\n    f(3)\n"
-              "assert g(4) or f(5)\nz = f(*args)\nw = f(n)\nassert abs(f(-6)) == 6\n")
+    source = (
+        "assert f(1) == 2\nassert f(x=[1, (2, 3)]) == 0, f('message only')\nif y:\n    f(3)\n"
+        "assert g(4) or f(5)\nz = f(*args)\nw = f(n)\nassert abs(f(-6)) == 6\n"
+    )
     calls = literal_calls(source, {"f"})
     assert calls == [["f", ["L", 1], ["D"]], ["f", ["L"], ["D", ["x", ["L", 1, ["T", 2, 3]]]]], ["f", ["L", -6], ["D"]]]
 

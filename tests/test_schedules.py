@@ -20,7 +20,9 @@ def test_schedule_values() -> None:
     linear = LinearSchedule(1.0, 0.0)
     assert [linear(p) for p in (1.0, 0.5, 0.0)] == [1.0, 0.5, 0.0]
     cosine = CosineSchedule(1.0, 0.1)
-    assert cosine(1.0) == pytest.approx(1.0) and cosine(0.5) == pytest.approx(0.55) and cosine(0.0) == pytest.approx(0.1)
+    assert (
+        cosine(1.0) == pytest.approx(1.0) and cosine(0.5) == pytest.approx(0.55) and cosine(0.0) == pytest.approx(0.1)
+    )
     warm = CosineSchedule(1.0, 0.0, warmup_ratio=0.2)
     assert warm(1.0) == 0.0 and warm(0.9) == pytest.approx(0.5) and warm(0.8) == pytest.approx(1.0)
     assert warm(0.4) == pytest.approx(0.5)  # halfway through the decay

@@ -17,7 +17,9 @@ LOSS_TYPES = ["grpo", "bnpo", "dr_grpo", "dapo"]
 
 def _policy(n_states: int = 3, n_actions: int = 4, seed: int = 0) -> TabularPolicy:
     logits = np.random.default_rng(seed).normal(size=(n_states, n_actions))
-    return TabularPolicy(spaces.Discrete(n_states), spaces.Discrete(n_actions), initial_logits=logits, dtype=torch.float64)
+    return TabularPolicy(
+        spaces.Discrete(n_states), spaces.Discrete(n_actions), initial_logits=logits, dtype=torch.float64
+    )
 
 
 # -- the policy itself --------------------------------------------------------------------
@@ -93,7 +95,9 @@ def test_bad_spaces_and_observations_are_rejected() -> None:
 # -- the GRPO update on the tabular policy ------------------------------------------------
 
 
-def _one_update(loss_type: str, n_groups: int, group_size: int, scale: str = "group", seed: int = 0) -> tuple[GRPO, ContextualBanditEnv]:
+def _one_update(
+    loss_type: str, n_groups: int, group_size: int, scale: str = "group", seed: int = 0
+) -> tuple[GRPO, ContextualBanditEnv]:
     """Collect one rollout and run train() with lr 0: the gradient stays in logits.grad."""
     env = ContextualBanditEnv(n_states=3, n_actions=4, noise_std=0.1, table_seed=seed)
     logits = np.random.default_rng(seed).normal(size=(3, 4))

@@ -49,7 +49,10 @@ def test_tokenizer_round_trips_text_and_has_its_special_tokens(tmp_path):
     tok.save_pretrained(tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)
     assert again(text)["input_ids"] == ids and again.padding_side == "left"
-    assert again.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True) == "<bos>hi\n"
+    assert (
+        again.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+        == "<bos>hi\n"
+    )
 
 
 def test_tiny_model_is_small_and_loads_by_path_like_any_hf_model(tmp_path):
@@ -109,7 +112,9 @@ def test_warm_start_is_cached_by_content_and_written_atomically(tmp_path, monkey
 
 def test_tiny_policy_rebuilds_from_its_constructor_parameters(tmp_path):
     env = gym.make("grpo/Math-v0", levels=1, num_tasks=20)
-    policy = TinyPolicy(env.observation_space, env.action_space, env, sft_steps=3, tiny_config=SMALL, cache_dir=tmp_path)
+    policy = TinyPolicy(
+        env.observation_space, env.action_space, env, sft_steps=3, tiny_config=SMALL, cache_dir=tmp_path
+    )
     params = policy.get_constructor_parameters()
     rebuilt = TinyPolicy(**params)
     rebuilt.load_state_dict(policy.state_dict())

@@ -36,7 +36,7 @@ def oracle_action(ground_truth: list[dict[str, Any]]) -> str:
         return "[]"
     calls = []
     for entry in ground_truth:
-        (name, params), = entry.items()
+        ((name, params),) = entry.items()
         arguments = {k: next(v for v in values if v != "") for k, values in params.items() if values[0] != ""}
         calls.append("<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>")
     return "\n".join(calls)
@@ -49,11 +49,14 @@ def tool_call(name: str, **arguments: Any) -> str:
 # -- the Gymnasium contract --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env_id, kwargs", [
-    ("grpo/ToolCall-v0", {}),
-    ("grpo/ToolCall-v0", {"bfcl": str(FIXTURES / "BFCL_v4_simple_python.json"), "reward_mode": "fraction"}),
-    ("grpo/ToolUse-v0", {"level": [1, 2, 3], "isolate_tools": False}),
-])
+@pytest.mark.parametrize(
+    "env_id, kwargs",
+    [
+        ("grpo/ToolCall-v0", {}),
+        ("grpo/ToolCall-v0", {"bfcl": str(FIXTURES / "BFCL_v4_simple_python.json"), "reward_mode": "fraction"}),
+        ("grpo/ToolUse-v0", {"level": [1, 2, 3], "isolate_tools": False}),
+    ],
+)
 def test_check_env_passes_with_every_warning_an_error(env_id: str, kwargs: dict[str, Any]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -108,21 +111,28 @@ def test_generator_categories_have_their_shape() -> None:
             assert truth == [] and "empty list: []" in task.prompt
 
 
-@pytest.mark.parametrize("action, reason", [
-    ('{"name": "calculate", "arguments": {"expression": "1+1"', "parse_failed"),
-    ('<tool_call>{"name": "launch_missiles", "arguments": {}}</tool_call>', "unknown_function"),
-    ('<tool_call>{"name": "date_diff", "arguments": {"start": "2024-01-01"}}</tool_call>', "invalid_arguments"),
-    ('<tool_call>{"name": "date_diff", "arguments": {"start": 20240101, "end": "2024-01-02"}}</tool_call>',
-     "invalid_arguments"),
-    ("[" * 100_000 + "]" * 100_000, "parse_failed"),  # over the action space's length
-    ('{"name": "date_diff", "arguments": ' + "[" * 1000 + "]" * 1000 + "}", "parse_failed"),
-    ("x" * 1_000_000, "parse_failed"),
-])
+@pytest.mark.parametrize(
+    "action, reason",
+    [
+        ('{"name": "calculate", "arguments": {"expression": "1+1"', "parse_failed"),
+        ('<tool_call>{"name": "launch_missiles", "arguments": {}}</tool_call>', "unknown_function"),
+        ('<tool_call>{"name": "date_diff", "arguments": {"start": "2024-01-01"}}</tool_call>', "invalid_arguments"),
+        (
+            '<tool_call>{"name": "date_diff", "arguments": {"start": 20240101, "end": "2024-01-02"}}</tool_call>',
+            "invalid_arguments",
+        ),
+        ("[" * 100_000 + "]" * 100_000, "parse_failed"),  # over the action space's length
+        ('{"name": "date_diff", "arguments": ' + "[" * 1000 + "]" * 1000 + "}", "parse_failed"),
+        ("x" * 1_000_000, "parse_failed"),
+    ],
+)
 def test_bad_input_scores_zero_with_a_reason(action: str, reason: str) -> None:
     task = Task(
         prompt="How many days from 2024-01-01 to 2024-03-01?",
-        reference={"tools": [default_toolbox().tools["date_diff"].spec],
-                   "ground_truth": [{"date_diff": {"start": ["2024-01-01"], "end": ["2024-03-01"]}}]},
+        reference={
+            "tools": [default_toolbox().tools["date_diff"].spec],
+            "ground_truth": [{"date_diff": {"start": ["2024-01-01"], "end": ["2024-03-01"]}}],
+        },
         id="days",
     )
     env = ToolCallEnv([task])
@@ -132,9 +142,14 @@ def test_bad_input_scores_zero_with_a_reason(action: str, reason: str) -> None:
 
 
 def test_info_names_the_wrong_argument_and_fraction_mode_gives_partial_credit() -> None:
-    task = Task(prompt="p", id="t", reference={
-        "tools": [default_toolbox().tools["date_diff"].spec],
-        "ground_truth": [{"date_diff": {"start": ["2024-01-01"], "end": ["2024-03-01"]}}]})
+    task = Task(
+        prompt="p",
+        id="t",
+        reference={
+            "tools": [default_toolbox().tools["date_diff"].spec],
+            "ground_truth": [{"date_diff": {"start": ["2024-01-01"], "end": ["2024-03-01"]}}],
+        },
+    )
     action = tool_call("date_diff", start="2024-01-01", end="2024-03-02")
     binary, fraction = ToolCallEnv([task]), ToolCallEnv([task], reward_mode="fraction")
     binary.reset(seed=0), fraction.reset(seed=0)
@@ -168,7 +183,11 @@ def test_render_ansi_shows_the_exchange() -> None:
 
 
 def test_bfcl_fixtures_load_and_the_reference_scores_one() -> None:
-    for name, category in [("simple_python", "simple"), ("parallel_multiple", "parallel"), ("irrelevance", "irrelevance")]:
+    for name, category in [
+        ("simple_python", "simple"),
+        ("parallel_multiple", "parallel"),
+        ("irrelevance", "irrelevance"),
+    ]:
         env = ToolCallEnv(bfcl=FIXTURES / f"BFCL_v4_{name}.json")
         for k in range(env.num_tasks):
             _, info = env.reset(options={"task_id": k})
@@ -185,8 +204,12 @@ def test_bfcl_edge_cases_from_fixtures() -> None:
         (0, tool_call("geometry.rectangle_area", length=12, width=7.5, unit="ft"), 0.0, "wrong_value"),
         (1, tool_call("find_hotels", city="new york", check_in="2024-05-01", nights=3, guests=2), 1.0, "correct"),
         (1, tool_call("find_hotels", city="NYC", check_in="2024-05-01", nights=3), 0.0, "missing_argument"),
-        (1, tool_call("find_hotels", city="NYC", check_in="2024-05-01", nights=3, guests=2, amenities=[]), 1.0,
-         "correct"),
+        (
+            1,
+            tool_call("find_hotels", city="NYC", check_in="2024-05-01", nights=3, guests=2, amenities=[]),
+            1.0,
+            "correct",
+        ),
         (2, tool_call("sort_numbers", numbers=[5, 3, 9], descending=True), 1.0, "correct"),
         (2, tool_call("sort_numbers", numbers=[9, 5, 3], descending=True), 0.0, "wrong_value"),
     ]
@@ -200,8 +223,13 @@ def test_bfcl_edge_cases_from_fixtures() -> None:
 def test_bfcl_parallel_calls_match_in_any_order() -> None:
     env = ToolCallEnv(bfcl=FIXTURES / "BFCL_v4_parallel_multiple.json")
     env.reset(seed=0)
-    action = "\n".join([tool_call("convert_currency", amount=100, from_currency="usd", to_currency="eur"),
-                        tool_call("get_stock_price", ticker="MSFT"), tool_call("get_stock_price", ticker="AAPL")])
+    action = "\n".join(
+        [
+            tool_call("convert_currency", amount=100, from_currency="usd", to_currency="eur"),
+            tool_call("get_stock_price", ticker="MSFT"),
+            tool_call("get_stock_price", ticker="AAPL"),
+        ]
+    )
     assert env.step(action)[1] == 1.0
 
 
@@ -228,9 +256,16 @@ def test_bfcl_loader_errors_are_explained(tmp_path: Path, monkeypatch: pytest.Mo
 SHOP = Task(
     prompt=format_tool_prompt(
         "How much do 3 apples cost? The price is in the store under 'price:<item>'.",
-        [t.spec for t in default_toolbox().tools.values() if t.name in ("kv_get", "calculate")], TOOL_USE_PROTOCOL),
-    reference={"tools": ["kv_get", "calculate"], "store": {"price:apple": 1.25, "price:pear": 0.8},
-               "answer": "3.75", "kind": "number", "tolerance": 0.005},
+        [t.spec for t in default_toolbox().tools.values() if t.name in ("kv_get", "calculate")],
+        TOOL_USE_PROTOCOL,
+    ),
+    reference={
+        "tools": ["kv_get", "calculate"],
+        "store": {"price:apple": 1.25, "price:pear": 0.8},
+        "answer": "3.75",
+        "kind": "number",
+        "tolerance": 0.005,
+    },
     id="shop",
 )
 
@@ -279,7 +314,11 @@ def test_tool_errors_come_back_as_observations() -> None:
         (tool_call("kv_get"), "invalid_arguments", "'key' is a required property"),
         ("<tool_call>{not json}</tool_call>", "parse_failed", "could not read your tool call"),
         (tool_call("calculate", expression="10**10**10"), "tool_error", "too large"),
-        ("<tool_call>" + json.dumps([{"name": "kv_get", "arguments": {"key": "price:pear"}}] * 9) + "</tool_call>", "too_many_calls", "at most 8"),
+        (
+            "<tool_call>" + json.dumps([{"name": "kv_get", "arguments": {"key": "price:pear"}}] * 9) + "</tool_call>",
+            "too_many_calls",
+            "at most 8",
+        ),
     ]:
         obs, reward, terminated, truncated, info = env.step(action)
         assert (reward, terminated, truncated, info["reason"]) == (0.0, False, False, reason), info
@@ -341,41 +380,48 @@ def test_reference_solutions_replay_to_the_answer(level: int) -> None:
     assert ToolUseTasks(6, level=level)[0].meta["num_solution_calls"] >= level
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Answer: 42", "42"),
-    ("I computed it.\nAnswer: 42\nThanks", "42"),
-    ("<answer>Monday</answer>", "Monday"),
-    ("The answer is **Monday**.", "Monday"),
-    ('Final answer: "olleh"', "olleh"),
-    ("42", "42"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Answer: 42", "42"),
+        ("I computed it.\nAnswer: 42\nThanks", "42"),
+        ("<answer>Monday</answer>", "Monday"),
+        ("The answer is **Monday**.", "Monday"),
+        ('Final answer: "olleh"', "olleh"),
+        ("42", "42"),
+    ],
+)
 def test_extract_final_answer(text: str, expected: str) -> None:
     assert extract_final_answer(text) == expected
 
 
-@pytest.mark.parametrize("text, reference, reason", [
-    ("Answer: 3.75", {"answer": "3.75", "kind": "number"}, "correct"),
-    ("Answer: 3.750", {"answer": "3.75", "kind": "number"}, "correct"),
-    ("Answer: 15/4", {"answer": "3.75", "kind": "number"}, "correct"),
-    ("Answer: 1,234 km", {"answer": "1234", "kind": "number"}, "correct"),
-    ("Answer: -63", {"answer": "-63", "kind": "number"}, "correct"),
-    ("Answer: 116.2", {"answer": "116.2", "kind": "number", "tolerance": 0.01}, "correct"),
-    ("Answer: 116.21", {"answer": "116.2", "kind": "number", "tolerance": 0.01}, "correct"),
-    ("Answer: 116.22", {"answer": "116.2", "kind": "number", "tolerance": 0.01}, "wrong"),
-    ("Answer: 3.7500001", {"answer": "3.75", "kind": "number"}, "wrong"),
-    ("Answer: about 4", {"answer": "4", "kind": "number"}, "parse_failed"),
-    ("Answer: 4 (2 + 2)", {"answer": "4", "kind": "number"}, "parse_failed"),
-    ("Answer: " + "9" * 500, {"answer": "4", "kind": "number"}, "parse_failed"),
-    ("Answer: monday", {"answer": "Monday", "kind": "string", "case_sensitive": False}, "correct"),
-    ("Answer: OLLEH", {"answer": "olleh", "kind": "string"}, "wrong"),
-    ("Answer: olleh.", {"answer": "olleh", "kind": "string"}, "correct"),
-])
+@pytest.mark.parametrize(
+    "text, reference, reason",
+    [
+        ("Answer: 3.75", {"answer": "3.75", "kind": "number"}, "correct"),
+        ("Answer: 3.750", {"answer": "3.75", "kind": "number"}, "correct"),
+        ("Answer: 15/4", {"answer": "3.75", "kind": "number"}, "correct"),
+        ("Answer: 1,234 km", {"answer": "1234", "kind": "number"}, "correct"),
+        ("Answer: -63", {"answer": "-63", "kind": "number"}, "correct"),
+        ("Answer: 116.2", {"answer": "116.2", "kind": "number", "tolerance": 0.01}, "correct"),
+        ("Answer: 116.21", {"answer": "116.2", "kind": "number", "tolerance": 0.01}, "correct"),
+        ("Answer: 116.22", {"answer": "116.2", "kind": "number", "tolerance": 0.01}, "wrong"),
+        ("Answer: 3.7500001", {"answer": "3.75", "kind": "number"}, "wrong"),
+        ("Answer: about 4", {"answer": "4", "kind": "number"}, "parse_failed"),
+        ("Answer: 4 (2 + 2)", {"answer": "4", "kind": "number"}, "parse_failed"),
+        ("Answer: " + "9" * 500, {"answer": "4", "kind": "number"}, "parse_failed"),
+        ("Answer: monday", {"answer": "Monday", "kind": "string", "case_sensitive": False}, "correct"),
+        ("Answer: OLLEH", {"answer": "olleh", "kind": "string"}, "wrong"),
+        ("Answer: olleh.", {"answer": "olleh", "kind": "string"}, "correct"),
+    ],
+)
 def test_final_answer_verification(text: str, reference: dict[str, Any], reason: str) -> None:
     assert verify_final_answer(text, reference).reason == reason
 
 
-@pytest.mark.parametrize("module", [tool_call_env, tool_use_env, tool_call_verifier, tools_base],
-                         ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [tool_call_env, tool_use_env, tool_call_verifier, tools_base], ids=lambda m: m.__name__
+)
 def test_docstring_examples_run(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

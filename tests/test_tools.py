@@ -18,77 +18,89 @@ from grpo_envs.verify.tool_call import FunctionCall
 from grpo_envs.verify.worker import TimeoutWorker
 
 
-@pytest.mark.parametrize("expression, expected", [
-    ("3 * (4 + 5) / 2", 13.5),
-    ("6 / 3", 2),
-    ("7 // 2", 3),
-    ("-7 % 3", 2),
-    ("2 ** 10", 1024),
-    ("2 ^ 10", 1024),
-    ("2 ** -2", 0.25),
-    ("sqrt(16) + abs(-3)", 7.0),
-    ("round(pi, 2)", 3.14),
-    ("max(3, 9, 4) - min(3, 9, 4)", 6),
-    ("factorial(20)", math.factorial(20)),
-    ("log(8, 2)", 3.0),
-    ("0.1 + 0.2", 0.1 + 0.2),
-    ("99 ** 300", 99**300),  # large but within the integer bound
-])
+@pytest.mark.parametrize(
+    "expression, expected",
+    [
+        ("3 * (4 + 5) / 2", 13.5),
+        ("6 / 3", 2),
+        ("7 // 2", 3),
+        ("-7 % 3", 2),
+        ("2 ** 10", 1024),
+        ("2 ^ 10", 1024),
+        ("2 ** -2", 0.25),
+        ("sqrt(16) + abs(-3)", 7.0),
+        ("round(pi, 2)", 3.14),
+        ("max(3, 9, 4) - min(3, 9, 4)", 6),
+        ("factorial(20)", math.factorial(20)),
+        ("log(8, 2)", 3.0),
+        ("0.1 + 0.2", 0.1 + 0.2),
+        ("99 ** 300", 99**300),  # large but within the integer bound
+    ],
+)
 def test_calculator_values(expression: str, expected: float) -> None:
     assert calculate(expression) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("expression, message", [
-    ("10**10**10", "too large"),
-    ("9**9**9", "too large"),
-    ("2**100000", "too large"),
-    ("(2**4000) * (2**4000)", "bits"),
-    ("1e308 * 10", "finite"),
-    ("1 / 0", "division by zero"),
-    ("5 % 0", "modulo by zero"),
-    ("sqrt(-1)", "undefined"),
-    ("factorial(100000)", "factorial"),
-    ("round(2.5, 10**9)", "digits"),
-    ("__import__('os').system('echo hi')", "unknown function"),
-    ("open('/etc/passwd').read()", "unknown"),
-    ("().__class__.__bases__", "not allowed"),
-    ("x + 1", "unknown name"),
-    ("[1, 2, 3]", "not allowed"),
-    ("(lambda: 1)()", "unknown function"),
-    ("'a' * 10", "only numbers"),
-    ("True + 1", "only numbers"),
-    ("sqrt(x=4)", "keyword"),
-    ("1 +", "cannot parse"),
-    ("(" * 210 + "1" + ")" * 210, "cannot parse"),
-    ("1" + "+1" * 200, "parts"),
-    ("1" * (MAX_EXPRESSION_CHARS + 1), "characters"),
-])
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("10**10**10", "too large"),
+        ("9**9**9", "too large"),
+        ("2**100000", "too large"),
+        ("(2**4000) * (2**4000)", "bits"),
+        ("1e308 * 10", "finite"),
+        ("1 / 0", "division by zero"),
+        ("5 % 0", "modulo by zero"),
+        ("sqrt(-1)", "undefined"),
+        ("factorial(100000)", "factorial"),
+        ("round(2.5, 10**9)", "digits"),
+        ("__import__('os').system('echo hi')", "unknown function"),
+        ("open('/etc/passwd').read()", "unknown"),
+        ("().__class__.__bases__", "not allowed"),
+        ("x + 1", "unknown name"),
+        ("[1, 2, 3]", "not allowed"),
+        ("(lambda: 1)()", "unknown function"),
+        ("'a' * 10", "only numbers"),
+        ("True + 1", "only numbers"),
+        ("sqrt(x=4)", "keyword"),
+        ("1 +", "cannot parse"),
+        ("(" * 210 + "1" + ")" * 210, "cannot parse"),
+        ("1" + "+1" * 200, "parts"),
+        ("1" * (MAX_EXPRESSION_CHARS + 1), "characters"),
+    ],
+)
 def test_calculator_refuses(expression: str, message: str) -> None:
     with pytest.raises(ToolError, match=message):
         calculate(expression)
 
 
-@pytest.mark.parametrize("value, source, target, expected", [
-    (1, "mi", "km", 1.609344),
-    (5, "kilometers", "miles", 5 / 1.609344),
-    (12, "inches", "ft", 1.0),
-    (1, "lb", "g", 453.59237),
-    (100, "C", "F", 212.0),
-    (32, "fahrenheit", "celsius", 0.0),
-    (0, "K", "C", -273.15),
-    (3, "hours", "minutes", 180.0),
-    (1, "gallon", "liters", 3.785411784),
-    (1, "acre", "m2", 4046.8564224),
-])
+@pytest.mark.parametrize(
+    "value, source, target, expected",
+    [
+        (1, "mi", "km", 1.609344),
+        (5, "kilometers", "miles", 5 / 1.609344),
+        (12, "inches", "ft", 1.0),
+        (1, "lb", "g", 453.59237),
+        (100, "C", "F", 212.0),
+        (32, "fahrenheit", "celsius", 0.0),
+        (0, "K", "C", -273.15),
+        (3, "hours", "minutes", 180.0),
+        (1, "gallon", "liters", 3.785411784),
+        (1, "acre", "m2", 4046.8564224),
+    ],
+)
 def test_unit_conversions(value: float, source: str, target: str, expected: float) -> None:
     assert convert_units(value, source, target) == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
-@pytest.mark.parametrize("source, target, message", [
-    ("km", "kg", "cannot convert"),
-    ("C", "m", "only temperatures"),
-    ("furlong", "m", "unknown unit"),
-])
+@pytest.mark.parametrize(
+    "source, target, message",
+    [
+        ("km", "kg", "cannot convert"),
+        ("C", "m", "only temperatures"),
+        ("furlong", "m", "unknown unit"),
+    ],
+)
 def test_unit_errors(source: str, target: str, message: str) -> None:
     with pytest.raises(ToolError, match=message):
         convert_units(1, source, target)
@@ -152,20 +164,23 @@ def box() -> Toolbox:
     return default_toolbox(isolate=False)
 
 
-@pytest.mark.parametrize("name, arguments, reason, text", [
-    ("calculate", {"expression": "2 + 2"}, None, "4"),
-    ("convert_units", {"value": 100, "from_unit": "C", "to_unit": "F"}, None, "212"),
-    ("kv_get", {"key": "greeting"}, None, "hello"),
-    ("kv_list", {}, None, '["greeting"]'),
-    ("nope", {}, "unknown_function", "unknown function"),
-    ("calculate", {}, "invalid_arguments", "'expression' is a required property"),
-    ("calculate", {"expression": 42}, "invalid_arguments", "not of type 'string'"),
-    ("calculate", {"expression": "1", "extra": 1}, "invalid_arguments", "Additional properties"),
-    ("calculate", {"expression": "10**10**10"}, "tool_error", "too large"),
-    ("date_add", {"date": "2024-01-01", "days": 1.5}, "invalid_arguments", "not of type 'integer'"),
-    ("kv_get", {"key": "missing"}, "tool_error", "kv_list"),
-    ("reverse_text", {"text": "x" * 20_000}, "invalid_arguments", "maxLength = 10000"),
-])
+@pytest.mark.parametrize(
+    "name, arguments, reason, text",
+    [
+        ("calculate", {"expression": "2 + 2"}, None, "4"),
+        ("convert_units", {"value": 100, "from_unit": "C", "to_unit": "F"}, None, "212"),
+        ("kv_get", {"key": "greeting"}, None, "hello"),
+        ("kv_list", {}, None, '["greeting"]'),
+        ("nope", {}, "unknown_function", "unknown function"),
+        ("calculate", {}, "invalid_arguments", "'expression' is a required property"),
+        ("calculate", {"expression": 42}, "invalid_arguments", "not of type 'string'"),
+        ("calculate", {"expression": "1", "extra": 1}, "invalid_arguments", "Additional properties"),
+        ("calculate", {"expression": "10**10**10"}, "tool_error", "too large"),
+        ("date_add", {"date": "2024-01-01", "days": 1.5}, "invalid_arguments", "not of type 'integer'"),
+        ("kv_get", {"key": "missing"}, "tool_error", "kv_list"),
+        ("reverse_text", {"text": "x" * 20_000}, "invalid_arguments", "maxLength = 10000"),
+    ],
+)
 def test_toolbox_turns_every_outcome_into_text(
     box: Toolbox, name: str, arguments: dict[str, Any], reason: str | None, text: str
 ) -> None:
@@ -207,8 +222,13 @@ def sleep_then_return(seconds: float) -> float:
 
 def test_isolated_tools_run_in_the_worker_and_time_out() -> None:
     worker = TimeoutWorker(memory_limit=None)
-    sleeper = Tool("sleep", "sleeps", {"type": "object", "properties": {"seconds": {"type": "number"}},
-                                       "required": ["seconds"]}, sleep_then_return, isolated=True)
+    sleeper = Tool(
+        "sleep",
+        "sleeps",
+        {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]},
+        sleep_then_return,
+        isolated=True,
+    )
     calculator = next(t for t in DEFAULT_TOOLS if t.name == "calculate")
     box = Toolbox([sleeper, calculator], timeout=1.0, worker=worker)
     try:

@@ -16,40 +16,87 @@ from grpo_envs.verify.tool_call import (
     verify_tool_calls,
 )
 
-WEATHER = {"name": "get_weather", "description": "Current weather in a city.", "parameters": {
-    "type": "object", "properties": {
-        "city": {"type": "string"},
-        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-    "required": ["city"]}}
-AREA = {"name": "calculate_triangle_area", "description": "Area of a triangle (BFCL-style types).", "parameters": {
-    "type": "dict", "properties": {
-        "base": {"type": "integer"}, "height": {"type": "float"}, "unit": {"type": "string"}},
-    "required": ["base", "height"]}}
-FACTORIAL = {"name": "math.factorial", "description": "n!", "parameters": {
-    "type": "dict", "properties": {"number": {"type": "integer"}}, "required": ["number"]}}
-ALARM = {"name": "set_alarm", "description": "Set an alarm.", "parameters": {
-    "type": "object", "properties": {
-        "time": {"type": "string"}, "days": {"type": "array", "items": {"type": "string"}},
-        "snooze": {"type": "boolean"}},
-    "required": ["time"]}}
-FLIGHT = {"type": "function", "function": {"name": "book_flight", "description": "Book a flight (OpenAI-wrapped).",
-          "parameters": {"type": "object", "properties": {
-              "destination": {"type": "string"}, "passengers": {"type": "integer"},
-              "preferences": {"type": "object", "properties": {"seat": {"type": "string"}, "meal": {"type": "string"}}}},
-              "required": ["destination"]}}}
-CALC = {"name": "calculate", "description": "Evaluate.", "parameters": {
-    "type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather in a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+        "required": ["city"],
+    },
+}
+AREA = {
+    "name": "calculate_triangle_area",
+    "description": "Area of a triangle (BFCL-style types).",
+    "parameters": {
+        "type": "dict",
+        "properties": {"base": {"type": "integer"}, "height": {"type": "float"}, "unit": {"type": "string"}},
+        "required": ["base", "height"],
+    },
+}
+FACTORIAL = {
+    "name": "math.factorial",
+    "description": "n!",
+    "parameters": {"type": "dict", "properties": {"number": {"type": "integer"}}, "required": ["number"]},
+}
+ALARM = {
+    "name": "set_alarm",
+    "description": "Set an alarm.",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "time": {"type": "string"},
+            "days": {"type": "array", "items": {"type": "string"}},
+            "snooze": {"type": "boolean"},
+        },
+        "required": ["time"],
+    },
+}
+FLIGHT = {
+    "type": "function",
+    "function": {
+        "name": "book_flight",
+        "description": "Book a flight (OpenAI-wrapped).",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "destination": {"type": "string"},
+                "passengers": {"type": "integer"},
+                "preferences": {
+                    "type": "object",
+                    "properties": {"seat": {"type": "string"}, "meal": {"type": "string"}},
+                },
+            },
+            "required": ["destination"],
+        },
+    },
+}
+CALC = {
+    "name": "calculate",
+    "description": "Evaluate.",
+    "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]},
+}
 TOOLS = [WEATHER, AREA, FACTORIAL, ALARM, FLIGHT, CALC]
 
 PARIS = [{"get_weather": {"city": ["Paris"], "unit": ["", "celsius"]}}]
 PARIS_F = [{"get_weather": {"city": ["Paris"], "unit": ["fahrenheit"]}}]
 TRIANGLE = [{"calculate_triangle_area": {"base": [10], "height": [5.0], "unit": ["units", ""]}}]
 TWO_CITIES = [{"get_weather": {"city": ["Paris"], "unit": [""]}}, {"get_weather": {"city": ["Tokyo"], "unit": [""]}}]
-OVERLAP = [{"get_weather": {"city": ["Paris", "London"], "unit": [""]}}, {"get_weather": {"city": ["Paris"], "unit": [""]}}]
+OVERLAP = [
+    {"get_weather": {"city": ["Paris", "London"], "unit": [""]}},
+    {"get_weather": {"city": ["Paris"], "unit": [""]}},
+]
 MIXED = [{"get_weather": {"city": ["Oslo"], "unit": [""]}}, {"math.factorial": {"number": [5]}}]
 ALARM_REF = [{"set_alarm": {"time": ["07:30"], "days": [["Monday", "Friday"]], "snooze": ["", False]}}]
-FLIGHT_REF = [{"book_flight": {"destination": ["Lisbon"], "passengers": ["", 1],
-                               "preferences": ["", {"seat": ["window"], "meal": ["", "vegetarian"]}]}}]
+FLIGHT_REF = [
+    {
+        "book_flight": {
+            "destination": ["Lisbon"],
+            "passengers": ["", 1],
+            "preferences": ["", {"seat": ["window"], "meal": ["", "vegetarian"]}],
+        }
+    }
+]
 EXPR = [{"calculate": {"expression": ["3 * (4 + 5)"]}}]
 NONE: list[Any] = []
 
@@ -70,105 +117,402 @@ CASES: list[tuple[str, str, list[Any], str, float, dict[str, Any], dict[str, Any
     ("json-fence", "Sure:\n```json\n" + call("get_weather", city="Paris") + "\n```", PARIS, "correct", 1.0, {}, {}),
     ("plain-fence", "```\n" + call("get_weather", city="Paris") + "\n```", PARIS, "correct", 1.0, {}, {}),
     ("list-of-one", "[" + call("get_weather", city="Paris") + "]", PARIS, "correct", 1.0, {}, {}),
-    ("openai-wrapper-string-args", json.dumps({"type": "function", "function": {
-        "name": "get_weather", "arguments": json.dumps({"city": "Paris"})}}), PARIS, "correct", 1.0, {}, {}),
-    ("parameters-alias", json.dumps({"name": "get_weather", "parameters": {"city": "Paris"}}), PARIS, "correct", 1.0, {}, {}),
-    ("embedded-in-prose", "I will check. " + call("get_weather", city="Paris") + " Done.", PARIS, "correct", 1.0, {}, {}),
+    (
+        "openai-wrapper-string-args",
+        json.dumps(
+            {"type": "function", "function": {"name": "get_weather", "arguments": json.dumps({"city": "Paris"})}}
+        ),
+        PARIS,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
+    (
+        "parameters-alias",
+        json.dumps({"name": "get_weather", "parameters": {"city": "Paris"}}),
+        PARIS,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
+    (
+        "embedded-in-prose",
+        "I will check. " + call("get_weather", city="Paris") + " Done.",
+        PARIS,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
     ("unclosed-tag-complete-json", "<tool_call>" + call("get_weather", city="Paris"), PARIS, "correct", 1.0, {}, {}),
     # -- numbers by value, booleans are not numbers
-    ("int-as-float-for-integer", call("calculate_triangle_area", base=10.0, height=5.0), TRIANGLE, "correct", 1.0, {}, {}),
+    (
+        "int-as-float-for-integer",
+        call("calculate_triangle_area", base=10.0, height=5.0),
+        TRIANGLE,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
     ("int-for-float-param", call("calculate_triangle_area", base=10, height=5), TRIANGLE, "correct", 1.0, {}, {}),
-    ("wrong-number", call("calculate_triangle_area", base=10, height=6), TRIANGLE, "wrong_value", 0.0, {},
-     {"argument": "height", "call_index": 0}),
-    ("bool-for-integer", call("calculate_triangle_area", base=True, height=5), TRIANGLE, "invalid_arguments", 0.0, {},
-     {"argument": "base"}),
-    ("non-integral-float-for-integer", call("calculate_triangle_area", base=10.5, height=5), TRIANGLE,
-     "invalid_arguments", 0.0, {}, {"argument": "base"}),
-    ("number-as-string", call("calculate_triangle_area", base="10", height=5), TRIANGLE, "invalid_arguments", 0.0, {},
-     {"argument": "base"}),
-    ("bool-false-matches", call("set_alarm", time="07:30", days=["Monday", "Friday"], snooze=False), ALARM_REF,
-     "correct", 1.0, {}, {}),
-    ("int-zero-for-boolean", call("set_alarm", time="07:30", days=["Monday", "Friday"], snooze=0), ALARM_REF,
-     "invalid_arguments", 0.0, {}, {"argument": "snooze"}),
+    (
+        "wrong-number",
+        call("calculate_triangle_area", base=10, height=6),
+        TRIANGLE,
+        "wrong_value",
+        0.0,
+        {},
+        {"argument": "height", "call_index": 0},
+    ),
+    (
+        "bool-for-integer",
+        call("calculate_triangle_area", base=True, height=5),
+        TRIANGLE,
+        "invalid_arguments",
+        0.0,
+        {},
+        {"argument": "base"},
+    ),
+    (
+        "non-integral-float-for-integer",
+        call("calculate_triangle_area", base=10.5, height=5),
+        TRIANGLE,
+        "invalid_arguments",
+        0.0,
+        {},
+        {"argument": "base"},
+    ),
+    (
+        "number-as-string",
+        call("calculate_triangle_area", base="10", height=5),
+        TRIANGLE,
+        "invalid_arguments",
+        0.0,
+        {},
+        {"argument": "base"},
+    ),
+    (
+        "bool-false-matches",
+        call("set_alarm", time="07:30", days=["Monday", "Friday"], snooze=False),
+        ALARM_REF,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
+    (
+        "int-zero-for-boolean",
+        call("set_alarm", time="07:30", days=["Monday", "Friday"], snooze=0),
+        ALARM_REF,
+        "invalid_arguments",
+        0.0,
+        {},
+        {"argument": "snooze"},
+    ),
     # -- strings after BFCL normalisation
     ("string-case", call("get_weather", city="PARIS"), PARIS, "correct", 1.0, {}, {}),
     ("string-punctuation-space", call("get_weather", city=" Pa-r_is. "), PARIS, "correct", 1.0, {}, {}),
     ("string-other-city", call("get_weather", city="Rome"), PARIS, "wrong_value", 0.0, {}, {"argument": "city"}),
-    ("bfcl-normalisation-drops-operators", call("calculate", expression="3 / (4 + 5)"), EXPR, "correct", 1.0,
-     {"string_match": {}}, {}),
-    ("ignore-space-keeps-operators", call("calculate", expression="3 / (4 + 5)"), EXPR, "wrong_value", 0.0,
-     {"string_match": {"expression": "ignore_space"}}, {"argument": "expression"}),
-    ("ignore-space-spacing", call("calculate", expression="3*(4+5)"), EXPR, "correct", 1.0,
-     {"string_match": {"expression": "ignore_space"}}, {}),
-    ("exact-mode-case", call("get_weather", city="paris"), PARIS, "wrong_value", 0.0,
-     {"string_match": {"city": "exact"}}, {"argument": "city"}),
+    (
+        "bfcl-normalisation-drops-operators",
+        call("calculate", expression="3 / (4 + 5)"),
+        EXPR,
+        "correct",
+        1.0,
+        {"string_match": {}},
+        {},
+    ),
+    (
+        "ignore-space-keeps-operators",
+        call("calculate", expression="3 / (4 + 5)"),
+        EXPR,
+        "wrong_value",
+        0.0,
+        {"string_match": {"expression": "ignore_space"}},
+        {"argument": "expression"},
+    ),
+    (
+        "ignore-space-spacing",
+        call("calculate", expression="3*(4+5)"),
+        EXPR,
+        "correct",
+        1.0,
+        {"string_match": {"expression": "ignore_space"}},
+        {},
+    ),
+    (
+        "exact-mode-case",
+        call("get_weather", city="paris"),
+        PARIS,
+        "wrong_value",
+        0.0,
+        {"string_match": {"city": "exact"}},
+        {"argument": "city"},
+    ),
     # -- optional parameters ("" = may be omitted)
     ("optional-omitted", call("get_weather", city="Paris"), PARIS, "correct", 1.0, {}, {}),
     ("optional-given-default", call("get_weather", city="Paris", unit="celsius"), PARIS, "correct", 1.0, {}, {}),
-    ("optional-given-other", call("get_weather", city="Paris", unit="fahrenheit"), PARIS, "wrong_value", 0.0, {},
-     {"argument": "unit"}),
-    ("needed-optional-omitted", call("get_weather", city="Paris"), PARIS_F, "missing_argument", 0.0, {},
-     {"argument": "unit"}),
-    ("schema-param-not-in-reference", call("calculate_triangle_area", base=10, height=5, unit="cm"),
-     [{"calculate_triangle_area": {"base": [10], "height": [5.0]}}], "unexpected_argument", 0.0, {}, {"argument": "unit"}),
+    (
+        "optional-given-other",
+        call("get_weather", city="Paris", unit="fahrenheit"),
+        PARIS,
+        "wrong_value",
+        0.0,
+        {},
+        {"argument": "unit"},
+    ),
+    (
+        "needed-optional-omitted",
+        call("get_weather", city="Paris"),
+        PARIS_F,
+        "missing_argument",
+        0.0,
+        {},
+        {"argument": "unit"},
+    ),
+    (
+        "schema-param-not-in-reference",
+        call("calculate_triangle_area", base=10, height=5, unit="cm"),
+        [{"calculate_triangle_area": {"base": [10], "height": [5.0]}}],
+        "unexpected_argument",
+        0.0,
+        {},
+        {"argument": "unit"},
+    ),
     # -- schema validation
-    ("missing-required", call("get_weather", unit="celsius"), PARIS, "invalid_arguments", 0.0, {}, {"argument": "city"}),
-    ("argument-not-in-schema", call("get_weather", city="Paris", country="FR"), PARIS, "invalid_arguments", 0.0, {},
-     {"argument": "country"}),
-    ("enum-violation", call("get_weather", city="Paris", unit="kelvin"), PARIS, "invalid_arguments", 0.0, {},
-     {"argument": "unit"}),
-    ("array-item-type", call("set_alarm", time="07:30", days=["Monday", 5]), ALARM_REF, "invalid_arguments", 0.0, {},
-     {"argument": "days"}),
-    ("unknown-function", call("get_forecast", city="Paris"), PARIS, "unknown_function", 0.0, {},
-     {"function": "get_forecast", "call_index": 0}),
+    (
+        "missing-required",
+        call("get_weather", unit="celsius"),
+        PARIS,
+        "invalid_arguments",
+        0.0,
+        {},
+        {"argument": "city"},
+    ),
+    (
+        "argument-not-in-schema",
+        call("get_weather", city="Paris", country="FR"),
+        PARIS,
+        "invalid_arguments",
+        0.0,
+        {},
+        {"argument": "country"},
+    ),
+    (
+        "enum-violation",
+        call("get_weather", city="Paris", unit="kelvin"),
+        PARIS,
+        "invalid_arguments",
+        0.0,
+        {},
+        {"argument": "unit"},
+    ),
+    (
+        "array-item-type",
+        call("set_alarm", time="07:30", days=["Monday", 5]),
+        ALARM_REF,
+        "invalid_arguments",
+        0.0,
+        {},
+        {"argument": "days"},
+    ),
+    (
+        "unknown-function",
+        call("get_forecast", city="Paris"),
+        PARIS,
+        "unknown_function",
+        0.0,
+        {},
+        {"function": "get_forecast", "call_index": 0},
+    ),
     # -- choosing among several functions
     ("wrong-function", call("math.factorial", number=5), PARIS, "wrong_function", 0.0, {}, {"expected": "get_weather"}),
-    ("dotted-name-with-underscore", call("math_factorial", number=5), [{"math.factorial": {"number": [5]}}],
-     "correct", 1.0, {}, {}),
+    (
+        "dotted-name-with-underscore",
+        call("math_factorial", number=5),
+        [{"math.factorial": {"number": [5]}}],
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
     # -- lists and dicts
     ("list-in-order", call("set_alarm", time="07:30", days=["monday", "FRIDAY"]), ALARM_REF, "correct", 1.0, {}, {}),
-    ("list-order-matters", call("set_alarm", time="07:30", days=["Friday", "Monday"]), ALARM_REF, "wrong_value", 0.0,
-     {}, {"argument": "days"}),
-    ("nested-dict-partial-keys", call("book_flight", destination="Lisbon", preferences={"seat": "Window"}), FLIGHT_REF,
-     "correct", 1.0, {}, {}),
-    ("nested-dict-wrong-value", call("book_flight", destination="Lisbon", preferences={"seat": "aisle"}), FLIGHT_REF,
-     "wrong_value", 0.0, {}, {"argument": "preferences"}),
-    ("nested-dict-unexpected-key", call("book_flight", destination="Lisbon", preferences={"seat": "window", "pet": "cat"}),
-     FLIGHT_REF, "wrong_value", 0.0, {}, {"argument": "preferences"}),  # nested objects may have extra keys in JSON Schema
+    (
+        "list-order-matters",
+        call("set_alarm", time="07:30", days=["Friday", "Monday"]),
+        ALARM_REF,
+        "wrong_value",
+        0.0,
+        {},
+        {"argument": "days"},
+    ),
+    (
+        "nested-dict-partial-keys",
+        call("book_flight", destination="Lisbon", preferences={"seat": "Window"}),
+        FLIGHT_REF,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
+    (
+        "nested-dict-wrong-value",
+        call("book_flight", destination="Lisbon", preferences={"seat": "aisle"}),
+        FLIGHT_REF,
+        "wrong_value",
+        0.0,
+        {},
+        {"argument": "preferences"},
+    ),
+    (
+        "nested-dict-unexpected-key",
+        call("book_flight", destination="Lisbon", preferences={"seat": "window", "pet": "cat"}),
+        FLIGHT_REF,
+        "wrong_value",
+        0.0,
+        {},
+        {"argument": "preferences"},
+    ),  # nested objects may have extra keys in JSON Schema
     # -- parallel calls: any order, right count
-    ("parallel-in-order", tagged(call("get_weather", city="Paris"), call("get_weather", city="Tokyo")), TWO_CITIES,
-     "correct", 1.0, {}, {}),
-    ("parallel-reversed", json.dumps([{"name": "get_weather", "arguments": {"city": "Tokyo"}},
-                                      {"name": "get_weather", "arguments": {"city": "Paris"}}]), TWO_CITIES,
-     "correct", 1.0, {}, {}),
-    ("parallel-overlapping-answers", tagged(call("get_weather", city="Paris"), call("get_weather", city="London")),
-     OVERLAP, "correct", 1.0, {}, {}),
-    ("parallel-mixed-functions", tagged(call("math.factorial", number=5), call("get_weather", city="oslo")), MIXED,
-     "correct", 1.0, {}, {}),
-    ("parallel-missing-one", tagged(call("get_weather", city="Paris")), TWO_CITIES, "wrong_count", 0.0, {},
-     {"reference_index": 1}),
-    ("parallel-extra-call", tagged(call("get_weather", city="Paris"), call("get_weather", city="Tokyo"),
-                                   call("get_weather", city="Rome")), TWO_CITIES, "wrong_count", 0.0, {},
-     {"call_index": 2}),
-    ("parallel-one-wrong", tagged(call("get_weather", city="Paris"), call("get_weather", city="Kyoto")), TWO_CITIES,
-     "wrong_value", 0.0, {}, {"call_index": 1, "argument": "city", "got": "Kyoto"}),
-    ("parallel-one-wrong-fraction", tagged(call("get_weather", city="Paris"), call("get_weather", city="Kyoto")),
-     TWO_CITIES, "wrong_value", 0.75, {"reward_mode": "fraction"}, {"call_index": 1}),
-    ("parallel-missing-fraction", tagged(call("get_weather", city="Tokyo")), TWO_CITIES, "wrong_count", 0.5,
-     {"reward_mode": "fraction"}, {}),
-    ("wrong-function-fraction", call("math.factorial", number=5), PARIS, "wrong_function", 0.0,
-     {"reward_mode": "fraction"}, {}),
-    ("single-arg-wrong-fraction", call("calculate_triangle_area", base=10, height=6), TRIANGLE, "wrong_value",
-     2 / 3, {"reward_mode": "fraction"}, {"argument": "height"}),
-    ("invalid-scores-zero-in-fraction", call("get_weather", unit="celsius"), PARIS, "invalid_arguments", 0.0,
-     {"reward_mode": "fraction"}, {}),
+    (
+        "parallel-in-order",
+        tagged(call("get_weather", city="Paris"), call("get_weather", city="Tokyo")),
+        TWO_CITIES,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
+    (
+        "parallel-reversed",
+        json.dumps(
+            [
+                {"name": "get_weather", "arguments": {"city": "Tokyo"}},
+                {"name": "get_weather", "arguments": {"city": "Paris"}},
+            ]
+        ),
+        TWO_CITIES,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
+    (
+        "parallel-overlapping-answers",
+        tagged(call("get_weather", city="Paris"), call("get_weather", city="London")),
+        OVERLAP,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
+    (
+        "parallel-mixed-functions",
+        tagged(call("math.factorial", number=5), call("get_weather", city="oslo")),
+        MIXED,
+        "correct",
+        1.0,
+        {},
+        {},
+    ),
+    (
+        "parallel-missing-one",
+        tagged(call("get_weather", city="Paris")),
+        TWO_CITIES,
+        "wrong_count",
+        0.0,
+        {},
+        {"reference_index": 1},
+    ),
+    (
+        "parallel-extra-call",
+        tagged(call("get_weather", city="Paris"), call("get_weather", city="Tokyo"), call("get_weather", city="Rome")),
+        TWO_CITIES,
+        "wrong_count",
+        0.0,
+        {},
+        {"call_index": 2},
+    ),
+    (
+        "parallel-one-wrong",
+        tagged(call("get_weather", city="Paris"), call("get_weather", city="Kyoto")),
+        TWO_CITIES,
+        "wrong_value",
+        0.0,
+        {},
+        {"call_index": 1, "argument": "city", "got": "Kyoto"},
+    ),
+    (
+        "parallel-one-wrong-fraction",
+        tagged(call("get_weather", city="Paris"), call("get_weather", city="Kyoto")),
+        TWO_CITIES,
+        "wrong_value",
+        0.75,
+        {"reward_mode": "fraction"},
+        {"call_index": 1},
+    ),
+    (
+        "parallel-missing-fraction",
+        tagged(call("get_weather", city="Tokyo")),
+        TWO_CITIES,
+        "wrong_count",
+        0.5,
+        {"reward_mode": "fraction"},
+        {},
+    ),
+    (
+        "wrong-function-fraction",
+        call("math.factorial", number=5),
+        PARIS,
+        "wrong_function",
+        0.0,
+        {"reward_mode": "fraction"},
+        {},
+    ),
+    (
+        "single-arg-wrong-fraction",
+        call("calculate_triangle_area", base=10, height=6),
+        TRIANGLE,
+        "wrong_value",
+        2 / 3,
+        {"reward_mode": "fraction"},
+        {"argument": "height"},
+    ),
+    (
+        "invalid-scores-zero-in-fraction",
+        call("get_weather", unit="celsius"),
+        PARIS,
+        "invalid_arguments",
+        0.0,
+        {"reward_mode": "fraction"},
+        {},
+    ),
     # -- irrelevance and missing calls
     ("irrelevance-empty-list", "[]", NONE, "correct", 1.0, {}, {}),
     ("irrelevance-empty-list-tagged", "<tool_call>[]</tool_call>", NONE, "correct", 1.0, {}, {}),
     ("irrelevance-plain-text-default", "I cannot help with that.", NONE, "no_call", 0.0, {}, {}),
-    ("irrelevance-plain-text-bfcl-rule", "I cannot help with that.", NONE, "correct", 1.0, {"abstain": "plain_text"}, {}),
-    ("irrelevance-but-called", call("get_weather", city="Paris"), NONE, "unexpected_call", 0.0, {},
-     {"call_index": 0, "function": "get_weather"}),
+    (
+        "irrelevance-plain-text-bfcl-rule",
+        "I cannot help with that.",
+        NONE,
+        "correct",
+        1.0,
+        {"abstain": "plain_text"},
+        {},
+    ),
+    (
+        "irrelevance-but-called",
+        call("get_weather", city="Paris"),
+        NONE,
+        "unexpected_call",
+        0.0,
+        {},
+        {"call_index": 0, "function": "get_weather"},
+    ),
     ("plain-text-when-call-needed", "The weather in Paris is nice.", PARIS, "no_call", 0.0, {}, {}),
     ("empty-list-when-call-needed", "[]", PARIS, "no_call", 0.0, {}, {}),
     ("empty-completion", "", PARIS, "no_call", 0.0, {}, {}),
@@ -176,17 +520,45 @@ CASES: list[tuple[str, str, list[Any], str, float, dict[str, Any], dict[str, Any
     ("malformed-json", '{"name": "get_weather", "arguments": {"city": "Paris"', PARIS, "parse_failed", 0.0, {}, {}),
     ("malformed-in-tags", "<tool_call>{name: get_weather}</tool_call>", PARIS, "parse_failed", 0.0, {}, {}),
     ("one-tag-broken", tagged(call("get_weather", city="Paris"), "{oops"), PARIS, "parse_failed", 0.0, {}, {}),
-    ("arguments-not-object", json.dumps({"name": "get_weather", "arguments": ["Paris"]}), PARIS, "parse_failed", 0.0,
-     {}, {}),
+    (
+        "arguments-not-object",
+        json.dumps({"name": "get_weather", "arguments": ["Paris"]}),
+        PARIS,
+        "parse_failed",
+        0.0,
+        {},
+        {},
+    ),
     ("name-missing", json.dumps({"arguments": {"city": "Paris"}}), PARIS, "parse_failed", 0.0, {}, {}),
     ("call-is-a-number", "[42]", PARIS, "parse_failed", 0.0, {}, {}),
     ("one-megabyte", call("get_weather", city="x" * 1_000_000), PARIS, "parse_failed", 0.0, {}, {}),
-    ("deep-nesting", '{"name": "get_weather", "arguments": {"city": ' + "[" * 5000 + "]" * 5000 + "}}", PARIS,
-     "parse_failed", 0.0, {}, {}),
-    ("deep-nesting-in-string-args", json.dumps({"name": "get_weather", "arguments": "[" * 100 + "]" * 100}), PARIS,
-     "parse_failed", 0.0, {}, {}),
-    ("huge-integer", '{"name": "math.factorial", "arguments": {"number": ' + "9" * 5000 + "}}",
-     [{"math.factorial": {"number": [5]}}], "parse_failed", 0.0, {}, {}),
+    (
+        "deep-nesting",
+        '{"name": "get_weather", "arguments": {"city": ' + "[" * 5000 + "]" * 5000 + "}}",
+        PARIS,
+        "parse_failed",
+        0.0,
+        {},
+        {},
+    ),
+    (
+        "deep-nesting-in-string-args",
+        json.dumps({"name": "get_weather", "arguments": "[" * 100 + "]" * 100}),
+        PARIS,
+        "parse_failed",
+        0.0,
+        {},
+        {},
+    ),
+    (
+        "huge-integer",
+        '{"name": "math.factorial", "arguments": {"number": ' + "9" * 5000 + "}}",
+        [{"math.factorial": {"number": [5]}}],
+        "parse_failed",
+        0.0,
+        {},
+        {},
+    ),
 ]
 
 
@@ -231,8 +603,16 @@ def test_parse_limits_are_checked_before_decoding() -> None:
 
 
 def test_bfcl_types_become_json_schema() -> None:
-    schema = to_json_schema({"type": "dict", "properties": {
-        "x": {"type": "float"}, "t": {"type": "tuple", "items": {"type": "integer"}}, "v": {"type": "any"}}})
+    schema = to_json_schema(
+        {
+            "type": "dict",
+            "properties": {
+                "x": {"type": "float"},
+                "t": {"type": "tuple", "items": {"type": "integer"}},
+                "v": {"type": "any"},
+            },
+        }
+    )
     assert schema["type"] == "object"
     assert schema["properties"]["x"]["type"] == "number"
     assert schema["properties"]["t"] == {"type": "array", "items": {"type": "integer"}}

@@ -125,7 +125,9 @@ class BaseAlgorithm(ABC):
     def _setup_policy_and_optimizer(self) -> None:
         """Build the policy, move it to the device, and create the optimiser."""
         spec = self.policy_spec
-        self.policy = make_policy(spec, self.observation_space, self.action_space, self.env, **self.policy_kwargs).to(self.device)
+        self.policy = make_policy(spec, self.observation_space, self.action_space, self.env, **self.policy_kwargs).to(
+            self.device
+        )
         # What load() needs to rebuild the same policy, whatever form `policy` was given in.
         params = self.policy.get_constructor_parameters()
         params.pop("observation_space", None)

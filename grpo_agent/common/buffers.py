@@ -214,7 +214,9 @@ class GroupRolloutBuffer:
 
     # -- minibatches -----------------------------------------------------------------------
 
-    def get(self, batch_size: int | None = None, rng: np.random.Generator | None = None) -> Iterator[GroupRolloutSamples]:
+    def get(
+        self, batch_size: int | None = None, rng: np.random.Generator | None = None
+    ) -> Iterator[GroupRolloutSamples]:
         """Minibatches of ``batch_size`` completions (all of them when None), shuffled with
         ``rng`` when given. The last minibatch may be smaller."""
         if self.advantages is None:

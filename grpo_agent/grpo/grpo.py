@@ -152,7 +152,12 @@ class GRPO(BaseAlgorithm):
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
-        named = {"group_size": group_size, "clip_range": clip_range, "clip_range_high": clip_range_high, "n_epochs": n_epochs}
+        named = {
+            "group_size": group_size,
+            "clip_range": clip_range,
+            "clip_range_high": clip_range_high,
+            "n_epochs": n_epochs,
+        }
         for alias, value in trl_aliases.items():
             if alias not in self._TRL_ALIASES:
                 raise TypeError(f"GRPO got an unexpected keyword argument {alias!r}")
@@ -328,7 +333,9 @@ class GRPO(BaseAlgorithm):
             )
         missing = set(parts) - set(self.reward_weights)
         if missing:
-            raise ValueError(f"reward_weights has no weight for component(s) {sorted(missing)}; add them (0 ignores one)")
+            raise ValueError(
+                f"reward_weights has no weight for component(s) {sorted(missing)}; add them (0 ignores one)"
+            )
         return float(sum(self.reward_weights[k] * float(v) for k, v in parts.items()))
 
     # -- update ----------------------------------------------------------------------------

@@ -79,8 +79,14 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     are slower than fp32 on most laptops and lose precision in the log-prob ratios)."""
     if isinstance(dtype, torch.dtype):
         return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+    }
     if dtype == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return torch.bfloat16
@@ -88,7 +94,6 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     if dtype not in names:
         raise ValueError(f"dtype={dtype!r} is not one of 'auto', {sorted(names)}")
     return names[dtype]
-
 
 
 def disable_dropout(model: torch.nn.Module) -> None:
@@ -111,8 +116,8 @@ def left_pad(rows: Sequence[Sequence[int]], pad_id: int, width: int | None = Non
     attn = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
         if row:
-            ids[i, width - len(row):] = torch.as_tensor(list(row), dtype=torch.long)
-            attn[i, width - len(row):] = 1
+            ids[i, width - len(row) :] = torch.as_tensor(list(row), dtype=torch.long)
+            attn[i, width - len(row) :] = 1
     return ids, attn
 
 
@@ -328,7 +333,7 @@ class CausalLMPolicy(BasePolicy):
                     raise
                 return self.encode_env_turn(text, role="user")
             if after.startswith(before):
-                return list(self.tokenizer(after[len(before):], add_special_tokens=False)["input_ids"])
+                return list(self.tokenizer(after[len(before) :], add_special_tokens=False)["input_ids"])
         return list(self.tokenizer(text + "\n", add_special_tokens=False)["input_ids"])
 
     # -- sampling ---------------------------------------------------------------------------------
@@ -423,8 +428,11 @@ class CausalLMPolicy(BasePolicy):
             # The EOS itself is a real token; the padding fed to finished rows is masked out.
             attn = torch.cat([attn, (~was_done).long().unsqueeze(-1)], dim=-1)
             out = self.model(
-                input_ids=tok.unsqueeze(-1), attention_mask=attn, position_ids=next_pos,
-                past_key_values=cache, use_cache=True,
+                input_ids=tok.unsqueeze(-1),
+                attention_mask=attn,
+                position_ids=next_pos,
+                past_key_values=cache,
+                use_cache=True,
             )
             cache, last = out.past_key_values, out.logits[:, -1, :]
             next_pos = next_pos + 1
@@ -440,12 +448,16 @@ class CausalLMPolicy(BasePolicy):
         return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
 
     def _batch(
-        self, observations: list[Any], contexts: list[list[int]], tokens: Tensor, own: Tensor,
-        logp: Tensor, length: Tensor, truncated: Tensor,
+        self,
+        observations: list[Any],
+        contexts: list[list[int]],
+        tokens: Tensor,
+        own: Tensor,
+        logp: Tensor,
+        length: Tensor,
+        truncated: Tensor,
     ) -> CompletionBatch:
-        texts = self.tokenizer.batch_decode(
-            [row[m].tolist() for row, m in zip(tokens, own)], skip_special_tokens=True
-        )
+        texts = self.tokenizer.batch_decode([row[m].tolist() for row, m in zip(tokens, own)], skip_special_tokens=True)
         device = self.device
         return CompletionBatch(
             observations=list(observations),
@@ -458,8 +470,9 @@ class CausalLMPolicy(BasePolicy):
         )
 
     @torch.no_grad()
-    def continue_turn(self, batch: CompletionBatch, env_messages: Sequence[str | None],
-                      deterministic: bool = False) -> CompletionBatch:
+    def continue_turn(
+        self, batch: CompletionBatch, env_messages: Sequence[str | None], deterministic: bool = False
+    ) -> CompletionBatch:
         """Multi-turn rollouts: after each row whose env answered (a message, not None), append
         the env's message as context tokens (masked out of the loss) and sample the policy's
         next turn; rows with None are kept as they are. ``actions`` become the new turn's text.
@@ -498,7 +511,11 @@ class CausalLMPolicy(BasePolicy):
             logps[i, : len(lp)] = torch.as_tensor(lp, dtype=torch.float32)
         device = self.device
         return replace(
-            batch, actions=actions, token_ids=ids.to(device), mask=mask.to(device), log_probs=logps.to(device),
+            batch,
+            actions=actions,
+            token_ids=ids.to(device),
+            mask=mask.to(device),
+            log_probs=logps.to(device),
             truncated=truncated.to(device),
             extras={**batch.extras, "length": torch.as_tensor([len(p) for p in prefixes], device=device)},
         )
@@ -517,7 +534,9 @@ class CausalLMPolicy(BasePolicy):
         attn = torch.cat([ctx_attn, comp_attn], dim=1).to(device)
         return ids, attn, ctx_ids.shape[1]
 
-    def _context_groups(self, contexts: Sequence[Sequence[int]], net: torch.nn.Module) -> tuple[list[list[int]], Tensor] | None:
+    def _context_groups(
+        self, contexts: Sequence[Sequence[int]], net: torch.nn.Module
+    ) -> tuple[list[list[int]], Tensor] | None:
         """The distinct contexts and each row's index into them, when ``net`` should share them
         (``share_prefix`` on, its cache not known to be ungatherable, some context repeated)."""
         if not self.share_prefix or id(net) in self._unshareable:
@@ -541,8 +560,12 @@ class CausalLMPolicy(BasePolicy):
         ids, attn, _ = self._inputs(batch)
         length = batch.token_ids.shape[1]
         out = net(
-            input_ids=ids, attention_mask=attn, position_ids=position_ids_from_mask(attn),
-            logits_to_keep=length + 1, output_hidden_states=output_hidden_states, use_cache=False,
+            input_ids=ids,
+            attention_mask=attn,
+            position_ids=position_ids_from_mask(attn),
+            logits_to_keep=length + 1,
+            output_hidden_states=output_hidden_states,
+            use_cache=False,
         )
         logits = out.logits[:, :-1, :] / self.temperature
         return logits, out
@@ -552,8 +575,11 @@ class CausalLMPolicy(BasePolicy):
         distinct context once when rows share it (``share_prefix``)."""
         net = self.model if model is None else model
         # transformers turns the cache off under gradient checkpointing in training
-        groups = None if self.gradient_checkpointing and net.training else self._context_groups(
-            batch.extras["context_ids"], net)
+        groups = (
+            None
+            if self.gradient_checkpointing and net.training
+            else self._context_groups(batch.extras["context_ids"], net)
+        )
         if groups is not None:
             unique, index = groups
             device = self.device
@@ -596,7 +622,9 @@ class CausalLMPolicy(BasePolicy):
                 yield self.model
             return
         if self.reference_mode == "none":
-            raise RuntimeError("this policy was built with reference='none': use beta=0, or build it with reference='copy'")
+            raise RuntimeError(
+                "this policy was built with reference='none': use beta=0, or build it with reference='copy'"
+            )
         if self._reference is None:
             ref = copy.deepcopy(self.model)
             for p in ref.parameters():
@@ -654,8 +682,11 @@ class CausalLMPolicy(BasePolicy):
         model = copy.deepcopy(self.model).merge_and_unload() if self.lora_config is not None else self.model
         model.save_pretrained(tmp)
         self.tokenizer.save_pretrained(tmp)
-        (tmp / POLICY_CONFIG_FILE).write_text(json.dumps(
-            {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens}, indent=2))
+        (tmp / POLICY_CONFIG_FILE).write_text(
+            json.dumps(
+                {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens}, indent=2
+            )
+        )
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.rename(path, old)
@@ -666,9 +697,11 @@ class CausalLMPolicy(BasePolicy):
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.model.parameters())
-        return (f"{type(self).__name__}({self.name_or_path or type(self.model).__name__}, {n / 1e6:.2f}M params, "
-                f"device={self.device}, dtype={self.torch_dtype}, temperature={self.temperature}, "
-                f"top_p={self.top_p}, max_new_tokens={self.max_new_tokens})")
+        return (
+            f"{type(self).__name__}({self.name_or_path or type(self.model).__name__}, {n / 1e6:.2f}M params, "
+            f"device={self.device}, dtype={self.torch_dtype}, temperature={self.temperature}, "
+            f"top_p={self.top_p}, max_new_tokens={self.max_new_tokens})"
+        )
 
 
 def token_entropy(logits: Tensor, chunk: int = 4096) -> Tensor:

@@ -100,9 +100,14 @@ def shared_prefix_logits(
         return first
     # The last completion token predicts nothing we score: feed tokens 0..L-2 only.
     attn = torch.cat([ctx_attn.index_select(0, index.to(device)), comp_attn[:, : length - 1]], dim=1)
-    positions = position_ids_from_mask(attn)[:, ctx_ids.shape[1]:]
-    rest = model(input_ids=comp_ids[:, : length - 1], attention_mask=attn, position_ids=positions,
-                 past_key_values=cache, use_cache=True)
+    positions = position_ids_from_mask(attn)[:, ctx_ids.shape[1] :]
+    rest = model(
+        input_ids=comp_ids[:, : length - 1],
+        attention_mask=attn,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+    )
     return torch.cat([first, rest.logits], dim=1)
 
 

@@ -65,7 +65,6 @@ TINY_CHAT_TEMPLATE = (
 )
 
 
-
 def default_cache_dir() -> Path:
     """Where warm-started tiny models are cached: ``$GRPO_GYM_CACHE``, else ``~/.cache/grpo-gym``."""
     return Path(os.environ.get("GRPO_GYM_CACHE") or Path.home() / ".cache" / "grpo-gym")
@@ -303,13 +302,21 @@ def sft(
     return losses
 
 
-def warm_start_key(
-    examples: Sequence[tuple[str, str]], tiny: TinyConfig, sft_config: SFTConfig, charset: str
-) -> str:
+def warm_start_key(examples: Sequence[tuple[str, str]], tiny: TinyConfig, sft_config: SFTConfig, charset: str) -> str:
     """Hash of everything that determines a warm-started tiny model (its cache key)."""
     h = hashlib.sha256()
-    h.update(json.dumps({"v": _WARM_START_VERSION, "tiny": asdict(tiny), "sft": asdict(sft_config),
-                         "charset": charset, "torch": torch.__version__.split("+")[0]}, sort_keys=True).encode())
+    h.update(
+        json.dumps(
+            {
+                "v": _WARM_START_VERSION,
+                "tiny": asdict(tiny),
+                "sft": asdict(sft_config),
+                "charset": charset,
+                "torch": torch.__version__.split("+")[0],
+            },
+            sort_keys=True,
+        ).encode()
+    )
     for prompt, target in examples:
         h.update(prompt.encode("utf-8", "surrogatepass") + b"\x00" + target.encode("utf-8", "surrogatepass") + b"\x01")
     return h.hexdigest()[:20]
@@ -361,16 +368,30 @@ def warm_start_tiny(
     if sft_config.steps > 0:
         # A live bar only on a terminal: in a log file every redraw would be a new line.
         bar = _sft_progress(sft_config.steps) if verbose and sys.stderr.isatty() else None
-        sft(model, tokenizer, examples, sft_config, device=device,
-            on_step=(lambda s, loss: bar(s, loss)) if bar else None)
+        sft(
+            model,
+            tokenizer,
+            examples,
+            sft_config,
+            device=device,
+            on_step=(lambda s, loss: bar(s, loss)) if bar else None,
+        )
     model.to("cpu")
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / "warm_start.json").write_text(json.dumps(
-            {"tiny": asdict(tiny), "sft": asdict(sft_config), "n_examples": len(examples),
-             "env": getattr(getattr(env, "spec", None), "id", None)}, indent=2))
+        (tmp / "warm_start.json").write_text(
+            json.dumps(
+                {
+                    "tiny": asdict(tiny),
+                    "sft": asdict(sft_config),
+                    "n_examples": len(examples),
+                    "env": getattr(getattr(env, "spec", None), "id", None),
+                },
+                indent=2,
+            )
+        )
         try:
             os.rename(tmp, final)
         except OSError:  # another process finished the same warm start first: keep theirs
@@ -379,8 +400,10 @@ def warm_start_tiny(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if verbose:
-        print(f"tiny warm start: {sft_config.steps} SFT steps on {len(examples)} tasks in "
-              f"{time.perf_counter() - start:.1f}s, saved to {final}")
+        print(
+            f"tiny warm start: {sft_config.steps} SFT steps on {len(examples)} tasks in "
+            f"{time.perf_counter() - start:.1f}s, saved to {final}"
+        )
     return final
 
 
@@ -456,13 +479,15 @@ class TinyPolicy(_causal_lm_policy()):  # type: ignore[misc]
         kwargs.pop("model", None)  # the tiny network is rebuilt from tiny_config, never loaded by name
         sft_config = SFTConfig(seed=seed) if sft_steps is None else SFTConfig(steps=int(sft_steps), seed=seed)
         if env is not None and sft_config.steps > 0:
-            path = warm_start_tiny(env, tiny=tiny_config, sft_config=sft_config, charset=charset,
-                                   cache_dir=cache_dir, verbose=verbose)
+            path = warm_start_tiny(
+                env, tiny=tiny_config, sft_config=sft_config, charset=charset, cache_dir=cache_dir, verbose=verbose
+            )
             super().__init__(observation_space, action_space, path, **kwargs)
         else:
             tokenizer = build_char_tokenizer(charset)
-            super().__init__(observation_space, action_space, build_tiny_model(tokenizer, tiny_config, seed), tokenizer,
-                             **kwargs)
+            super().__init__(
+                observation_space, action_space, build_tiny_model(tokenizer, tiny_config, seed), tokenizer, **kwargs
+            )
         self.tiny_config, self.charset, self.sft_steps, self.tiny_seed = tiny_config, charset, sft_config.steps, seed
         self.name_or_path = "tiny"
 
@@ -471,5 +496,10 @@ class TinyPolicy(_causal_lm_policy()):  # type: ignore[misc]
         params = super().get_constructor_parameters()
         params.pop("model", None)
         # sft_steps=0: a loaded agent gets its weights from the checkpoint, not from a new warm start.
-        return {**params, "tiny_config": asdict(self.tiny_config), "charset": self.charset, "seed": self.tiny_seed,
-                "sft_steps": 0}
+        return {
+            **params,
+            "tiny_config": asdict(self.tiny_config),
+            "charset": self.charset,
+            "seed": self.tiny_seed,
+            "sft_steps": 0,
+        }

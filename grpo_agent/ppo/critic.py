@@ -79,7 +79,9 @@ class LMCritic(nn.Module):
             _, out = policy.forward_completions(batch, output_hidden_states=True)
             return self.values_from_hidden(out.hidden_states[-1], batch.token_ids.shape[1])
         ids, attn, _ = policy._inputs(batch)
-        out = self.backbone(input_ids=ids, attention_mask=attn, position_ids=position_ids_from_mask(attn), use_cache=False)
+        out = self.backbone(
+            input_ids=ids, attention_mask=attn, position_ids=position_ids_from_mask(attn), use_cache=False
+        )
         hidden: Any = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         return self.values_from_hidden(hidden, batch.token_ids.shape[1])
 

@@ -35,7 +35,9 @@ from grpo_agent.policies import BasePolicy, CompletionBatch
 from grpo_agent.ppo.critic import CRITIC_LAYOUTS, make_critic
 
 
-def token_gae(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: float = 0.95) -> tuple[Tensor, Tensor]:
+def token_gae(
+    rewards: Tensor, values: Tensor, mask: Tensor, gamma: float = 1.0, lam: float = 0.95
+) -> tuple[Tensor, Tensor]:
     """Generalised advantage estimation over each row's masked-in tokens.
 
     Positions where ``mask`` is False (padding, environment tokens) are skipped: the next
@@ -157,7 +159,9 @@ class PPO(BaseAlgorithm):
             optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose,
         )  # fmt: skip
         if n_steps < 1 or n_epochs < 1 or (batch_size is not None and batch_size < 1):
-            raise ValueError(f"need n_steps >= 1, n_epochs >= 1 and batch_size >= 1 (or None); got {n_steps}, {n_epochs}, {batch_size}")
+            raise ValueError(
+                f"need n_steps >= 1, n_epochs >= 1 and batch_size >= 1 (or None); got {n_steps}, {n_epochs}, {batch_size}"
+            )
         if critic not in CRITIC_LAYOUTS:
             raise ValueError(f"critic={critic!r} is not supported; choose one of {CRITIC_LAYOUTS}")
         if not 0.0 <= gamma <= 1.0 or not 0.0 <= gae_lambda <= 1.0:
@@ -196,7 +200,9 @@ class PPO(BaseAlgorithm):
         for _ in range(self.n_steps):
             obs, info = self._reset_env()
             if info.get("task_id") is None:
-                raise ValueError("PPO scores each completion by resetting to its task: the env's reset() must return info['task_id']")
+                raise ValueError(
+                    "PPO scores each completion by resetting to its task: the env's reset() must return info['task_id']"
+                )
             observations.append(obs)
             task_ids.append(info["task_id"])
         with torch.no_grad():
@@ -232,7 +238,9 @@ class PPO(BaseAlgorithm):
         last = torch.where(mask, positions, torch.full_like(positions, -1)).amax(dim=1)
         has_token = last >= 0
         rows = torch.arange(len(batch), device=mask.device)[has_token]
-        token_rewards[rows, last[has_token]] += torch.as_tensor(scores, dtype=token_rewards.dtype, device=mask.device)[has_token]
+        token_rewards[rows, last[has_token]] += torch.as_tensor(scores, dtype=token_rewards.dtype, device=mask.device)[
+            has_token
+        ]
         values = values.to(token_rewards.dtype) * mask
         advantages, returns = token_gae(token_rewards, values, mask, self.gamma, self.gae_lambda)
         if self.whiten_advantages:
@@ -306,7 +314,9 @@ class PPO(BaseAlgorithm):
                     stats["policy_loss"].append(policy_loss.item())
                     stats["value_loss"].append(value_loss.item())
                     stats["entropy"].append(masked_mean(scores.entropy, mask).item())
-                    stats["clip_fraction"].append(masked_mean(((ratio - 1).abs() > self.clip_range).float(), mask).item())
+                    stats["clip_fraction"].append(
+                        masked_mean(((ratio - 1).abs() > self.clip_range).float(), mask).item()
+                    )
                     stats["approx_kl"].append(masked_mean(torch.exp(log_ratio) - 1 - log_ratio, mask).item())
                     stats["grad_norm"].append(grad_norm.item())
         with torch.no_grad():

@@ -71,8 +71,9 @@ def atomic_save(agent: Any, path: str | os.PathLike[str]) -> pathlib.Path:
     return path
 
 
-def oom_message(exc: BaseException, *, n_groups: int, group_size: int, max_new_tokens: int | None,
-                gradient_checkpointing: bool) -> str:
+def oom_message(
+    exc: BaseException, *, n_groups: int, group_size: int, max_new_tokens: int | None, gradient_checkpointing: bool
+) -> str:
     """One sentence that says what ran out and which setting to lower first."""
     knobs = [
         f"--n-groups (now {n_groups}) or --group-size (now {group_size}), which set the rollout size",
@@ -83,7 +84,8 @@ def oom_message(exc: BaseException, *, n_groups: int, group_size: int, max_new_t
     if not gradient_checkpointing:
         knobs.append("--gradient-checkpointing, which trades ~30% speed for activation memory")
     return (
-        f"out of GPU memory ({str(exc).splitlines()[0][:160]}); lower " + "; or ".join(knobs)
+        f"out of GPU memory ({str(exc).splitlines()[0][:160]}); lower "
+        + "; or ".join(knobs)
         + " (the last checkpoint in the run folder is intact: resume with --resume)"
     )
 

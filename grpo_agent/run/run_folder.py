@@ -56,7 +56,10 @@ def make_run_logger(run_dir: pathlib.Path, stdout: bool) -> Logger:
     """A logger writing CSV (appended) and TensorBoard into ``run_dir``, plus stdout if asked."""
     from stable_baselines3.common.logger import HumanOutputFormat
 
-    formats: list[Any] = [AppendingCSVOutputFormat(str(run_dir / PROGRESS_FILE)), TensorBoardOutputFormat(str(run_dir / "tb"))]
+    formats: list[Any] = [
+        AppendingCSVOutputFormat(str(run_dir / PROGRESS_FILE)),
+        TensorBoardOutputFormat(str(run_dir / "tb")),
+    ]
     if stdout:
         formats.append(HumanOutputFormat(sys.stdout))
     return Logger(folder=str(run_dir), output_formats=formats)
@@ -105,7 +108,9 @@ def read_progress(run_dir: pathlib.Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def plot_reward_curve(run_dir: pathlib.Path, title: str, before: float | None = None, after: float | None = None) -> pathlib.Path | None:
+def plot_reward_curve(
+    run_dir: pathlib.Path, title: str, before: float | None = None, after: float | None = None
+) -> pathlib.Path | None:
     """Draw ``reward_curve.png``: rollout reward (and its running mean) against completions,
     with the held-out accuracy before and after as horizontal marks. None if nothing was logged."""
     rows = [r for r in read_progress(run_dir) if r.get("rollout/reward_mean") not in (None, "")]
@@ -119,7 +124,7 @@ def plot_reward_curve(run_dir: pathlib.Path, title: str, before: float | None = 
     x = [float(r["time/total_timesteps"]) for r in rows]
     y = [float(r["rollout/reward_mean"]) for r in rows]
     window = max(1, len(y) // 20)
-    smooth = [sum(y[max(0, i - window + 1): i + 1]) / len(y[max(0, i - window + 1): i + 1]) for i in range(len(y))]
+    smooth = [sum(y[max(0, i - window + 1) : i + 1]) / len(y[max(0, i - window + 1) : i + 1]) for i in range(len(y))]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(x, y, color="tab:blue", alpha=0.3, label="rollout reward (train tasks, sampled)")
     ax.plot(x, smooth, color="tab:blue", label=f"running mean ({window} updates)")

@@ -119,8 +119,12 @@ class CodeEnv(TextBanditEnv):
         for task in tasks[:1]:
             if not isinstance(task.reference, CodeReference):
                 raise TypeError(f"code tasks need a CodeReference as reference, got {type(task.reference).__name__}")
-        super().__init__(tasks, render_mode=render_mode, max_prompt_length=max_prompt_length,
-                         max_completion_length=max_completion_length)
+        super().__init__(
+            tasks,
+            render_mode=render_mode,
+            max_prompt_length=max_prompt_length,
+            max_completion_length=max_completion_length,
+        )
         self.reward_mode = reward_mode
         self.timeout = float(timeout)
         self._sandbox = sandbox

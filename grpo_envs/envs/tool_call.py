@@ -118,8 +118,12 @@ class ToolCallEnv(TextBanditEnv):
     def verify(self, task: Task, completion: str) -> VerifyResult:
         reference = task.reference
         return verify_tool_calls(
-            completion, reference["ground_truth"], reference["tools"], reward_mode=self.reward_mode,
-            abstain=self.abstain, string_match=reference.get("string_match"),
+            completion,
+            reference["ground_truth"],
+            reference["tools"],
+            reward_mode=self.reward_mode,
+            abstain=self.abstain,
+            string_match=reference.get("string_match"),
             max_chars=self.action_space.max_length,
         )
 

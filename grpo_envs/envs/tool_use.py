@@ -41,13 +41,13 @@ def extract_final_answer(text: str) -> str:
         answer = tagged[-1]
     else:
         marks = list(_ANSWER_MARK_RE.finditer(text))
-        answer = text[marks[-1].end():].split("\n", 1)[0] if marks else text
+        answer = text[marks[-1].end() :].split("\n", 1)[0] if marks else text
     answer = answer.strip()
     for _ in range(3):  # peel nested decorations such as **"x"**
         answer = answer.strip().removesuffix(".").strip()
         for mark in ("**", "`", '"', "'"):
             if len(answer) >= 2 * len(mark) and answer.startswith(mark) and answer.endswith(mark):
-                answer = answer[len(mark):-len(mark)]
+                answer = answer[len(mark) : -len(mark)]
     return answer.strip()
 
 
@@ -185,9 +185,7 @@ class ToolUseEnv(TextBanditEnv):
 
     # -- Gymnasium API ---------------------------------------------------------------------
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[str, dict[str, Any]]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
         prompt, info = super().reset(seed=seed, options=options)
         assert self._task is not None
         reference = self._task.reference
@@ -246,20 +244,33 @@ class ToolUseEnv(TextBanditEnv):
         lines += [f"{m['role']}: {m['content']}" for m in self._messages]
         if self._outcome is not None and self._task is None:
             info = self._outcome["info"]
-            lines.append(f"reward: {self._outcome['reward']:g} ({info['reason']}; parsed={info['parsed']!r}, "
-                         f"reference={info['reference']!r})")
+            lines.append(
+                f"reward: {self._outcome['reward']:g} ({info['reason']}; parsed={info['parsed']!r}, "
+                f"reference={info['reference']!r})"
+            )
         return "\n".join(lines) + "\n"
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _run_calls(self, calls: list[Any], parse_error: str | None) -> list[ToolOutput]:
         if parse_error is not None:
-            return [ToolOutput("", False, f"Error: could not read your tool call ({parse_error}); write "
-                               '{"name": ..., "arguments": {...}} inside <tool_call></tool_call> tags', PARSE_FAILED)]
+            return [
+                ToolOutput(
+                    "",
+                    False,
+                    f"Error: could not read your tool call ({parse_error}); write "
+                    '{"name": ..., "arguments": {...}} inside <tool_call></tool_call> tags',
+                    PARSE_FAILED,
+                )
+            ]
         assert self._episode_tools is not None
         outputs = [self._episode_tools.execute(call, self._store) for call in calls[:MAX_CALLS_PER_TURN]]
-        outputs += [ToolOutput(call.name, False, f"Error: not run; at most {MAX_CALLS_PER_TURN} calls per turn",
-                               "too_many_calls") for call in calls[MAX_CALLS_PER_TURN:]]
+        outputs += [
+            ToolOutput(
+                call.name, False, f"Error: not run; at most {MAX_CALLS_PER_TURN} calls per turn", "too_many_calls"
+            )
+            for call in calls[MAX_CALLS_PER_TURN:]
+        ]
         return outputs
 
     def _turn_info(
@@ -282,8 +293,14 @@ class ToolUseEnv(TextBanditEnv):
     def _finish(
         self, task: Task, result: VerifyResult, *, terminated: bool
     ) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
-        info = {**self._step_info(task, result), "turn": self._turn, "tool_calls": [], "tool_results": [],
-                "tool_output": "", "messages": [dict(m) for m in self._messages]}
+        info = {
+            **self._step_info(task, result),
+            "turn": self._turn,
+            "tool_calls": [],
+            "tool_results": [],
+            "tool_output": "",
+            "messages": [dict(m) for m in self._messages],
+        }
         self._outcome = {"reward": float(result.reward), "info": info}
         self._task = None
         return task.prompt, float(result.reward), terminated, False, info

@@ -139,7 +139,7 @@ def serve(req_fd: int, resp_fd: int) -> None:
                 output, error = _run_as_main(code, stdin_text)
                 write_json(resp_fd, ["ran", output, error])
             continue
-        for name, args_tree, kwargs_tree in (request[1] if request[0] == "batch" else [request[1:]]):
+        for name, args_tree, kwargs_tree in request[1] if request[0] == "batch" else [request[1:]]:
             try:
                 function = namespace[name]
                 args = codec.from_tree(args_tree)

@@ -153,8 +153,9 @@ def _prepare(settings: dict[str, Any]) -> tuple[IsolationPlan, dict[str, Any]]:
     layers: dict[str, Any] = {"process_group": True, "separate_test_process": True}
     ids = settings["ids"]
     hidden = [p for p in settings["hidden_paths"] if os.path.exists(p)]
-    plan = IsolationPlan(limits=settings["limits"], ids=ids, user_namespace=settings["user_namespace"],
-                         seccomp=settings["seccomp"])
+    plan = IsolationPlan(
+        limits=settings["limits"], ids=ids, user_namespace=settings["user_namespace"], seccomp=settings["seccomp"]
+    )
     if plan.seccomp and seccomp.seccomp_supported():
         plan.candidate_filter = seccomp.CompiledFilter("candidate")
     abi = landlock.abi_version() if settings["landlock"] else 0

@@ -100,8 +100,8 @@ class Link:
                 if size > MAX_FRAME:
                     raise CandidateGone(f"the program's process sent a {size}-byte frame")
                 if len(self._buffer) >= header + size:
-                    frame = bytes(self._buffer[header:header + size])
-                    del self._buffer[:header + size]
+                    frame = bytes(self._buffer[header : header + size])
+                    del self._buffer[: header + size]
                     return frame
             if self.before_wait is not None:
                 self.before_wait()
@@ -202,9 +202,26 @@ def _compile(source: str, filename: str) -> Any:
 
 
 #: Syntax whose sub-expressions may not run (or run later): calls under them are not prefetched.
-_CONDITIONAL = (ast.If, ast.For, ast.While, ast.Try, ast.With, ast.FunctionDef, ast.AsyncFunctionDef,
-                ast.ClassDef, ast.Lambda, ast.BoolOp, ast.IfExp, ast.ListComp, ast.SetComp, ast.DictComp,
-                ast.GeneratorExp, ast.Match, ast.AsyncFor, ast.AsyncWith)
+_CONDITIONAL = (
+    ast.If,
+    ast.For,
+    ast.While,
+    ast.Try,
+    ast.With,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.BoolOp,
+    ast.IfExp,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.Match,
+    ast.AsyncFor,
+    ast.AsyncWith,
+)
 
 
 _CALLS_CACHE: dict[tuple[str, frozenset[str]], list[list[Any]]] = {}
@@ -298,8 +315,13 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
         link._send(["load", job.program, mode, int(math.ceil(job.timeout)) + CPU_MARGIN])
         if isinstance(tests, FunctionTests):
             aliases = dict(tests.bind)
-            link.prefetch([[aliases[name], args, kwargs] for source in tests.tests
-                           for name, args, kwargs in literal_calls(source, set(aliases))])
+            link.prefetch(
+                [
+                    [aliases[name], args, kwargs]
+                    for source in tests.tests
+                    for name, args, kwargs in literal_calls(source, set(aliases))
+                ]
+            )
         elif isinstance(tests, IOTests):
             link._send(["mains", [stdin_text for stdin_text, _ in tests.cases]])
     except CandidateGone as exc:

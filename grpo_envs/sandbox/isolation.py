@@ -171,15 +171,20 @@ def isolate_candidate(plan: IsolationPlan, workdir: str, *, strict: bool) -> dic
     if plan.ids is not None and not plan.drop_in_server:
         _drop(plan, attempt)
     if plan.landlock_abi:
+
         def restrict() -> None:
             landlock.no_new_privs()
             landlock.restrict(plan.landlock_abi, plan.read_layer_fd, workdir)
+
         attempt("landlock", plan.landlock_abi, restrict)
     if plan.read_layer_fd >= 0:
         os.close(plan.read_layer_fd)
     if plan.seccomp:
         compiled = plan.candidate_filter
-        attempt("seccomp", True, lambda: compiled.install(os.getpid()) if compiled
-                else seccomp.install_filter(os.getpid(), "candidate"))
+        attempt(
+            "seccomp",
+            True,
+            lambda: compiled.install(os.getpid()) if compiled else seccomp.install_filter(os.getpid(), "candidate"),
+        )
     sys.dont_write_bytecode = True
     return attempt.applied

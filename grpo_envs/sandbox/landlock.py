@@ -64,8 +64,11 @@ def _write_rights(abi: int) -> int:
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -89,8 +92,9 @@ def abi_version() -> int:
     if platform.system() != "Linux":
         return 0
     try:
-        return _syscall(ctypes.c_long(_SYS_CREATE_RULESET), None, ctypes.c_size_t(0),
-                        ctypes.c_uint32(_CREATE_RULESET_VERSION))
+        return _syscall(
+            ctypes.c_long(_SYS_CREATE_RULESET), None, ctypes.c_size_t(0), ctypes.c_uint32(_CREATE_RULESET_VERSION)
+        )
     except OSError:
         return 0
 
@@ -98,8 +102,7 @@ def abi_version() -> int:
 def _create_ruleset(abi: int, fs: int, net: int = 0, scoped: int = 0) -> int:
     attr = _RulesetAttr(fs, net if abi >= 4 else 0, scoped if abi >= 6 else 0)
     size = 24 if abi >= 6 else (16 if abi >= 4 else 8)
-    return _syscall(ctypes.c_long(_SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(size),
-                    ctypes.c_uint32(0))
+    return _syscall(ctypes.c_long(_SYS_CREATE_RULESET), ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
 
 
 def _add_path_rule(ruleset_fd: int, path: str, access: int) -> None:
@@ -111,8 +114,13 @@ def _add_path_rule(ruleset_fd: int, path: str, access: int) -> None:
         if not os.path.isdir(path):
             access &= _FILE_RIGHTS
         attr = _PathBeneathAttr(access, fd)
-        _syscall(ctypes.c_long(_SYS_ADD_RULE), ctypes.c_int(ruleset_fd), ctypes.c_int(_RULE_PATH_BENEATH),
-                 ctypes.byref(attr), ctypes.c_uint32(0))
+        _syscall(
+            ctypes.c_long(_SYS_ADD_RULE),
+            ctypes.c_int(ruleset_fd),
+            ctypes.c_int(_RULE_PATH_BENEATH),
+            ctypes.byref(attr),
+            ctypes.c_uint32(0),
+        )
     finally:
         os.close(fd)
 

@@ -56,8 +56,10 @@ def apply_limits(limits: ResourceLimits, timeout: float, *, nproc: bool, per_pro
         ("core", resource.RLIMIT_CORE, 0),
     ]
     if per_process:
-        wanted += [("cpu", resource.RLIMIT_CPU, limits.cpu_seconds(timeout)),
-                   ("nofile", resource.RLIMIT_NOFILE, limits.open_files)]
+        wanted += [
+            ("cpu", resource.RLIMIT_CPU, limits.cpu_seconds(timeout)),
+            ("nofile", resource.RLIMIT_NOFILE, limits.open_files),
+        ]
     if nproc:
         wanted.append(("nproc", resource.RLIMIT_NPROC, limits.processes))
     applied = []

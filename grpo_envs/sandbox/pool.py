@@ -26,11 +26,47 @@ from grpo_envs.sandbox.zygote import FrameReader, ZygoteConfig, frame
 #: can use them even where the unprivileged uid cannot read the interpreter's files): the
 #: standard-library modules that HumanEval, MBPP and APPS solutions and tests use.
 DEFAULT_PRELOAD: tuple[str, ...] = (
-    "abc", "array", "base64", "binascii", "bisect", "calendar", "cmath", "collections",
-    "collections.abc", "contextlib", "copy", "dataclasses", "datetime", "decimal", "difflib",
-    "enum", "fractions", "functools", "hashlib", "heapq", "io", "itertools", "json", "keyword",
-    "math", "numbers", "operator", "pprint", "queue", "random", "re", "statistics", "string",
-    "struct", "textwrap", "threading", "time", "types", "typing", "unicodedata", "warnings",
+    "abc",
+    "array",
+    "base64",
+    "binascii",
+    "bisect",
+    "calendar",
+    "cmath",
+    "collections",
+    "collections.abc",
+    "contextlib",
+    "copy",
+    "dataclasses",
+    "datetime",
+    "decimal",
+    "difflib",
+    "enum",
+    "fractions",
+    "functools",
+    "hashlib",
+    "heapq",
+    "io",
+    "itertools",
+    "json",
+    "keyword",
+    "math",
+    "numbers",
+    "operator",
+    "pprint",
+    "queue",
+    "random",
+    "re",
+    "statistics",
+    "string",
+    "struct",
+    "textwrap",
+    "threading",
+    "time",
+    "types",
+    "typing",
+    "unicodedata",
+    "warnings",
     "zlib",
 )
 
@@ -126,11 +162,18 @@ class Sandbox:
         if max_workers < 1:
             raise ValueError(f"max_workers must be >= 1, got {max_workers}")
         self.config = ZygoteConfig(
-            preload=tuple(preload), limits=limits or ResourceLimits(), max_workers=int(max_workers),
-            drop_user=drop_user, network_namespace=network_namespace, landlock=landlock, seccomp=seccomp,
-            hidden_paths=tuple(os.path.abspath(p)
-                               for p in (default_hidden_paths() if hidden_paths is None else hidden_paths)),
-            readable_paths=tuple(os.path.abspath(p) for p in readable_paths), output_limit=int(output_limit),
+            preload=tuple(preload),
+            limits=limits or ResourceLimits(),
+            max_workers=int(max_workers),
+            drop_user=drop_user,
+            network_namespace=network_namespace,
+            landlock=landlock,
+            seccomp=seccomp,
+            hidden_paths=tuple(
+                os.path.abspath(p) for p in (default_hidden_paths() if hidden_paths is None else hidden_paths)
+            ),
+            readable_paths=tuple(os.path.abspath(p) for p in readable_paths),
+            output_limit=int(output_limit),
         )
         self.python = python or sys.executable
         self.start_timeout = start_timeout
@@ -172,8 +215,12 @@ class Sandbox:
         try:
             process = subprocess.Popen(
                 [self.python, "-I", "-X", "utf8", "-c", _BOOTSTRAP, _PACKAGE_DIR],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True,
-                start_new_session=True, cwd="/",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                close_fds=True,
+                start_new_session=True,
+                cwd="/",
             )
         except OSError as exc:
             raise SandboxError(f"could not start the sandbox interpreter {self.python!r}: {exc}") from exc
@@ -185,8 +232,10 @@ class Sandbox:
             message = self._receive(time.monotonic() + self.start_timeout)
         except ChannelClosed as exc:
             self._stop()
-            raise SandboxError(f"the sandbox zygote failed to start ({exc}); run {self.python} -I -c "
-                               "'import ctypes' to check the interpreter") from None
+            raise SandboxError(
+                f"the sandbox zygote failed to start ({exc}); run {self.python} -I -c "
+                "'import ctypes' to check the interpreter"
+            ) from None
         if message[0] == "failed":
             self._stop()
             raise SandboxError(f"the sandbox could not start: {message[1]}")
@@ -284,9 +333,15 @@ class Sandbox:
             except (ChannelClosed, OSError) as exc:
                 self._stop()
                 for job_id, job in zip(ids, jobs, strict=True):
-                    results.setdefault(job_id, SandboxResult(
-                        status=ERROR, tests=tuple(TestOutcome(i, NOT_RUN) for i in range(job.num_tests)),
-                        message=f"the sandbox failed: {exc}", layers=self._layers))
+                    results.setdefault(
+                        job_id,
+                        SandboxResult(
+                            status=ERROR,
+                            tests=tuple(TestOutcome(i, NOT_RUN) for i in range(job.num_tests)),
+                            message=f"the sandbox failed: {exc}",
+                            layers=self._layers,
+                        ),
+                    )
             return [results[i] for i in ids]
 
 

@@ -58,24 +58,59 @@ _CLONE_NEW_NAMESPACES = 0x7E020000  # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWU
 #: Denied to the candidate only: the fork server itself needs them (it forks, opens pidfds,
 #: signals its children; each child calls setsid before its own filter goes on).
 _DENIED_TO_CANDIDATE = {
-    "fork": 57, "vfork": 58, "execve": 59, "execveat": 322,
-    "tkill": 200, "pidfd_send_signal": 424, "pidfd_open": 434, "pidfd_getfd": 438,
-    "setsid": 112, "setpgid": 109,
+    "fork": 57,
+    "vfork": 58,
+    "execve": 59,
+    "execveat": 322,
+    "tkill": 200,
+    "pidfd_send_signal": 424,
+    "pidfd_open": 434,
+    "pidfd_getfd": 438,
+    "setsid": 112,
+    "setpgid": 109,
 }
 #: Denied to the fork server and (inherited) every candidate: nothing of it is needed.
 _DENIED_TO_BOTH = {
     "socket": 41,
-    "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311, "kcmp": 312,
-    "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
-    "chroot": 161, "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431,
-    "fsmount": 432, "fspick": 433, "mount_setattr": 442,
-    "bpf": 321, "perf_event_open": 298, "userfaultfd": 323,
-    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-    "keyctl": 250, "add_key": 248, "request_key": 249,
-    "name_to_handle_at": 303, "open_by_handle_at": 304,
-    "mknod": 133, "mknodat": 259, "acct": 163, "swapon": 167, "swapoff": 168,
-    "reboot": 169, "kexec_load": 246, "kexec_file_load": 320,
-    "init_module": 175, "finit_module": 313, "delete_module": 176,
+    "ptrace": 101,
+    "process_vm_readv": 310,
+    "process_vm_writev": 311,
+    "kcmp": 312,
+    "unshare": 272,
+    "setns": 308,
+    "mount": 165,
+    "umount2": 166,
+    "pivot_root": 155,
+    "chroot": 161,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "mount_setattr": 442,
+    "bpf": 321,
+    "perf_event_open": 298,
+    "userfaultfd": 323,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "keyctl": 250,
+    "add_key": 248,
+    "request_key": 249,
+    "name_to_handle_at": 303,
+    "open_by_handle_at": 304,
+    "mknod": 133,
+    "mknodat": 259,
+    "acct": 163,
+    "swapon": 167,
+    "swapoff": 168,
+    "reboot": 169,
+    "kexec_load": 246,
+    "kexec_file_load": 320,
+    "init_module": 175,
+    "finit_module": 313,
+    "delete_module": 176,
 }
 _CLONE, _CLONE3 = 56, 435
 _KILL, _TGKILL, _RT_SIGQUEUEINFO, _RT_TGSIGQUEUEINFO = 62, 234, 129, 297
@@ -125,21 +160,27 @@ def build_filter(own_pid: int, part: str = "all") -> list[tuple[int, int, int, i
         prog.append(_insn(_BPF_RET_K, _RET_ALLOW))
         return prog
     block(_CLONE3, [_insn(_BPF_RET_K, _RET_ERRNO | errno.ENOSYS)])
-    block(_CLONE, [
-        _insn(_BPF_LD_W_ABS, _arg_low(0)),
-        _insn(_BPF_JSET_K, _CLONE_NEW_NAMESPACES, jt=2, jf=0),
-        _insn(_BPF_JSET_K, _CLONE_THREAD, jt=0, jf=1),
-        _insn(_BPF_RET_K, _RET_ALLOW),
-        _insn(_BPF_RET_K, eperm),
-    ])
-    for nr in (_KILL, _TGKILL, _RT_SIGQUEUEINFO, _RT_TGSIGQUEUEINFO):
-        # pid_t is 32 bits: the kernel reads only the low half of the argument
-        block(nr, [
+    block(
+        _CLONE,
+        [
             _insn(_BPF_LD_W_ABS, _arg_low(0)),
-            _insn(_BPF_JEQ_K, own_pid & 0xFFFFFFFF, jt=0, jf=1),
+            _insn(_BPF_JSET_K, _CLONE_NEW_NAMESPACES, jt=2, jf=0),
+            _insn(_BPF_JSET_K, _CLONE_THREAD, jt=0, jf=1),
             _insn(_BPF_RET_K, _RET_ALLOW),
             _insn(_BPF_RET_K, eperm),
-        ])
+        ],
+    )
+    for nr in (_KILL, _TGKILL, _RT_SIGQUEUEINFO, _RT_TGSIGQUEUEINFO):
+        # pid_t is 32 bits: the kernel reads only the low half of the argument
+        block(
+            nr,
+            [
+                _insn(_BPF_LD_W_ABS, _arg_low(0)),
+                _insn(_BPF_JEQ_K, own_pid & 0xFFFFFFFF, jt=0, jf=1),
+                _insn(_BPF_RET_K, _RET_ALLOW),
+                _insn(_BPF_RET_K, eperm),
+            ],
+        )
     prog.append(_insn(_BPF_RET_K, _RET_ALLOW))
     return prog
 

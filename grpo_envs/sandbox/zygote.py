@@ -98,8 +98,8 @@ class FrameReader:
             (size,) = _HEADER.unpack_from(self.buffer)
             if len(self.buffer) < _HEADER.size + size:
                 break
-            frames.append(bytes(self.buffer[_HEADER.size:_HEADER.size + size]))
-            del self.buffer[:_HEADER.size + size]
+            frames.append(bytes(self.buffer[_HEADER.size : _HEADER.size + size]))
+            del self.buffer[: _HEADER.size + size]
         return frames
 
 
@@ -243,8 +243,11 @@ def _lane_main(sock: socket.socket) -> None:
                     os.write(outcomes_fd, b"".join(outcomes))
                     outcomes.clear()
 
-            def report(message: list[Any], flush_outcomes: Callable[[], None] = flush_outcomes,
-                       outcomes: list[bytes] = outcomes) -> None:
+            def report(
+                message: list[Any],
+                flush_outcomes: Callable[[], None] = flush_outcomes,
+                outcomes: list[bytes] = outcomes,
+            ) -> None:
                 payload = json.dumps(message).encode("utf-8", "surrogatepass")[:_MAX_REPORT]
                 if message[0] == "test":  # no wake-up: read by the zygote when the job ends
                     outcomes.append(payload + b"\n")
@@ -318,9 +321,14 @@ class Zygote:
             except OSError:
                 pass
         settings = {
-            "ids": self.ids, "hidden_paths": list(config.hidden_paths), "limits": config.limits,
-            "user_namespace": user_namespace, "seccomp": config.seccomp, "landlock": config.landlock,
-            "base": self.base, "readable_paths": list(config.readable_paths),
+            "ids": self.ids,
+            "hidden_paths": list(config.hidden_paths),
+            "limits": config.limits,
+            "user_namespace": user_namespace,
+            "seccomp": config.seccomp,
+            "landlock": config.landlock,
+            "base": self.base,
+            "readable_paths": list(config.readable_paths),
         }
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.forkserver_pid = os.fork()
@@ -620,8 +628,9 @@ class Zygote:
         for report in _read_reports(run.outcomes_fd):
             if len(report) >= 5 and isinstance(report[1], int) and report[1] in outcomes:
                 _, index, status, message, error_type = report[:5]
-                outcomes[index] = TestOutcome(index, str(status), str(message or ""),
-                                              error_type if isinstance(error_type, str) else None)
+                outcomes[index] = TestOutcome(
+                    index, str(status), str(message or ""), error_type if isinstance(error_type, str) else None
+                )
         tests = tuple(outcomes[i] for i in range(job.num_tests))
         terminal = run.terminal or []
         exit_code = signal_name = error_type = None
@@ -659,8 +668,15 @@ class Zygote:
             stdout = _read_output(slot.out_fd, self.config.output_limit)
             stderr = _read_output(slot.err_fd, self.config.output_limit)
         return SandboxResult(
-            status=status, tests=tests, stdout=stdout, stderr=stderr, message=message,
-            error_type=error_type, exit_code=exit_code, signal=signal_name, layers=self.layers,
+            status=status,
+            tests=tests,
+            stdout=stdout,
+            stderr=stderr,
+            message=message,
+            error_type=error_type,
+            exit_code=exit_code,
+            signal=signal_name,
+            layers=self.layers,
             elapsed=time.monotonic() - run.started,
         )
 

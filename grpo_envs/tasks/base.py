@@ -41,9 +41,7 @@ class TaskSource(Protocol):
 def as_task_source(tasks: TaskSource | Sequence[Task]) -> TaskSource:
     """Check that ``tasks`` is a non-empty indexable source of :class:`Task` and return it."""
     if not hasattr(tasks, "__len__") or not hasattr(tasks, "__getitem__"):
-        raise TypeError(
-            f"tasks must be a sequence of Task (or an indexable TaskSource), got {type(tasks).__name__}"
-        )
+        raise TypeError(f"tasks must be a sequence of Task (or an indexable TaskSource), got {type(tasks).__name__}")
     if len(tasks) == 0:
         raise ValueError("tasks is empty: an environment needs at least one task")
     first = tasks[0]
@@ -69,7 +67,9 @@ class GeneratedTasks(ABC):
             raise ValueError(f"num_tasks must be at least 1, got {num_tasks}")
         chosen = (levels,) if isinstance(levels, int) else tuple(levels)
         if not chosen or any(not isinstance(level, int) or level not in allowed_levels for level in chosen):
-            raise ValueError(f"levels must be an int or a sequence of ints from {tuple(allowed_levels)}, got {levels!r}")
+            raise ValueError(
+                f"levels must be an int or a sequence of ints from {tuple(allowed_levels)}, got {levels!r}"
+            )
         self.num_tasks, self.levels = int(num_tasks), chosen
 
     def __len__(self) -> int:

@@ -72,8 +72,9 @@ def split_check_function(
     module = ast.parse(test_code)
     check = next((n for n in module.body if isinstance(n, ast.FunctionDef) and n.name == check_name), None)
     if check is None:
-        raise ValueError(f"the test code defines no function {check_name!r}; "
-                         "HumanEval tests look like 'def check(candidate): ...'")
+        raise ValueError(
+            f"the test code defines no function {check_name!r}; HumanEval tests look like 'def check(candidate): ...'"
+        )
     setup = "\n".join(ast.unparse(n) for n in module.body if n is not check)
     tests: list[str] = []
     pending: list[str] = []
@@ -105,12 +106,21 @@ def humaneval_task(record: Mapping[str, Any]) -> Task:
     setup, tests = split_check_function(record["test"])
     entry_point = record["entry_point"]
     reference = CodeReference(
-        tests=FunctionTests(tests=tests, setup=record["prompt"] + "\n" + setup,
-                            bind={"candidate": entry_point, entry_point: entry_point}),
-        prefix=record["prompt"], entry_point=entry_point, solution=record["canonical_solution"],
+        tests=FunctionTests(
+            tests=tests,
+            setup=record["prompt"] + "\n" + setup,
+            bind={"candidate": entry_point, entry_point: entry_point},
+        ),
+        prefix=record["prompt"],
+        entry_point=entry_point,
+        solution=record["canonical_solution"],
     )
-    return Task(prompt=record["prompt"], reference=reference, id=record["task_id"],
-                meta={"source": "humaneval", "entry_point": entry_point})
+    return Task(
+        prompt=record["prompt"],
+        reference=reference,
+        id=record["task_id"],
+        meta={"source": "humaneval", "entry_point": entry_point},
+    )
 
 
 def load_humaneval(path: str | None = None) -> list[Task]:
@@ -129,10 +139,14 @@ def _builtin_task(record: Mapping[str, Any]) -> Task:
         reference = CodeReference(tests=tests, solution=record["solution"])
     else:
         entry_point = record["entry_point"]
-        tests = FunctionTests(tests=tuple(record["tests"]), setup=record["prompt"] + "\n" + record.get("setup", ""),
-                              bind={"candidate": entry_point})
-        reference = CodeReference(tests=tests, prefix=record["prompt"], entry_point=entry_point,
-                                  solution=record["solution"])
+        tests = FunctionTests(
+            tests=tuple(record["tests"]),
+            setup=record["prompt"] + "\n" + record.get("setup", ""),
+            bind={"candidate": entry_point},
+        )
+        reference = CodeReference(
+            tests=tests, prefix=record["prompt"], entry_point=entry_point, solution=record["solution"]
+        )
         meta["entry_point"] = entry_point
     return Task(prompt=record["prompt"], reference=reference, id=record["id"], meta=meta)
 
@@ -177,12 +191,20 @@ def mbpp_task(record: Mapping[str, Any], *, show_tests: int = 1, include_challen
         prompt += "\nYour code should pass these tests:\n" + "\n".join(tests[:show_tests])
     entry_point = _first_function_name(str(record.get("code", ""))) or _called_name(tests[0])
     reference = CodeReference(
-        tests=FunctionTests(tests=tuple(tests), setup=str(record.get("test_setup_code") or ""),
-                            bind={entry_point: entry_point} if entry_point else {}),
-        entry_point=entry_point, solution=record.get("code"),
+        tests=FunctionTests(
+            tests=tuple(tests),
+            setup=str(record.get("test_setup_code") or ""),
+            bind={entry_point: entry_point} if entry_point else {},
+        ),
+        entry_point=entry_point,
+        solution=record.get("code"),
     )
-    return Task(prompt=prompt, reference=reference, id=f"mbpp/{record.get('task_id', '?')}",
-                meta={"source": "mbpp", "entry_point": entry_point})
+    return Task(
+        prompt=prompt,
+        reference=reference,
+        id=f"mbpp/{record.get('task_id', '?')}",
+        meta={"source": "mbpp", "entry_point": entry_point},
+    )
 
 
 def _called_name(test: str) -> str | None:
@@ -224,8 +246,9 @@ def apps_task(record: Mapping[str, Any], *, max_cases: int | None = None) -> Tas
             f"(type({expected!r}) is list and len({expected!r}) == 1 and _result == {expected!r}[0])"
             for args, expected in zip(inputs, outputs, strict=True)
         )
-        reference = CodeReference(tests=FunctionTests(tests=tests, bind={fn_name: fn_name}), entry_point=fn_name,
-                                  solution=solution)
+        reference = CodeReference(
+            tests=FunctionTests(tests=tests, bind={fn_name: fn_name}), entry_point=fn_name, solution=solution
+        )
         if starter:
             prompt += "\n\n" + starter
     else:
@@ -234,8 +257,12 @@ def apps_task(record: Mapping[str, Any], *, max_cases: int | None = None) -> Tas
             for i, o in zip(inputs, outputs, strict=True)
         )
         reference = CodeReference(tests=IOTests(cases=cases), solution=solution)
-    return Task(prompt=prompt, reference=reference, id=f"apps/{record.get('problem_id', '?')}",
-                meta={"source": "apps", "difficulty": record.get("difficulty")})
+    return Task(
+        prompt=prompt,
+        reference=reference,
+        id=f"apps/{record.get('problem_id', '?')}",
+        meta={"source": "apps", "difficulty": record.get("difficulty")},
+    )
 
 
 def records_to_tasks(records: Iterable[Mapping[str, Any]], style: str = "auto", **kwargs: Any) -> list[Task]:
@@ -256,8 +283,9 @@ def records_to_tasks(records: Iterable[Mapping[str, Any]], style: str = "auto", 
     return tasks
 
 
-def load_code_dataset(source: str, *, split: str = "test", style: str = "auto", limit: int | None = None,
-                      **kwargs: Any) -> list[Task]:
+def load_code_dataset(
+    source: str, *, split: str = "test", style: str = "auto", limit: int | None = None, **kwargs: Any
+) -> list[Task]:
     """Load MBPP/APPS-style tasks with ``datasets``: from a local JSON/JSONL file, or from a
     hub dataset name (which needs network access or a local ``datasets`` cache).
 

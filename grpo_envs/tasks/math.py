@@ -193,7 +193,11 @@ def _level5(rng: random.Random) -> Generated:
 _FORMS: dict[str, dict[str, str]] = {"expand": {"answer_form": "expanded"}}
 
 _GENERATORS: dict[int, Callable[[random.Random], Generated]] = {
-    1: _level1, 2: _level2, 3: _level3, 4: _level4, 5: _level5,
+    1: _level1,
+    2: _level2,
+    3: _level3,
+    4: _level4,
+    5: _level5,
 }
 
 
@@ -337,5 +341,7 @@ def load_math(
             meta["level"] = int(level[6:])
         if row.get("type"):
             meta["type"] = row["type"]
-        tasks.append(Task(prompt=row["problem"].strip(), reference=reference.strip(), id=f"math-{split}-{i:05d}", meta=meta))
+        tasks.append(
+            Task(prompt=row["problem"].strip(), reference=reference.strip(), id=f"math-{split}-{i:05d}", meta=meta)
+        )
     return tasks

@@ -47,11 +47,15 @@ def tool_call_protocol(abstain: str = "empty_list") -> str:
     """How ToolCall-v0 expects calls to be written (the instructions in every prompt)."""
     if abstain not in ABSTAIN_MODES:
         raise ValueError(f"abstain={abstain!r} is not supported; use one of {ABSTAIN_MODES}")
-    none = ("If none of the tools fits the request, reply with an empty list: []"
-            if abstain == "empty_list" else "If none of the tools fits the request, reply in plain text.")
-    return ('Reply with the function call(s) that serve the request, as JSON {"name": <function name>, '
-            '"arguments": {<argument>: <value>, ...}} inside <tool_call></tool_call> tags, one tag per call. '
-            + none)
+    none = (
+        "If none of the tools fits the request, reply with an empty list: []"
+        if abstain == "empty_list"
+        else "If none of the tools fits the request, reply in plain text."
+    )
+    return (
+        'Reply with the function call(s) that serve the request, as JSON {"name": <function name>, '
+        '"arguments": {<argument>: <value>, ...}} inside <tool_call></tool_call> tags, one tag per call. ' + none
+    )
 
 
 TOOL_USE_PROTOCOL = (
@@ -68,22 +72,87 @@ def format_tool_prompt(request: str, specs: Sequence[Mapping[str, Any]], protoco
 
 # -- vocabulary ----------------------------------------------------------------------------
 
-_WORDS = ("apple", "river", "stone", "cloud", "banana", "garden", "window", "silver", "rocket", "pepper",
-          "marble", "candle", "forest", "puzzle", "violet", "anchor", "lemon", "tiger", "harbor", "mango")
+_WORDS = (
+    "apple",
+    "river",
+    "stone",
+    "cloud",
+    "banana",
+    "garden",
+    "window",
+    "silver",
+    "rocket",
+    "pepper",
+    "marble",
+    "candle",
+    "forest",
+    "puzzle",
+    "violet",
+    "anchor",
+    "lemon",
+    "tiger",
+    "harbor",
+    "mango",
+)
 _ITEMS = ("apple", "pear", "lemon", "melon", "carrot", "onion", "bagel", "muffin", "candle", "notebook")
 _PEOPLE = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 _EVENTS = ("conference", "festival", "workshop", "hackathon", "retreat", "exhibition")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
-_CONVERSIONS = (  # (from, to) unit symbols of the same dimension
-    ("km", "mi"), ("mi", "km"), ("m", "ft"), ("ft", "m"), ("in", "cm"), ("cm", "in"), ("kg", "lb"),
-    ("lb", "kg"), ("oz", "g"), ("l", "gal"), ("gal", "l"), ("h", "min"), ("week", "h"), ("C", "F"),
-    ("F", "C"), ("km/h", "mph"), ("acre", "m2"),
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 )
-_UNIT_WORDS = {"km": "kilometers", "mi": "miles", "m": "meters", "ft": "feet", "in": "inches", "cm": "centimeters",
-               "kg": "kilograms", "lb": "pounds", "oz": "ounces", "g": "grams", "l": "liters", "gal": "gallons",
-               "h": "hours", "min": "minutes", "week": "weeks", "C": "degrees Celsius", "F": "degrees Fahrenheit",
-               "km/h": "kilometers per hour", "mph": "miles per hour", "acre": "acres", "m2": "square meters"}
+_CONVERSIONS = (  # (from, to) unit symbols of the same dimension
+    ("km", "mi"),
+    ("mi", "km"),
+    ("m", "ft"),
+    ("ft", "m"),
+    ("in", "cm"),
+    ("cm", "in"),
+    ("kg", "lb"),
+    ("lb", "kg"),
+    ("oz", "g"),
+    ("l", "gal"),
+    ("gal", "l"),
+    ("h", "min"),
+    ("week", "h"),
+    ("C", "F"),
+    ("F", "C"),
+    ("km/h", "mph"),
+    ("acre", "m2"),
+)
+_UNIT_WORDS = {
+    "km": "kilometers",
+    "mi": "miles",
+    "m": "meters",
+    "ft": "feet",
+    "in": "inches",
+    "cm": "centimeters",
+    "kg": "kilograms",
+    "lb": "pounds",
+    "oz": "ounces",
+    "g": "grams",
+    "l": "liters",
+    "gal": "gallons",
+    "h": "hours",
+    "min": "minutes",
+    "week": "weeks",
+    "C": "degrees Celsius",
+    "F": "degrees Fahrenheit",
+    "km/h": "kilometers per hour",
+    "mph": "miles per hour",
+    "acre": "acres",
+    "m2": "square meters",
+}
 _IRRELEVANT = (
     "Write a haiku about autumn leaves.",
     "Who wrote the novel Pride and Prejudice?",
@@ -150,8 +219,16 @@ def _req_convert(rng: random.Random, level: int) -> _Request:
     source, target = rng.choice(_CONVERSIONS)
     value: float = rng.randint(1, 500) if level == 1 else round(rng.uniform(0.5, 500), 1)
     text = f"Convert {format_value(value)} {_UNIT_WORDS[source]} to {_UNIT_WORDS[target]}."
-    return _Request(text, {"convert_units": {"value": [value], "from_unit": units.unit_names(source),
-                                             "to_unit": units.unit_names(target)}})
+    return _Request(
+        text,
+        {
+            "convert_units": {
+                "value": [value],
+                "from_unit": units.unit_names(source),
+                "to_unit": units.unit_names(target),
+            }
+        },
+    )
 
 
 def _req_date_add(rng: random.Random, level: int) -> _Request:
@@ -160,16 +237,19 @@ def _req_date_add(rng: random.Random, level: int) -> _Request:
     if level == 1:
         return _Request(f"What date is {n} days after {shown}?", {"date_add": {"date": [day.isoformat()], "days": [n]}})
     weeks = rng.randint(1, 30)
-    text, days = rng.choice([(f"What date is {weeks} weeks after {shown}?", 7 * weeks),
-                             (f"What date was it {n} days before {shown}?", -n)])
+    text, days = rng.choice(
+        [(f"What date is {weeks} weeks after {shown}?", 7 * weeks), (f"What date was it {n} days before {shown}?", -n)]
+    )
     return _Request(text, {"date_add": {"date": [day.isoformat()], "days": [days]}})
 
 
 def _req_date_diff(rng: random.Random, level: int) -> _Request:
     first, second = sorted([_date(rng), _date(rng)])
     a, b = (first.isoformat(), second.isoformat()) if level < 3 else (_prose_date(first), _prose_date(second))
-    return _Request(f"How many days are there from {a} to {b}?",
-                    {"date_diff": {"start": [first.isoformat()], "end": [second.isoformat()]}})
+    return _Request(
+        f"How many days are there from {a} to {b}?",
+        {"date_diff": {"start": [first.isoformat()], "end": [second.isoformat()]}},
+    )
 
 
 def _req_day_of_week(rng: random.Random, level: int) -> _Request:
@@ -191,11 +271,17 @@ def _req_kv_set(rng: random.Random, level: int) -> _Request:
     key = _key(rng)
     if level > 1 and rng.random() < 0.5:
         value: Any = rng.randint(1, 1000)
-        return _Request(f"Set the key '{key}' to the number {value}.", {"kv_set": {"key": [key], "value": [value]}},
-                        {"key": "exact"})
+        return _Request(
+            f"Set the key '{key}' to the number {value}.",
+            {"kv_set": {"key": [key], "value": [value]}},
+            {"key": "exact"},
+        )
     value = _phrase(rng, 2)
-    return _Request(f"Store the text '{value}' under the key '{key}'.",
-                    {"kv_set": {"key": [key], "value": [value]}}, {"key": "exact", "value": "exact"})
+    return _Request(
+        f"Store the text '{value}' under the key '{key}'.",
+        {"kv_set": {"key": [key], "value": [value]}},
+        {"key": "exact", "value": "exact"},
+    )
 
 
 def _req_kv_delete(rng: random.Random, level: int) -> _Request:
@@ -207,14 +293,18 @@ def _req_kv_list(rng: random.Random, level: int) -> _Request:
     if level == 1:
         return _Request("List all the keys in the key-value store.", {"kv_list": {"prefix": [""]}})
     prefix = f"{rng.choice(('user', 'config', 'order', 'note'))}:"
-    return _Request(f"List the keys in the store that start with '{prefix}'.", {"kv_list": {"prefix": [prefix]}},
-                    {"prefix": "exact"})
+    return _Request(
+        f"List the keys in the store that start with '{prefix}'.",
+        {"kv_list": {"prefix": [prefix]}},
+        {"prefix": "exact"},
+    )
 
 
 def _req_text_length(rng: random.Random, level: int) -> _Request:
     text = _phrase(rng, rng.randint(1, 3))
-    return _Request(f"How many characters are in the text '{text}'?", {"text_length": {"text": [text]}},
-                    {"text": "exact"})
+    return _Request(
+        f"How many characters are in the text '{text}'?", {"text_length": {"text": [text]}}, {"text": "exact"}
+    )
 
 
 def _req_reverse(rng: random.Random, level: int) -> _Request:
@@ -227,27 +317,41 @@ def _req_change_case(rng: random.Random, level: int) -> _Request:
     wording = {"upper": "upper case", "lower": "lower case", "title": "title case"}[case]
     if case == "lower":
         text = text.upper()
-    return _Request(f"Convert '{text}' to {wording}.", {"change_case": {"text": [text], "case": [case]}},
-                    {"text": "exact"})
+    return _Request(
+        f"Convert '{text}' to {wording}.", {"change_case": {"text": [text], "case": [case]}}, {"text": "exact"}
+    )
 
 
 def _req_count(rng: random.Random, level: int) -> _Request:
     text, sub = _phrase(rng, 4), rng.choice(("an", "er", "o", "e", "on", "a"))
     if level > 1 and rng.random() < 0.5:
         text = text.title()
-        return _Request(f"Ignoring case, how many times does '{sub}' occur in '{text}'?",
-                        {"count_occurrences": {"text": [text], "substring": [sub], "case_sensitive": [False]}},
-                        {"text": "exact", "substring": "exact"})
-    return _Request(f"How many times does '{sub}' occur in '{text}'?",
-                    {"count_occurrences": {"text": [text], "substring": [sub], "case_sensitive": ["", True]}},
-                    {"text": "exact", "substring": "exact"})
+        return _Request(
+            f"Ignoring case, how many times does '{sub}' occur in '{text}'?",
+            {"count_occurrences": {"text": [text], "substring": [sub], "case_sensitive": [False]}},
+            {"text": "exact", "substring": "exact"},
+        )
+    return _Request(
+        f"How many times does '{sub}' occur in '{text}'?",
+        {"count_occurrences": {"text": [text], "substring": [sub], "case_sensitive": ["", True]}},
+        {"text": "exact", "substring": "exact"},
+    )
 
 
 _REQUEST_MAKERS: dict[str, Callable[[random.Random, int], _Request]] = {
-    "calculate": _req_calculate, "convert_units": _req_convert, "date_add": _req_date_add,
-    "date_diff": _req_date_diff, "day_of_week": _req_day_of_week, "kv_get": _req_kv_get, "kv_set": _req_kv_set,
-    "kv_delete": _req_kv_delete, "kv_list": _req_kv_list, "text_length": _req_text_length,
-    "reverse_text": _req_reverse, "change_case": _req_change_case, "count_occurrences": _req_count,
+    "calculate": _req_calculate,
+    "convert_units": _req_convert,
+    "date_add": _req_date_add,
+    "date_diff": _req_date_diff,
+    "day_of_week": _req_day_of_week,
+    "kv_get": _req_kv_get,
+    "kv_set": _req_kv_set,
+    "kv_delete": _req_kv_delete,
+    "kv_list": _req_kv_list,
+    "text_length": _req_text_length,
+    "reverse_text": _req_reverse,
+    "change_case": _req_change_case,
+    "count_occurrences": _req_count,
 }
 #: Distractor tools shown in ``multiple``/``parallel``/``irrelevance`` tasks, per level.
 _DISTRACTORS = {1: 2, 2: 4, 3: 8}
@@ -311,7 +415,8 @@ class ToolCallTasks(GeneratedTasks):
                 request = requests[0].text
             else:
                 request = "Please do all of the following:\n" + "\n".join(
-                    f"{i + 1}. {r.text}" for i, r in enumerate(requests))
+                    f"{i + 1}. {r.text}" for i, r in enumerate(requests)
+                )
             shown = list(dict.fromkeys(needed))
             if category in ("multiple", "parallel") and (category == "multiple" or level > 1):
                 others = [n for n in names if n not in shown]
@@ -363,8 +468,10 @@ def _use_arith(rng: random.Random) -> _Episode:
 def _use_convert(rng: random.Random) -> _Episode:
     source, target = rng.choice(_CONVERSIONS)
     value = round(rng.uniform(1, 300), 1)
-    ep = _Episode(f"How many {_UNIT_WORDS[target]} are {format_value(value)} {_UNIT_WORDS[source]}? "
-                  "Round to 2 decimal places.", tolerance=0.01)
+    ep = _Episode(
+        f"How many {_UNIT_WORDS[target]} are {format_value(value)} {_UNIT_WORDS[source]}? Round to 2 decimal places.",
+        tolerance=0.01,
+    )
     ep.answer = round(ep.call("convert_units", value=value, from_unit=source, to_unit=target), 2)
     return ep
 
@@ -401,8 +508,12 @@ def _use_lookup(rng: random.Random) -> _Episode:
     people = rng.sample(_PEOPLE, 4)
     store = {f"user:{p}:city": rng.choice(("Lisbon", "Nairobi", "Osaka", "Quito", "Tallinn", "Perth")) for p in people}
     person = rng.choice(people)
-    ep = _Episode(f"In which city does {person} live? The key-value store holds each user's city under "
-                  "'user:<name>:city'.", store=store, kind="string", case_sensitive=False)
+    ep = _Episode(
+        f"In which city does {person} live? The key-value store holds each user's city under 'user:<name>:city'.",
+        store=store,
+        kind="string",
+        case_sensitive=False,
+    )
     ep.answer = ep.call("kv_get", key=f"user:{person}:city")
     return ep
 
@@ -417,8 +528,11 @@ def _use_shopping(rng: random.Random, n_items: int) -> _Episode:
     quantities = [rng.randint(2, 9) for _ in items]
     parts = [f"{q} {item}s" for q, item in zip(quantities, items)]
     listing = ", ".join(parts[:-1]) + " and " + parts[-1]
-    ep = _Episode(f"How much do {listing} cost in total? Unit prices are in the key-value store under "
-                  "'price:<item>'.", store=store, tolerance=0.005)
+    ep = _Episode(
+        f"How much do {listing} cost in total? Unit prices are in the key-value store under 'price:<item>'.",
+        store=store,
+        tolerance=0.005,
+    )
     prices = [ep.call("kv_get", key=f"price:{item}") for item in items]
     expr = " + ".join(f"{q} * {format_value(p)}" for q, p in zip(quantities, prices))
     ep.answer = ep.call("calculate", expression=expr)
@@ -436,8 +550,11 @@ def _use_weekday_after(rng: random.Random) -> _Episode:
 def _use_split_distance(rng: random.Random) -> _Episode:
     source, target = rng.choice([("mi", "km"), ("km", "mi"), ("ft", "m"), ("m", "ft")])
     value, legs = rng.randint(20, 900), rng.randint(3, 9)
-    ep = _Episode(f"A route of {value} {_UNIT_WORDS[source]} is split into {legs} equal legs. How long is each "
-                  f"leg in {_UNIT_WORDS[target]}? Round to 2 decimal places.", tolerance=0.01)
+    ep = _Episode(
+        f"A route of {value} {_UNIT_WORDS[source]} is split into {legs} equal legs. How long is each "
+        f"leg in {_UNIT_WORDS[target]}? Round to 2 decimal places.",
+        tolerance=0.01,
+    )
     total = ep.call("convert_units", value=value, from_unit=source, to_unit=target)
     ep.answer = round(ep.call("calculate", expression=f"{format_value(total)} / {legs}"), 2)
     return ep
@@ -459,9 +576,12 @@ def _use_event_length(rng: random.Random) -> _Episode:
         store[f"event:{event}:start"] = start.isoformat()
         store[f"event:{event}:end"] = (start + dt.timedelta(days=rng.randint(20, 400))).isoformat()
     event = rng.choice(events)
-    ep = _Episode(f"How many weeks does the {event} last, from its start date to its end date? Round to 2 "
-                  f"decimal places. The store has the dates under 'event:{event}:start' and 'event:{event}:end'.",
-                  store=store, tolerance=0.01)
+    ep = _Episode(
+        f"How many weeks does the {event} last, from its start date to its end date? Round to 2 "
+        f"decimal places. The store has the dates under 'event:{event}:start' and 'event:{event}:end'.",
+        store=store,
+        tolerance=0.01,
+    )
     start, end = ep.call("kv_get", key=f"event:{event}:start"), ep.call("kv_get", key=f"event:{event}:end")
     days = ep.call("date_diff", start=start, end=end)
     ep.answer = round(ep.call("calculate", expression=f"{days} / 7"), 2)
@@ -472,8 +592,12 @@ def _use_shipping_weight(rng: random.Random) -> _Episode:
     items = rng.sample(_ITEMS, 3)
     store = {f"weight_lb:{item}": round(rng.uniform(0.5, 15), 1) for item in items}
     item, count = rng.choice(items), rng.randint(3, 40)
-    ep = _Episode(f"What do {count} {item}s weigh in kilograms? The store has each item's weight in pounds under "
-                  "'weight_lb:<item>'. Round to 2 decimal places.", store=store, tolerance=0.01)
+    ep = _Episode(
+        f"What do {count} {item}s weigh in kilograms? The store has each item's weight in pounds under "
+        "'weight_lb:<item>'. Round to 2 decimal places.",
+        store=store,
+        tolerance=0.01,
+    )
     each = ep.call("kv_get", key=f"weight_lb:{item}")
     total = ep.call("calculate", expression=f"{count} * {format_value(each)}")
     ep.answer = round(ep.call("convert_units", value=total, from_unit="lb", to_unit="kg"), 2)
@@ -517,8 +641,13 @@ class ToolUseTasks(GeneratedTasks):
         shown = needed + rng.sample(others, _USE_DISTRACTORS[level])
         rng.shuffle(shown)
         reference = {
-            "tools": shown, "store": dict(ep.store), "answer": format_value(ep.answer), "kind": ep.kind,
-            "tolerance": ep.tolerance, "case_sensitive": ep.case_sensitive, "solution": ep.solution,
+            "tools": shown,
+            "store": dict(ep.store),
+            "answer": format_value(ep.answer),
+            "kind": ep.kind,
+            "tolerance": ep.tolerance,
+            "case_sensitive": ep.case_sensitive,
+            "solution": ep.solution,
         }
         return Task(
             prompt=format_tool_prompt(ep.request, [_SPECS[n] for n in shown], TOOL_USE_PROTOCOL),
@@ -656,17 +785,32 @@ def load_bfcl(
         names = {function_name(f) for f in functions}
         missing = [name for call in truth for name in call if name not in names]
         if missing:
-            raise ValueError(f"BFCL entry {entry_id!r}: ground truth calls {missing}, which are not among its functions")
-        tasks.append(Task(
-            prompt=format_tool_prompt(_bfcl_request(row.get("question"), entry_id), functions, protocol),
-            reference={"tools": functions, "ground_truth": truth, "string_match": {}},
-            id=entry_id,
-            meta={"category": family, "bfcl_category": category, "source": "bfcl"},
-        ))
+            raise ValueError(
+                f"BFCL entry {entry_id!r}: ground truth calls {missing}, which are not among its functions"
+            )
+        tasks.append(
+            Task(
+                prompt=format_tool_prompt(_bfcl_request(row.get("question"), entry_id), functions, protocol),
+                reference={"tools": functions, "ground_truth": truth, "string_match": {}},
+                id=entry_id,
+                meta={"category": family, "bfcl_category": category, "source": "bfcl"},
+            )
+        )
     if not tasks:
         raise ValueError(f"{path} holds no tasks")
     return tasks
 
 
-__all__ = ["LEVELS", "TOOL_CALL_CATEGORIES", "TOOL_USE_PROTOCOL", "ToolCallTasks", "ToolUseTasks", "bfcl_category",
-           "bfcl_data_dir", "format_tool_prompt", "format_tools", "load_bfcl", "tool_call_protocol"]
+__all__ = [
+    "LEVELS",
+    "TOOL_CALL_CATEGORIES",
+    "TOOL_USE_PROTOCOL",
+    "ToolCallTasks",
+    "ToolUseTasks",
+    "bfcl_category",
+    "bfcl_data_dir",
+    "format_tool_prompt",
+    "format_tools",
+    "load_bfcl",
+    "tool_call_protocol",
+]

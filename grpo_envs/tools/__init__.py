@@ -18,9 +18,19 @@ from grpo_envs.tools.units import UNIT_CONVERTER
 
 #: Every tool of the project, in the order specs are shown.
 DEFAULT_TOOLS: tuple[Tool, ...] = (
-    CALCULATOR, UNIT_CONVERTER, DATE_ADD, DATE_DIFF, DAY_OF_WEEK,
-    KV_GET, KV_SET, KV_DELETE, KV_LIST,
-    TEXT_LENGTH, REVERSE_TEXT, CHANGE_CASE, COUNT_OCCURRENCES,
+    CALCULATOR,
+    UNIT_CONVERTER,
+    DATE_ADD,
+    DATE_DIFF,
+    DAY_OF_WEEK,
+    KV_GET,
+    KV_SET,
+    KV_DELETE,
+    KV_LIST,
+    TEXT_LENGTH,
+    REVERSE_TEXT,
+    CHANGE_CASE,
+    COUNT_OCCURRENCES,
 )
 
 
@@ -29,5 +39,14 @@ def default_toolbox(**kwargs: Any) -> Toolbox:
     return Toolbox(DEFAULT_TOOLS, **kwargs)
 
 
-__all__ = ["DEFAULT_TOOLS", "KeyValueStore", "Tool", "ToolError", "ToolOutput", "Toolbox", "default_toolbox",
-           "format_value", "shared_tool_worker"]
+__all__ = [
+    "DEFAULT_TOOLS",
+    "KeyValueStore",
+    "Tool",
+    "ToolError",
+    "ToolOutput",
+    "Toolbox",
+    "default_toolbox",
+    "format_value",
+    "shared_tool_worker",
+]

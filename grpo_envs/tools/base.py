@@ -186,15 +186,24 @@ class Toolbox:
     def subset(self, names: Sequence[str]) -> Toolbox:
         """A toolbox with only the named tools (same settings and worker)."""
         self.specs(names)  # raises on unknown names
-        return Toolbox([self.tools[n] for n in names], timeout=self.timeout, isolate=self.isolate,
-                       max_output_chars=self.max_output_chars, worker=self._worker)
+        return Toolbox(
+            [self.tools[n] for n in names],
+            timeout=self.timeout,
+            isolate=self.isolate,
+            max_output_chars=self.max_output_chars,
+            worker=self._worker,
+        )
 
     def execute(self, call: FunctionCall, store: Any = None) -> ToolOutput:
         """Run one call and return its output; errors become ``Error: ...`` outputs."""
         name = resolve_function(call.name, self.tools)
         if name is None:
-            return ToolOutput(call.name, False, f"Error: unknown function {call.name!r}; available tools: {self.names}",
-                              "unknown_function")
+            return ToolOutput(
+                call.name,
+                False,
+                f"Error: unknown function {call.name!r}; available tools: {self.names}",
+                "unknown_function",
+            )
         tool = self.tools[name]
         argument, problem = validate_arguments(tool.spec, call.arguments)
         if problem is not None:
@@ -202,8 +211,13 @@ class Toolbox:
         try:
             if tool.isolated and self.isolate:
                 worker = self._worker or shared_tool_worker()
-                ok, value = worker.call(run_isolated, tool.function.__module__, tool.function.__name__,
-                                        dict(call.arguments), timeout=self.timeout)
+                ok, value = worker.call(
+                    run_isolated,
+                    tool.function.__module__,
+                    tool.function.__name__,
+                    dict(call.arguments),
+                    timeout=self.timeout,
+                )
                 if not ok:
                     raise ToolError(value)
             elif tool.uses_store:
@@ -213,8 +227,9 @@ class Toolbox:
         except ToolError as exc:
             return ToolOutput(name, False, f"Error: {exc}", TOOL_ERROR)
         except WorkerTimeout:
-            return ToolOutput(name, False, f"Error: {name} took longer than {self.timeout:g} s and was stopped",
-                              TOOL_TIMEOUT)
+            return ToolOutput(
+                name, False, f"Error: {name} took longer than {self.timeout:g} s and was stopped", TOOL_TIMEOUT
+            )
         except MemoryError:
             return ToolOutput(name, False, f"Error: {name} ran out of memory", TOOL_ERROR)
         except WorkerError as exc:

@@ -205,8 +205,11 @@ CALCULATOR = Tool(
     parameters={
         "type": "object",
         "properties": {
-            "expression": {"type": "string", "description": "The expression, e.g. \"3 * (4 + 5) / 2\".",
-                           "maxLength": MAX_EXPRESSION_CHARS},
+            "expression": {
+                "type": "string",
+                "description": 'The expression, e.g. "3 * (4 + 5) / 2".',
+                "maxLength": MAX_EXPRESSION_CHARS,
+            },
         },
         "required": ["expression"],
     },

@@ -49,9 +49,14 @@ _DATE = {"type": "string", "description": "A date as YYYY-MM-DD."}
 DATE_ADD = Tool(
     name="date_add",
     description="Add a number of days (negative to subtract) to a date and return the new date (YYYY-MM-DD).",
-    parameters={"type": "object", "properties": {
-        "date": _DATE, "days": {"type": "integer", "description": "Days to add; negative goes back in time."}},
-        "required": ["date", "days"]},
+    parameters={
+        "type": "object",
+        "properties": {
+            "date": _DATE,
+            "days": {"type": "integer", "description": "Days to add; negative goes back in time."},
+        },
+        "required": ["date", "days"],
+    },
     function=date_add,
 )
 DATE_DIFF = Tool(

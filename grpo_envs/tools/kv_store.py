@@ -96,15 +96,44 @@ def kv_list(store: KeyValueStore, prefix: str = "") -> list[str]:
 
 _KEY = {"type": "string", "description": "The key.", "minLength": 1, "maxLength": MAX_KEY_CHARS}
 
-KV_GET = Tool("kv_get", "Read the value stored under a key in the key-value store.",
-              {"type": "object", "properties": {"key": _KEY}, "required": ["key"]}, kv_get, uses_store=True)
-KV_SET = Tool("kv_set", "Store a value under a key in the key-value store.",
-              {"type": "object", "properties": {"key": _KEY, "value": {
-                  "type": ["string", "number", "boolean"], "description": "The value to store."}},
-               "required": ["key", "value"]}, kv_set, uses_store=True)
-KV_DELETE = Tool("kv_delete", "Delete a key from the key-value store.",
-                 {"type": "object", "properties": {"key": _KEY}, "required": ["key"]}, kv_delete, uses_store=True)
-KV_LIST = Tool("kv_list", "List the keys in the key-value store, optionally only those with a given prefix.",
-               {"type": "object", "properties": {"prefix": {
-                   "type": "string", "description": "Only keys starting with this text (default: all keys)."}},
-                "required": []}, kv_list, uses_store=True)
+KV_GET = Tool(
+    "kv_get",
+    "Read the value stored under a key in the key-value store.",
+    {"type": "object", "properties": {"key": _KEY}, "required": ["key"]},
+    kv_get,
+    uses_store=True,
+)
+KV_SET = Tool(
+    "kv_set",
+    "Store a value under a key in the key-value store.",
+    {
+        "type": "object",
+        "properties": {
+            "key": _KEY,
+            "value": {"type": ["string", "number", "boolean"], "description": "The value to store."},
+        },
+        "required": ["key", "value"],
+    },
+    kv_set,
+    uses_store=True,
+)
+KV_DELETE = Tool(
+    "kv_delete",
+    "Delete a key from the key-value store.",
+    {"type": "object", "properties": {"key": _KEY}, "required": ["key"]},
+    kv_delete,
+    uses_store=True,
+)
+KV_LIST = Tool(
+    "kv_list",
+    "List the keys in the key-value store, optionally only those with a given prefix.",
+    {
+        "type": "object",
+        "properties": {
+            "prefix": {"type": "string", "description": "Only keys starting with this text (default: all keys)."}
+        },
+        "required": [],
+    },
+    kv_list,
+    uses_store=True,
+)

@@ -40,18 +40,39 @@ def count_occurrences(text: str, substring: str, case_sensitive: bool = True) ->
 
 _TEXT = {"type": "string", "description": "The text.", "maxLength": MAX_TEXT_CHARS}
 
-TEXT_LENGTH = Tool("text_length", "Count the characters in a text.",
-                   {"type": "object", "properties": {"text": _TEXT}, "required": ["text"]}, text_length)
-REVERSE_TEXT = Tool("reverse_text", "Reverse the characters of a text.",
-                    {"type": "object", "properties": {"text": _TEXT}, "required": ["text"]}, reverse_text)
-CHANGE_CASE = Tool("change_case", "Convert a text to upper, lower or title case.",
-                   {"type": "object", "properties": {"text": _TEXT, "case": {"type": "string", "enum": list(CASES)}},
-                    "required": ["text", "case"]}, change_case)
+TEXT_LENGTH = Tool(
+    "text_length",
+    "Count the characters in a text.",
+    {"type": "object", "properties": {"text": _TEXT}, "required": ["text"]},
+    text_length,
+)
+REVERSE_TEXT = Tool(
+    "reverse_text",
+    "Reverse the characters of a text.",
+    {"type": "object", "properties": {"text": _TEXT}, "required": ["text"]},
+    reverse_text,
+)
+CHANGE_CASE = Tool(
+    "change_case",
+    "Convert a text to upper, lower or title case.",
+    {
+        "type": "object",
+        "properties": {"text": _TEXT, "case": {"type": "string", "enum": list(CASES)}},
+        "required": ["text", "case"],
+    },
+    change_case,
+)
 COUNT_OCCURRENCES = Tool(
-    "count_occurrences", "Count the non-overlapping occurrences of a substring in a text.",
-    {"type": "object", "properties": {
-        "text": _TEXT, "substring": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS},
-        "case_sensitive": {"type": "boolean", "description": "Match case exactly (default true)."}},
-     "required": ["text", "substring"]},
+    "count_occurrences",
+    "Count the non-overlapping occurrences of a substring in a text.",
+    {
+        "type": "object",
+        "properties": {
+            "text": _TEXT,
+            "substring": {"type": "string", "minLength": 1, "maxLength": MAX_TEXT_CHARS},
+            "case_sensitive": {"type": "boolean", "description": "Match case exactly (default true)."},
+        },
+        "required": ["text", "substring"],
+    },
     count_occurrences,
 )

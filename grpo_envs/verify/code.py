@@ -156,6 +156,14 @@ def to_verify_result(result: sandbox.SandboxResult, *, reward_mode: str = "all",
 
 
 __all__ = [
-    "EXITED", "KILLED", "MEMORY", "REWARD_MODES", "RUNTIME_ERROR", "SYNTAX_ERROR",
-    "build_job", "build_program", "extract_code", "to_verify_result",
+    "EXITED",
+    "KILLED",
+    "MEMORY",
+    "REWARD_MODES",
+    "RUNTIME_ERROR",
+    "SYNTAX_ERROR",
+    "build_job",
+    "build_program",
+    "extract_code",
+    "to_verify_result",
 ]

@@ -154,9 +154,7 @@ _EXTRACTORS = {
 }
 
 
-def extract_answer_with_strategy(
-    text: str, strategies: Sequence[str] = DEFAULT_STRATEGIES
-) -> tuple[str, str] | None:
+def extract_answer_with_strategy(text: str, strategies: Sequence[str] = DEFAULT_STRATEGIES) -> tuple[str, str] | None:
     """Like :func:`extract_answer`, but also says which strategy found the answer.
 
     :returns: ``(answer, strategy)``, or None when no strategy finds anything.
@@ -205,9 +203,22 @@ def extract_answer(text: str, strategies: Sequence[str] = DEFAULT_STRATEGIES) ->
 # -- normalisation (string level, shared by the fast path and the sympy parser) ---------------
 
 _UNICODE = {
-    "\u2212": "-", "\u2013": "-", "\u00d7": "*", "\u22c5": "*", "\u00b7": "*", "\u00f7": "/",
-    "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u221e": "\\infty ", "\u00b2": "^2", "\u00b3": "^3",
-    "\u00a0": " ", "\u2009": " ", "\u202f": " ", "\uff05": "%", "\u00b0": "",
+    "\u2212": "-",
+    "\u2013": "-",
+    "\u00d7": "*",
+    "\u22c5": "*",
+    "\u00b7": "*",
+    "\u00f7": "/",
+    "\u03c0": "\\pi ",
+    "\u221a": "\\sqrt",
+    "\u221e": "\\infty ",
+    "\u00b2": "^2",
+    "\u00b3": "^3",
+    "\u00a0": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+    "\uff05": "%",
+    "\u00b0": "",
 }
 _UNICODE_RE = re.compile("|".join(map(re.escape, _UNICODE)))
 # Spacing and sizing commands that carry no meaning in an answer.
@@ -411,9 +422,7 @@ def check_math_answer(
         'exact'
     """
     if not isinstance(answer, str) or not isinstance(reference, str):
-        raise TypeError(
-            f"answer and reference must be str, got {type(answer).__name__} and {type(reference).__name__}"
-        )
+        raise TypeError(f"answer and reference must be str, got {type(answer).__name__} and {type(reference).__name__}")
     refused = precheck_answer(answer)
     if refused is not None:
         return VerifyResult.fail(PARSE_FAILED, parsed=answer[:200], method="none", message=refused)
@@ -482,7 +491,10 @@ def verify_math_answer(
     found = extract_answer_with_strategy(completion, strategies)
     if found is None:
         return VerifyResult.fail(
-            PARSE_FAILED, parsed=None, strategy=None, method="none",
+            PARSE_FAILED,
+            parsed=None,
+            strategy=None,
+            method="none",
             message=f"no final answer found (strategies tried: {', '.join(strategies)})",
         )
     answer, strategy = found

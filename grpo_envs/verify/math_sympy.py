@@ -58,16 +58,51 @@ class AnswerParseError(ValueError):
 # -- tokens -----------------------------------------------------------------------------------
 
 _FUNCTIONS = {
-    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "cot": sympy.cot, "sec": sympy.sec,
-    "csc": sympy.csc, "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan,
-    "sinh": sympy.sinh, "cosh": sympy.cosh, "tanh": sympy.tanh, "ln": sympy.log, "log": sympy.log,
-    "exp": sympy.exp, "sqrt": sympy.sqrt, "abs": sympy.Abs,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "cot": sympy.cot,
+    "sec": sympy.sec,
+    "csc": sympy.csc,
+    "arcsin": sympy.asin,
+    "arccos": sympy.acos,
+    "arctan": sympy.atan,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "tanh": sympy.tanh,
+    "ln": sympy.log,
+    "log": sympy.log,
+    "exp": sympy.exp,
+    "sqrt": sympy.sqrt,
+    "abs": sympy.Abs,
 }
 _CONSTANTS = {"pi": sympy.pi, "infty": sympy.oo, "infinity": sympy.oo, "inf": sympy.oo, "oo": sympy.oo}
 _GREEK = {
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta",
-    "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi",
-    "chi", "psi", "omega",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "rho",
+    "sigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
 }
 _MULTIPLY = {"cdot", "times", "ast"}
 _DIVIDE = {"div"}
@@ -392,7 +427,9 @@ def _numeric(expr: sympy.Expr, subs: dict[sympy.Symbol, sympy.Float]) -> sympy.E
 def _scalars_equal(a: sympy.Expr, b: sympy.Expr, rel_tol: float, abs_tol: float) -> str | None:
     """``"exact"`` or ``"numeric"`` if ``a`` equals ``b``, else None (see the module docstring)."""
     if a.is_Rational and b.is_Rational:
-        exact = numbers_match(Fraction(int(a.p), int(a.q)), False, Fraction(int(b.p), int(b.q)), False, rel_tol, abs_tol)
+        exact = numbers_match(
+            Fraction(int(a.p), int(a.q)), False, Fraction(int(b.p), int(b.q)), False, rel_tol, abs_tol
+        )
         return "exact" if exact else None
     if a == b:
         return "exact"

@@ -158,7 +158,9 @@ def _as_call(obj: Any, max_depth: int) -> list[FunctionCall]:
             calls.extend(_as_call(item, max_depth))
         return calls
     if not isinstance(obj, dict):
-        raise ToolCallParseError(f'expected a call object {{"name": ..., "arguments": {{...}}}}, got {type(obj).__name__}')
+        raise ToolCallParseError(
+            f'expected a call object {{"name": ..., "arguments": {{...}}}}, got {type(obj).__name__}'
+        )
     if "tool_calls" in obj and "name" not in obj:
         return _as_call(obj["tool_calls"], max_depth)
     if "function" in obj and "name" not in obj and isinstance(obj["function"], dict):
@@ -197,7 +199,8 @@ def parse_tool_calls(
     blocks = [m.group(1) for m in _TAG_RE.finditer(text)]
     if not blocks:
         blocks = [
-            body for lang, body in _FENCE_RE.findall(text)
+            body
+            for lang, body in _FENCE_RE.findall(text)
             if lang.lower() in ("", "json", "tool_call", "tool_code") and body.strip()[:1] in ("{", "[")
         ]
     if not blocks:
@@ -208,7 +211,7 @@ def parse_tool_calls(
             match = _EMBEDDED_CALL_RE.search(text)
             if match is None:
                 return ParsedCompletion(calls=[], explicit=False)
-            blocks = [text[match.start():]]
+            blocks = [text[match.start() :]]
     calls: list[FunctionCall] = []
     for block in blocks:
         if not block.strip():
@@ -222,8 +225,15 @@ def parse_tool_calls(
 # -- validation against JSON-schema specs --------------------------------------------------
 
 #: BFCL writes Python type names where JSON Schema has its own.
-_BFCL_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "int": "integer",
-               "str": "string", "bool": "boolean"}
+_BFCL_TYPES = {
+    "dict": "object",
+    "float": "number",
+    "tuple": "array",
+    "list": "array",
+    "int": "integer",
+    "str": "string",
+    "bool": "boolean",
+}
 
 
 def to_json_schema(schema: Any) -> Any:
@@ -326,14 +336,17 @@ def validate_call(call: FunctionCall, specs_by_name: Mapping[str, Mapping[str, A
     if resolved is None:
         available = sorted(specs_by_name)
         return VerifyResult.fail(
-            UNKNOWN_FUNCTION, function=call.name,
+            UNKNOWN_FUNCTION,
+            function=call.name,
             message=f"no function named {call.name!r}; available: {available}",
         )
     argument, message = validate_arguments(specs_by_name[resolved], call.arguments)
     if message is None:
         return None
     return VerifyResult.fail(
-        INVALID_ARGUMENTS, function=call.name, argument=argument,
+        INVALID_ARGUMENTS,
+        function=call.name,
+        argument=argument,
         message=f"arguments of {call.name!r} are invalid: {message}",
     )
 
@@ -368,8 +381,11 @@ def values_equal(value: Any, expected: Any, mode: str = "bfcl") -> bool:
     if isinstance(expected, str):
         return isinstance(value, str) and normalise_string(value, mode) == normalise_string(expected, mode)
     if isinstance(expected, list):
-        return (isinstance(value, list) and len(value) == len(expected)
-                and all(values_equal(v, e, mode) for v, e in zip(value, expected)))
+        return (
+            isinstance(value, list)
+            and len(value) == len(expected)
+            and all(values_equal(v, e, mode) for v, e in zip(value, expected))
+        )
     if isinstance(expected, dict):
         if not isinstance(value, dict):
             return False
@@ -393,34 +409,57 @@ def _match_arguments(
         acceptable = possible.get(name)
         mode = string_match.get(name, default_mode)
         if acceptable is None:
-            problem = {"reason": UNEXPECTED_ARGUMENT, "argument": name, "got": arguments[name],
-                       "message": f"argument {name!r} is not expected"}
+            problem = {
+                "reason": UNEXPECTED_ARGUMENT,
+                "argument": name,
+                "got": arguments[name],
+                "message": f"argument {name!r} is not expected",
+            }
         elif name not in arguments:
             if "" in acceptable:
                 right += 1
                 continue
-            problem = {"reason": MISSING_ARGUMENT, "argument": name, "expected": acceptable,
-                       "message": f"argument {name!r} is missing; expected one of {acceptable!r}"}
+            problem = {
+                "reason": MISSING_ARGUMENT,
+                "argument": name,
+                "expected": acceptable,
+                "message": f"argument {name!r} is missing; expected one of {acceptable!r}",
+            }
         elif any(values_equal(arguments[name], option, mode) for option in acceptable):
             right += 1
             continue
         else:
-            problem = {"reason": WRONG_VALUE, "argument": name, "got": arguments[name], "expected": acceptable,
-                       "message": f"argument {name!r} = {arguments[name]!r} is not one of {acceptable!r}"}
+            problem = {
+                "reason": WRONG_VALUE,
+                "argument": name,
+                "got": arguments[name],
+                "expected": acceptable,
+                "message": f"argument {name!r} = {arguments[name]!r} is not one of {acceptable!r}",
+            }
         first = first or problem
     return first is None, right, len(names), first
 
 
 def _compare(
-    call: FunctionCall, reference: Mapping[str, Mapping[str, list[Any]]], specs_by_name: Mapping[str, Any],
+    call: FunctionCall,
+    reference: Mapping[str, Mapping[str, list[Any]]],
+    specs_by_name: Mapping[str, Any],
     string_match: Mapping[str, str],
 ) -> tuple[bool, float, dict[str, Any]]:
     """(full match, fraction of arguments right, first mismatch) of one call vs one reference call."""
-    (ref_name, possible), = reference.items()
+    ((ref_name, possible),) = reference.items()
     resolved = resolve_function(call.name, specs_by_name) or call.name
     if resolved != ref_name:
-        return False, 0.0, {"reason": WRONG_FUNCTION, "got": call.name, "expected": ref_name,
-                            "message": f"called {call.name!r}, expected {ref_name!r}"}
+        return (
+            False,
+            0.0,
+            {
+                "reason": WRONG_FUNCTION,
+                "got": call.name,
+                "expected": ref_name,
+                "message": f"called {call.name!r}, expected {ref_name!r}",
+            },
+        )
     ok, right, total, mismatch = _match_arguments(call.arguments, possible, string_match, "bfcl")
     return ok, (right / total if total else 1.0), (mismatch or {})
 
@@ -514,8 +553,12 @@ def match_calls(
         break
     if not mismatch:  # every reference call matched: the surplus calls are the problem
         k = min(j for j in range(len(calls)) if j not in used)
-        mismatch = {"call_index": k, "function": calls[k].name, "reason": UNEXPECTED_CALL,
-                    "message": f"call {k} ({calls[k].name}) is not in the reference"}
+        mismatch = {
+            "call_index": k,
+            "function": calls[k].name,
+            "reason": UNEXPECTED_CALL,
+            "message": f"call {k} ({calls[k].name}) is not in the reference",
+        }
     if len(calls) != len(reference):
         reason = WRONG_COUNT
         message = f"made {len(calls)} call(s), expected {len(reference)}"
@@ -529,8 +572,13 @@ def match_calls(
     if reward_mode == "fraction":
         scores = [[cell[1] for cell in row] for row in compared]
         reward = _best_assignment_score(scores) / max(len(calls), len(reference))
-    return VerifyResult(reward=reward, correct=False, reason=reason, parsed=parsed,
-                        details={**counts, "mismatch": mismatch, "message": message})
+    return VerifyResult(
+        reward=reward,
+        correct=False,
+        reason=reason,
+        parsed=parsed,
+        details={**counts, "mismatch": mismatch, "message": message},
+    )
 
 
 def verify_tool_calls(
@@ -568,7 +616,9 @@ def verify_tool_calls(
     counts = {"num_calls": len(calls), "expected_calls": len(reference)}
     if not calls:
         if reference:
-            return VerifyResult.fail(NO_CALL, parsed=[], message=f"no function call found; expected {len(reference)}", **counts)
+            return VerifyResult.fail(
+                NO_CALL, parsed=[], message=f"no function call found; expected {len(reference)}", **counts
+            )
         if parsed.explicit or abstain == "plain_text":
             return VerifyResult.success(parsed=[], **counts)
         return VerifyResult.fail(
@@ -579,17 +629,23 @@ def verify_tool_calls(
         try:
             failure = validate_call(call, specs_by_name)
         except SchemaError as exc:
-            return VerifyResult.fail(ERROR, message=f"the spec of {call.name!r} is not a valid JSON schema: {exc.message}")
+            return VerifyResult.fail(
+                ERROR, message=f"the spec of {call.name!r} is not a valid JSON schema: {exc.message}"
+            )
         if failure is not None:
             return VerifyResult.fail(
-                failure.reason, parsed=[c.to_dict() for c in calls],
+                failure.reason,
+                parsed=[c.to_dict() for c in calls],
                 mismatch={"call_index": index, **{k: v for k, v in failure.details.items() if k != "message"}},
-                message=f"call {index}: {failure.details['message']}", **counts,
+                message=f"call {index}: {failure.details['message']}",
+                **counts,
             )
     if not reference:
         return VerifyResult.fail(
-            UNEXPECTED_CALL, parsed=[c.to_dict() for c in calls],
+            UNEXPECTED_CALL,
+            parsed=[c.to_dict() for c in calls],
             mismatch={"call_index": 0, "function": calls[0].name},
-            message=f"no tool applies to this request, but the completion called {calls[0].name!r}", **counts,
+            message=f"no tool applies to this request, but the completion called {calls[0].name!r}",
+            **counts,
         )
     return match_calls(calls, reference, specs_by_name, reward_mode=reward_mode, string_match=string_match)
