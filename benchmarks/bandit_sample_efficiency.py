@@ -129,7 +129,7 @@ def main() -> None:
     with open(f"{stem}.csv", "w", encoding="utf-8") as f:
         f.write("agent,seed,samples_to_threshold,seconds\n")
         f.writelines(
-            f'"{r.agent}",{r.seed},{r.samples_to_threshold if r.samples_to_threshold is not None else ""},{r.seconds:.2f}\n'
+            f'"{r.agent}",{r.seed},{"" if r.samples_to_threshold is None else r.samples_to_threshold},{r.seconds:.2f}\n'
             for r in runs
         )
 

@@ -466,7 +466,8 @@ class Summary:
             f"{self.kind:>4} run {self.repeat}: generation {self.generate_per_s:6.1f} completions/s "
             f"({self.generate_per_cpu_s:6.1f} per CPU-s), update {self.update_s:.3f} s ({self.update_cpu_s:.3f} "
             f"CPU-s), end to end {self.completions_per_s:5.1f} completions/s ({self.completions_per_cpu_s:5.1f} "
-            f"per CPU-s), reward {self.first_reward:.2f} -> {self.final_reward:.2f} (mean {self.mean_reward:.3f}), peak RSS {self.peak_rss_mib:.0f} MiB"
+            f"per CPU-s), reward {self.first_reward:.2f} -> {self.final_reward:.2f} (mean {self.mean_reward:.3f}), "
+            f"peak RSS {self.peak_rss_mib:.0f} MiB"
         )
 
 

@@ -85,7 +85,8 @@ def rollout_multi_turn(
 ) -> MultiTurnRollout | None:
     """Play ``n`` episodes per task, in lock-step, with one env copy per episode.
 
-    :param policy: a policy with ``sample`` and ``continue_turn`` (:class:`~grpo_agent.policies.causal_lm.CausalLMPolicy`).
+    :param policy: a policy with ``sample`` and ``continue_turn``
+        (:class:`~grpo_agent.policies.causal_lm.CausalLMPolicy`).
     :param envs: ``len(observations) * n`` distinct envs (see :class:`EnvPool`).
     :param observations: the first observation of each task.
     :param task_ids: each task's id, to pin ``reset(options={"task_id": ...})``.

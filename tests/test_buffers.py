@@ -106,7 +106,8 @@ def test_concatenate_pads_ragged_batches() -> None:
         log_probs=torch.tensor([[-1.0, -2.0]]), truncated=torch.tensor([False]),
     )  # fmt: skip
     b = CompletionBatch(
-        observations=["q"], actions=["yz"], token_ids=torch.tensor([[7, 8, 9]]), mask=torch.tensor([[True, True, False]]),
+        observations=["q"], actions=["yz"], token_ids=torch.tensor([[7, 8, 9]]),
+        mask=torch.tensor([[True, True, False]]),
         log_probs=torch.tensor([[-1.0, -1.0, 0.0]]), truncated=torch.tensor([True]),
     )  # fmt: skip
     both = CompletionBatch.concatenate([a, b], pad_token_id=0)

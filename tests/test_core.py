@@ -27,7 +27,7 @@ def test_reward_fn_env_in_a_few_lines_passes_check_env() -> None:
     check_env(env, skip_render_check=True)  # no spec outside gym.make; render is tested below
     prompt, info = env.reset(options={"task_id": 2})
     assert prompt == "Écris « été »" and info["task_id"] == 2
-    obs, reward, terminated, truncated, info = env.step(" été\n")
+    _, reward, terminated, truncated, info = env.step(" été\n")
     assert (reward, terminated, truncated) == (1.0, True, False)
     assert info["correct"] is True and info["reason"] == "correct" and info["reference"] == "été"
 
@@ -156,7 +156,7 @@ def test_vector_env_same_step_autoreset() -> None:
     from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
     vec = SyncVectorEnv([make_env, make_env], autoreset_mode=AutoresetMode.SAME_STEP)
-    obs, info = vec.reset(seed=0)
+    _, info = vec.reset(seed=0)
     answers = tuple(TASKS[i][1] for i in info["task_id"])
     _, rewards, terminated, _, info = vec.step(answers)
     assert rewards.tolist() == [1.0, 1.0] and terminated.all()

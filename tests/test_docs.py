@@ -30,5 +30,5 @@ def test_examples_run(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     for number, block in enumerate(python_blocks(path), start=1):
         try:
             exec(compile(block, f"{path.name}:block{number}", "exec"), namespace)
-        except Exception as exc:  # noqa: BLE001 - re-raised with the block that failed
+        except Exception as exc:
             raise AssertionError(f"{path.name} block {number} failed:\n{block}") from exc

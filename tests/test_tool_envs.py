@@ -234,7 +234,7 @@ def test_bfcl_parallel_calls_match_in_any_order() -> None:
 
 
 def test_bfcl_loader_errors_are_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="multi_turn_base.*not supported"):
+    with pytest.raises(ValueError, match=r"multi_turn_base.*not supported"):
         load_bfcl(FIXTURES / "BFCL_v4_multi_turn_base.json")
     lonely = tmp_path / "BFCL_v4_simple_python.json"
     lonely.write_text((FIXTURES / "BFCL_v4_simple_python.json").read_text())

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from grpo_envs.tools import DEFAULT_TOOLS, KeyValueStore, Tool, ToolError, Toolbox, default_toolbox, format_value
+from grpo_envs.tools import DEFAULT_TOOLS, KeyValueStore, Tool, Toolbox, ToolError, default_toolbox, format_value
 from grpo_envs.tools.calculator import MAX_EXPRESSION_CHARS, calculate
 from grpo_envs.tools.dates import date_add, date_diff, day_of_week
 from grpo_envs.tools.strings import change_case, count_occurrences, reverse_text, text_length

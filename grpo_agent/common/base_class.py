@@ -303,7 +303,7 @@ class BaseAlgorithm(ABC):
         """Algorithm state that is not a plain attribute (subclasses extend)."""
         return {}
 
-    def _set_extra_state(self, state: dict[str, Any]) -> None:
+    def _set_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Restore :meth:`_extra_state`."""
 
     def save(self, path: str | pathlib.Path, exclude: Iterable[str] | None = None) -> None:

@@ -112,7 +112,8 @@ class GroupRolloutBuffer:
         if len(completions) != rows or rewards.shape != (rows,) or len(task_ids) != len(observations):
             raise ValueError(
                 f"expected {len(observations)} task ids, {rows} completions and {rows} rewards for "
-                f"{len(observations)} groups of {self.group_size}; got {len(task_ids)}, {len(completions)}, {rewards.shape}"
+                f"{len(observations)} groups of {self.group_size}; "
+                f"got {len(task_ids)}, {len(completions)}, {rewards.shape}"
             )
         self.observations.extend(observations)
         self.task_ids.extend(task_ids)

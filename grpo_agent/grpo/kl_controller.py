@@ -44,7 +44,8 @@ class AdaptiveKLController:
     def __init__(self, init_beta: float, target: float, horizon: int = 10_000) -> None:
         if init_beta <= 0 or target <= 0 or horizon <= 0:
             raise ValueError(
-                f"the adaptive KL controller needs init_beta, target and horizon > 0, got {init_beta}, {target}, {horizon}"
+                "the adaptive KL controller needs init_beta, target and horizon > 0, "
+                f"got {init_beta}, {target}, {horizon}"
             )
         self.value, self.target, self.horizon = float(init_beta), float(target), int(horizon)
 

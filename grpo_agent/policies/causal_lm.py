@@ -326,7 +326,7 @@ class CausalLMPolicy(BasePolicy):
             try:
                 before = self.tokenizer.apply_chat_template(base, tokenize=False)
                 after = self.tokenizer.apply_chat_template(
-                    base + [{"role": role, "content": text}], tokenize=False, add_generation_prompt=True
+                    [*base, {"role": role, "content": text}], tokenize=False, add_generation_prompt=True
                 )
             except Exception:
                 if role == "user":

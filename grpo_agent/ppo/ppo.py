@@ -160,7 +160,8 @@ class PPO(BaseAlgorithm):
         )  # fmt: skip
         if n_steps < 1 or n_epochs < 1 or (batch_size is not None and batch_size < 1):
             raise ValueError(
-                f"need n_steps >= 1, n_epochs >= 1 and batch_size >= 1 (or None); got {n_steps}, {n_epochs}, {batch_size}"
+                "need n_steps >= 1, n_epochs >= 1 and batch_size >= 1 (or None); "
+                f"got {n_steps}, {n_epochs}, {batch_size}"
             )
         if critic not in CRITIC_LAYOUTS:
             raise ValueError(f"critic={critic!r} is not supported; choose one of {CRITIC_LAYOUTS}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from grpo_envs.core import DEFAULT_MAX_COMPLETION_LENGTH, DEFAULT_MAX_PROMPT_LENGTH, TextBanditEnv
 from grpo_envs.tasks.base import Task, TaskSource, as_task_source
 from grpo_envs.tasks.math import LEVELS, ProceduralMathTasks, load_gsm8k, load_math

@@ -9,7 +9,7 @@ from typing import Any, SupportsFloat
 from grpo_envs.core import TextBanditEnv
 from grpo_envs.tasks.base import Task
 from grpo_envs.tasks.tool_call import ToolUseTasks
-from grpo_envs.tools import KeyValueStore, ToolOutput, Toolbox, default_toolbox
+from grpo_envs.tools import KeyValueStore, Toolbox, ToolOutput, default_toolbox
 from grpo_envs.tools.base import DEFAULT_TOOL_TIMEOUT
 from grpo_envs.verify.result import PARSE_FAILED, WRONG, VerifyResult
 from grpo_envs.verify.tool_call import ToolCallParseError, parse_tool_calls

@@ -312,7 +312,7 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
     try:
         # The load request and the first calls go out together: the program's process reads
         # them in order, so the whole job costs the two processes a couple of wake-ups.
-        link._send(["load", job.program, mode, int(math.ceil(job.timeout)) + CPU_MARGIN])
+        link._send(["load", job.program, mode, math.ceil(job.timeout) + CPU_MARGIN])
         if isinstance(tests, FunctionTests):
             aliases = dict(tests.bind)
             link.prefetch(
@@ -414,4 +414,4 @@ def _run_io(tests: IOTests, stop_on_failure: bool, link: Link, report: Callable[
     report(["done"])
 
 
-__all__ = ["CandidateError", "CandidateFunction", "CandidateGone", "Link", "NOT_RUN", "run"]
+__all__ = ["NOT_RUN", "CandidateError", "CandidateFunction", "CandidateGone", "Link", "run"]

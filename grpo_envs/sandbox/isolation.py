@@ -139,7 +139,7 @@ def isolate_server(plan: IsolationPlan, *, strict: bool) -> dict[str, Any]:
     os.environ.update({"HOME": "/nonexistent", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     attempt.applied["scrubbed_env"] = True
     nproc = plan.ids is not None or plan.user_namespace  # meaningless for a uid with other processes
-    attempt.applied["rlimits"] = ["cpu", "nofile"] + apply_limits(plan.limits, 0, nproc=nproc, per_process=False)
+    attempt.applied["rlimits"] = ["cpu", "nofile", *apply_limits(plan.limits, 0, nproc=nproc, per_process=False)]
     if plan.ids is not None and plan.drop_in_server:
         _drop(plan, attempt)
     elif plan.ids is None and plan.user_namespace:

@@ -38,7 +38,7 @@ class ResourceLimits:
 
     def cpu_seconds(self, timeout: float) -> int:
         """RLIMIT_CPU for a job with this wall-clock timeout."""
-        return int(math.ceil(timeout)) + self.cpu_margin
+        return math.ceil(timeout) + self.cpu_margin
 
 
 def apply_limits(limits: ResourceLimits, timeout: float, *, nproc: bool, per_process: bool = True) -> list[str]:

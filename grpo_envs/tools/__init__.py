@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from grpo_envs.tools.base import Tool, ToolError, ToolOutput, Toolbox, format_value, shared_tool_worker
+from grpo_envs.tools.base import Tool, Toolbox, ToolError, ToolOutput, format_value, shared_tool_worker
 from grpo_envs.tools.calculator import CALCULATOR
 from grpo_envs.tools.dates import DATE_ADD, DATE_DIFF, DAY_OF_WEEK
 from grpo_envs.tools.kv_store import KV_DELETE, KV_GET, KV_LIST, KV_SET, KeyValueStore

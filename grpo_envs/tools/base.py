@@ -205,7 +205,7 @@ class Toolbox:
                 "unknown_function",
             )
         tool = self.tools[name]
-        argument, problem = validate_arguments(tool.spec, call.arguments)
+        _, problem = validate_arguments(tool.spec, call.arguments)
         if problem is not None:
             return ToolOutput(name, False, f"Error: invalid arguments for {name}: {problem}", "invalid_arguments")
         try:
