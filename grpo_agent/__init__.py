@@ -10,18 +10,19 @@ Example::
     model = GRPO("tabular", env, learning_rate=0.05, seed=0).learn(total_timesteps=4096)
 """
 
-from grpo_agent.policies import BasePolicy, CompletionBatch, TabularPolicy, TokenLogProbs  # noqa: I001
-from grpo_agent.grpo import GRPO
 from grpo_agent.common.buffers import GroupRolloutBuffer, GroupRolloutSamples, RunningTaskBaseline
 from grpo_agent.common.callbacks import EvalCallback, ProgressBarCallback
 from grpo_agent.common.evaluation import evaluate_policy, exact_expected_reward
 from grpo_agent.common.logger import configure
 from grpo_agent.common.schedules import ConstantSchedule, CosineSchedule, LinearSchedule
-
-__version__ = "0.1.0"
+from grpo_agent.grpo import GRPO
+from grpo_agent.policies import BasePolicy, CompletionBatch, TabularPolicy, TokenLogProbs
+from grpo_agent.ppo import PPO
+from grpo_envs.version import __version__
 
 __all__ = [
     "GRPO",
+    "PPO",
     "BasePolicy",
     "CompletionBatch",
     "ConstantSchedule",

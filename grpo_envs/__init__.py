@@ -9,8 +9,7 @@ from gymnasium.envs.registration import register
 from grpo_envs.core import RewardFnEnv, TextBanditEnv
 from grpo_envs.tasks.base import Task
 from grpo_envs.verify.result import VerifyResult
-
-__version__ = "0.1.0"
+from grpo_envs.version import __version__
 
 __all__ = ["RewardFnEnv", "Task", "TextBanditEnv", "VerifyResult", "__version__"]
 

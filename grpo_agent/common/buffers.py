@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from grpo_agent.grpo.loss import DEFAULT_STD_EPS, ScaleRewards, group_advantages
+from grpo_agent.common.advantages import DEFAULT_STD_EPS, ScaleRewards, group_advantages
 from grpo_agent.policies.base import CompletionBatch
 
 
@@ -176,7 +176,7 @@ class GroupRolloutBuffer:
     ) -> torch.Tensor:
         """Fill :attr:`advantages` (``(rows,)``) and :attr:`zero_std` (``(n_groups,)``).
 
-        Parameters are those of :func:`grpo_agent.grpo.loss.group_advantages`; ``baseline``
+        Parameters are those of :func:`grpo_agent.common.advantages.group_advantages`; ``baseline``
         is read for these groups before being updated with their means.
         """
         rewards = self.rewards

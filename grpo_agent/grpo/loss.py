@@ -1,154 +1,42 @@
-"""The GRPO loss as pure tensor functions: advantages, clipped surrogate, KL, aggregation.
+"""The GRPO objective: the clipped surrogate plus a KL penalty, aggregated per ``loss_type``.
 
-Nothing here knows about policies or environments: inputs are ``(n_groups, G)`` rewards or
-``(B, T)`` per-token log-probs with a ``(B, T)`` mask, so every formula is testable in
-isolation and the same code trains a tabular policy (``T = 1``) and a language model.
+Pure tensor functions (see :mod:`grpo_agent.common.losses` for the per-token terms it shares
+with PPO, and :mod:`grpo_agent.common.advantages` for the group-relative advantages; both are
+re-exported here, where earlier versions defined them).
 
 References:
 
-- GRPO: Shao et al. 2024, "DeepSeekMath" (arXiv:2402.03300), group-normalised advantage and
-  per-token KL with the k3 estimator.
-- k1/k2/k3 KL estimators: J. Schulman, "Approximating KL divergence" (2020 blog post).
-- Clipped surrogate: Schulman et al. 2017, "Proximal Policy Optimization" (arXiv:1707.06347).
-- Asymmetric clipping (clip-higher), token-level loss (dapo): Yu et al. 2025, "DAPO"
-  (arXiv:2503.14476).
-- dr_grpo and ``scale_rewards="none"``: Liu et al. 2025, "Understanding R1-Zero-Like Training"
-  (arXiv:2503.20783).
-- ``scale_rewards="batch"``: Hu et al. 2025, "REINFORCE++" (arXiv:2501.03262), as in TRL.
+- GRPO: Shao et al. 2024, "DeepSeekMath" (arXiv:2402.03300), per-token KL with the k3 estimator.
+- Token-level loss (dapo): Yu et al. 2025, "DAPO" (arXiv:2503.14476).
+- dr_grpo: Liu et al. 2025, "Understanding R1-Zero-Like Training" (arXiv:2503.20783).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
 import torch
 
-ScaleRewards = Literal["group", "batch", "none"]
+from grpo_agent.common.advantages import DEFAULT_STD_EPS, ScaleRewards, group_advantages
+from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
+from grpo_agent.common.utils import check_choice
+
 LossType = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
-KLEstimator = Literal["k1", "k2", "k3"]
 
-#: Added to the reward std before dividing; TRL's GRPOTrainer uses the same 1e-4.
-DEFAULT_STD_EPS = 1e-4
-
-
-def _check_choice(name: str, value: str, literal: object) -> None:
-    choices = get_args(literal)
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not supported; choose one of {', '.join(choices)}")
-
-
-# -- advantages ---------------------------------------------------------------------------
-
-
-def group_advantages(
-    rewards: torch.Tensor,
-    scale_rewards: ScaleRewards = "group",
-    std_eps: float = DEFAULT_STD_EPS,
-    advantage_clip: float | None = None,
-    reward_threshold: float | None = None,
-    baseline: torch.Tensor | None = None,
-    baseline_coef: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Group-relative advantages ``A_i = (r_i - b_g) / (std + std_eps)``.
-
-    :param rewards: ``(n_groups, G)`` rewards, one row per group of completions of one prompt.
-    :param scale_rewards: ``"group"`` divides by each group's std (GRPO); ``"batch"`` by the
-        std of all rewards in the batch (REINFORCE++, TRL); ``"none"`` does not scale (Dr. GRPO).
-        Std is the unbiased sample std, as in TRL.
-    :param std_eps: added to the std so that a nearly constant group cannot blow up.
-    :param advantage_clip: if set, advantages are clipped to ``[-advantage_clip, advantage_clip]``.
-    :param reward_threshold: what a zero-std group (all rewards equal) learns from. By default
-        such a group carries no relative signal and its advantage is exactly 0; with a threshold
-        ``tau`` it gets the absolute advantage ``r - tau`` (unscaled), so an all-wrong group is
-        pushed down and an all-right one up.
-    :param baseline: ``(n_groups,)`` a learned per-prompt baseline (NaN where none is known).
-    :param baseline_coef: the baseline is ``(1 - c) * group_mean + c * baseline`` where the
-        learned one is known; 0 means the plain group mean.
-    :return: ``(advantages (n_groups, G), zero_std (n_groups,) bool)``.
-    """
-    _check_choice("scale_rewards", scale_rewards, ScaleRewards)
-    if rewards.dim() != 2 or rewards.shape[1] < 2:
-        raise ValueError(f"rewards must have shape (n_groups, G) with G >= 2, got {tuple(rewards.shape)}")
-    if not 0.0 <= baseline_coef <= 1.0:
-        raise ValueError(f"baseline_coef must be in [0, 1], got {baseline_coef}")
-    # Equality of max and min, not std == 0: the mean of equal floats can differ from them by
-    # one ulp, and "constant group -> exactly 0" must hold bit for bit.
-    zero_std = rewards.amax(dim=1) == rewards.amin(dim=1)
-    mean = rewards.mean(dim=1, keepdim=True)
-    if baseline is not None and baseline_coef > 0:
-        learned = baseline.to(rewards).reshape(-1, 1)
-        mean = torch.where(torch.isnan(learned), mean, (1 - baseline_coef) * mean + baseline_coef * learned)
-    centred = rewards - mean
-    if scale_rewards == "group":
-        advantages = centred / (rewards.std(dim=1, keepdim=True) + std_eps)
-    elif scale_rewards == "batch":
-        std = rewards.std() if rewards.numel() > 1 else rewards.new_zeros(())
-        advantages = centred / (std + std_eps)
-    else:
-        advantages = centred
-    constant = torch.zeros_like(rewards) if reward_threshold is None else rewards - reward_threshold
-    advantages = torch.where(zero_std.unsqueeze(1), constant, advantages)
-    if advantage_clip is not None:
-        if advantage_clip <= 0:
-            raise ValueError(f"advantage_clip must be > 0 (or None to disable), got {advantage_clip}")
-        advantages = advantages.clamp(-advantage_clip, advantage_clip)
-    return advantages, zero_std
-
-
-# -- per-token terms ----------------------------------------------------------------------
-
-
-def kl_penalty(log_probs: torch.Tensor, ref_log_probs: torch.Tensor, estimator: KLEstimator = "k3") -> torch.Tensor:
-    """Per-token estimate of ``KL(pi || pi_ref)`` from tokens sampled from ``pi``.
-
-    With ``x = log pi_ref - log pi``: ``k1 = -x`` (unbiased, can be negative),
-    ``k2 = x^2 / 2`` (biased, low variance), ``k3 = exp(x) - x - 1`` (unbiased, always >= 0;
-    GRPO's choice).
-    """
-    _check_choice("kl_estimator", estimator, KLEstimator)
-    log_ratio = ref_log_probs - log_probs
-    if estimator == "k1":
-        return -log_ratio
-    if estimator == "k2":
-        return 0.5 * log_ratio**2
-    return torch.exp(log_ratio) - log_ratio - 1
-
-
-def clipped_surrogate(
-    log_probs: torch.Tensor,
-    old_log_probs: torch.Tensor,
-    advantages: torch.Tensor,
-    clip_range: float = 0.2,
-    clip_range_high: float | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token PPO loss ``-min(rho * A, clip(rho, 1 - eps_low, 1 + eps_high) * A)``.
-
-    :param log_probs: ``(B, T)`` current log-probs (with grad).
-    :param old_log_probs: ``(B, T)`` log-probs of the policy that sampled the tokens.
-    :param advantages: ``(B,)`` one advantage per sequence (broadcast over its tokens) or ``(B, T)``.
-    :param clip_range: ``eps_low`` (TRL's ``epsilon``).
-    :param clip_range_high: ``eps_high`` (TRL's ``epsilon_high``); None means ``clip_range``.
-    :return: ``(per_token_loss, ratio)``, both ``(B, T)``.
-    """
-    eps_low = clip_range
-    eps_high = clip_range if clip_range_high is None else clip_range_high
-    if eps_low < 0 or eps_high < 0:
-        raise ValueError(f"clip ranges must be >= 0, got clip_range={eps_low}, clip_range_high={eps_high}")
-    if advantages.dim() == 1:
-        advantages = advantages.unsqueeze(1)
-    ratio = torch.exp(log_probs - old_log_probs)
-    clipped = torch.clamp(ratio, 1 - eps_low, 1 + eps_high)
-    return -torch.min(ratio * advantages, clipped * advantages), ratio
-
-
-# -- aggregation --------------------------------------------------------------------------
-
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``values`` over positions where ``mask`` is True (0 when there are none)."""
-    m = mask.to(values.dtype)
-    return (values * m).sum() / m.sum().clamp(min=1)
+__all__ = [
+    "DEFAULT_STD_EPS",
+    "GRPOLossOutput",
+    "KLEstimator",
+    "LossType",
+    "ScaleRewards",
+    "aggregate_loss",
+    "clipped_surrogate",
+    "group_advantages",
+    "grpo_loss",
+    "kl_penalty",
+    "masked_mean",
+]
 
 
 def aggregate_loss(
@@ -176,7 +64,7 @@ def aggregate_loss(
     :param max_completion_length: required by ``dr_grpo``.
     :param num_tokens: ``dapo``'s normaliser.
     """
-    _check_choice("loss_type", loss_type, LossType)
+    check_choice("loss_type", loss_type, LossType)
     m = mask.to(per_token_loss.dtype)
     total = per_token_loss * m
     if loss_type == "grpo":

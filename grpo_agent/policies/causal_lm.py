@@ -37,8 +37,17 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
+from grpo_agent.common.utils import get_device
 from grpo_agent.policies import shared_prefix
 from grpo_agent.policies.base import BasePolicy, CompletionBatch, TokenLogProbs
+from grpo_agent.policies.lm_ops import (
+    disable_dropout,
+    left_pad,
+    position_ids_from_mask,
+    resolve_dtype,
+    selective_log_softmax,
+    token_entropy,
+)
 
 #: Name of the file, inside a saved policy folder, that records the sampling settings.
 POLICY_CONFIG_FILE = "policy_config.json"
@@ -48,77 +57,6 @@ DEFAULT_TEXT_LENGTH = 16_384
 
 Message = dict[str, str]
 Observation = str | Sequence[Message]
-
-
-def selective_log_softmax(logits: Tensor, index: Tensor) -> Tensor:
-    """``log_softmax(logits)[..., index]`` without materialising the full log-softmax: the
-    gathered logit minus the row's logsumexp, in float32 whatever the logits' dtype."""
-    logits = logits.float()
-    return logits.gather(-1, index.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
-
-
-def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
-    """Positions that skip left padding: the first real token of every row is position 0.
-    Without them, a left-padded row would be scored at shifted positions and its log-probs
-    would depend on how much padding the batch happened to need."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} was asked for but torch sees no CUDA GPU; use device='cpu' or 'auto'")
-    return dev
-
-
-def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """``"auto"`` -> bfloat16 on a GPU that supports it, float32 otherwise (CPU bf16 matmuls
-    are slower than fp32 on most laptops and lose precision in the log-prob ratios)."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    names = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-    }
-    if dtype == "auto":
-        if device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
-    if dtype not in names:
-        raise ValueError(f"dtype={dtype!r} is not one of 'auto', {sorted(names)}")
-    return names[dtype]
-
-
-def disable_dropout(model: torch.nn.Module) -> None:
-    """Set every dropout probability to 0. With dropout on, the learner's log-probs would
-    differ from the sampler's for the same weights, and the importance ratio would be noise
-    around 1 instead of exactly 1 (TRL does the same)."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    config = getattr(model, "config", None)
-    for name in ("attention_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "dropout"):
-        if config is not None and isinstance(getattr(config, name, None), float):
-            setattr(config, name, 0.0)
-
-
-def left_pad(rows: Sequence[Sequence[int]], pad_id: int, width: int | None = None) -> tuple[Tensor, Tensor]:
-    """``(ids, attention_mask)`` of token lists left-padded to ``width`` (default: the longest)."""
-    width = max((len(r) for r in rows), default=0) if width is None else width
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            ids[i, width - len(row) :] = torch.as_tensor(list(row), dtype=torch.long)
-            attn[i, width - len(row) :] = 1
-    return ids, attn
 
 
 class CausalLMPolicy(BasePolicy):
@@ -202,7 +140,7 @@ class CausalLMPolicy(BasePolicy):
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if reference not in ("copy", "none"):
             raise ValueError(f"reference must be 'copy' or 'none', got {reference!r}")
-        device_ = resolve_device(device)
+        device_ = get_device(device)
         self.torch_dtype = resolve_dtype(dtype, device_)
         self.temperature = float(temperature)
         self.top_p = float(top_p)
@@ -702,15 +640,3 @@ class CausalLMPolicy(BasePolicy):
             f"device={self.device}, dtype={self.torch_dtype}, temperature={self.temperature}, "
             f"top_p={self.top_p}, max_new_tokens={self.max_new_tokens})"
         )
-
-
-def token_entropy(logits: Tensor, chunk: int = 4096) -> Tensor:
-    """``(B, L)`` entropy of ``softmax(logits)`` per position, computed in chunks of rows so a
-    large vocabulary does not need a second ``(B, L, V)`` float32 tensor all at once."""
-    flat = logits.reshape(-1, logits.shape[-1])
-    parts = []
-    for start in range(0, flat.shape[0], chunk):
-        x = flat[start : start + chunk].float()
-        logp = torch.log_softmax(x, dim=-1)
-        parts.append(-(logp.exp() * logp).sum(-1))
-    return torch.cat(parts).reshape(logits.shape[:-1]) if parts else logits.new_zeros(logits.shape[:-1])

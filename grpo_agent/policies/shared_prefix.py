@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from grpo_agent.policies.lm_ops import position_ids_from_mask
+
 
 def group_rows(contexts: Sequence[Sequence[int]]) -> tuple[list[list[int]], Tensor]:
     """The distinct contexts, in order of first appearance, and ``index``: row ``i``'s context
@@ -85,9 +87,6 @@ def shared_prefix_logits(
     :return: the raw (untempered) logits, or None when the model's cache cannot be shared
         (the caller then runs the plain forward; nothing has been changed).
     """
-    # deferred: causal_lm imports this module
-    from grpo_agent.policies.causal_lm import position_ids_from_mask
-
     device = comp_ids.device
     ctx_pos = position_ids_from_mask(ctx_attn)
     prefix = model(input_ids=ctx_ids, attention_mask=ctx_attn, position_ids=ctx_pos, use_cache=True, logits_to_keep=1)

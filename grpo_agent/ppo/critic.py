@@ -24,7 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from grpo_agent.policies.base import BasePolicy, CompletionBatch
-from grpo_agent.policies.causal_lm import CausalLMPolicy, position_ids_from_mask
+from grpo_agent.policies.causal_lm import CausalLMPolicy
+from grpo_agent.policies.lm_ops import position_ids_from_mask
 from grpo_agent.policies.tabular import TabularPolicy
 
 CRITIC_LAYOUTS = ("separate", "shared")

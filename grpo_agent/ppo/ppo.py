@@ -29,8 +29,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch import Tensor
 
 from grpo_agent.common.base_class import BaseAlgorithm
+from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
 from grpo_agent.common.schedules import Schedule
-from grpo_agent.grpo.loss import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
 from grpo_agent.policies import BasePolicy, CompletionBatch
 from grpo_agent.ppo.critic import CRITIC_LAYOUTS, make_critic
 
