@@ -118,3 +118,24 @@ def test_concatenate_pads_ragged_batches() -> None:
     with pytest.raises(ValueError, match="shape"):
         CompletionBatch(["p"], ["x"], torch.zeros(2, 1, dtype=torch.long), torch.ones(1, 1, dtype=torch.bool),
                         torch.zeros(1, 1), torch.zeros(1, dtype=torch.bool))  # fmt: skip
+
+
+def test_rollout_buffer_checks_shapes_and_yields_every_row_once() -> None:
+    from grpo_agent.common.buffers import RolloutBuffer
+
+    policy = TabularPolicy(spaces.Discrete(2), spaces.Discrete(3))
+    policy.seed(0)
+    batch = policy.sample([0, 1, 0, 1, 0], n=1)
+    buffer = RolloutBuffer()
+    with pytest.raises(ValueError, match="empty"):
+        next(buffer.get())
+    values = torch.arange(5.0).reshape(5, 1)
+    with pytest.raises(ValueError, match="advantages must have the completions' shape"):
+        buffer.add(batch, values, torch.zeros(5), values)
+    buffer.add(batch, values, -values, 2 * values)
+    minibatches = list(buffer.get(2, np.random.default_rng(0)))
+    assert [len(mb.completions) for mb in minibatches] == [2, 2, 1]
+    seen = torch.cat([mb.old_values for mb in minibatches]).flatten()
+    assert sorted(seen.tolist()) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    for mb in minibatches:
+        assert torch.equal(mb.advantages, -mb.old_values) and torch.equal(mb.returns, 2 * mb.old_values)

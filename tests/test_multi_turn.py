@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import zipfile
+
+import cloudpickle
 import gymnasium as gym
 import pytest
 import torch
 
 import grpo_envs  # noqa: F401 - registers the grpo/* ids
-from grpo_agent.multi_turn import EnvPool, is_multi_turn, rollout_multi_turn
+from grpo_agent.common.multi_turn import EnvPool, is_multi_turn, rollout_multi_turn
 from grpo_agent.policies.tiny import TinyConfig, TinyPolicy
 
 SMALL = TinyConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
@@ -99,3 +102,35 @@ def test_grpo_builds_the_tiny_policy_by_name():
     model = GRPO("tiny", env, policy_kwargs={"sft_steps": 2, "tiny_config": SMALL, "max_new_tokens": 4}, seed=0)
     assert type(model.policy).__name__ == "TinyPolicy"
     model.learn(total_timesteps=16)
+
+
+def test_the_multi_turn_collector_is_not_saved_and_a_loaded_agent_builds_its_own(tmp_path):
+    from grpo_agent import GRPO
+
+    env = gym.make("grpo/ToolUse-v0", isolate_tools=False)
+    turns = [[CALL, "Answer: 7", CALL, "Answer: 7"], ["Answer: -63", "Answer: -63"]]
+    policy = ScriptedPolicy(
+        env.observation_space, env.action_space, tiny_config=SMALL, max_new_tokens=4, turns=turns * 4
+    )
+    model = GRPO(policy, env, learning_rate=1e-3, group_size=4, n_groups=1, seed=0)
+    model._draw_tasks = lambda env_, n: ([env_.reset(options={"task_id": 0})[0]] * n, [0] * n)
+    model.learn(total_timesteps=4)
+    assert model.multi_turn_collector.pool is not None and len(model.multi_turn_collector.pool.members) == 4
+    model.save(tmp_path / "agent")
+    with zipfile.ZipFile(tmp_path / "agent.zip") as archive:
+        saved = cloudpickle.loads(archive.read("data.pkl"))
+    assert "multi_turn_collector" not in saved and not any(isinstance(v, EnvPool) for v in saved.values())
+    # A loaded agent gets a fresh collector from _setup_model (here with the scripted policy instance).
+    loaded = GRPO.load(tmp_path / "agent", env=env, policy_spec=policy, policy_kwargs={})
+    assert loaded.multi_turn_collector is not model.multi_turn_collector
+    assert loaded.multi_turn_collector.pool is None
+
+
+def test_the_one_step_collector_refuses_an_episode_that_goes_on():
+    from grpo_agent.common.rollout import score_completions
+
+    env = gym.make("grpo/ToolUse-v0", isolate_tools=False)
+    with pytest.raises(RuntimeError, match="multi-turn"):
+        score_completions(env, [CALL], [0], lambda reward, info: True)
+    with pytest.raises(ValueError, match="one task id per completion"):
+        score_completions(env, [CALL, CALL], [0], lambda reward, info: True)

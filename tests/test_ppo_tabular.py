@@ -34,7 +34,7 @@ def test_one_token_advantages_and_returns_are_exact():
         model.policy.logits.add_(torch.randn(model.policy.logits.shape, generator=torch.Generator().manual_seed(0)))
     values_before = model.critic.values.detach().clone()
     model.learn(total_timesteps=64)  # one rollout; the rollout keeps its pre-update values
-    batch = model.rollout["batch"]
+    batch = model.rollout_buffer.completions
     states = model.policy.state_index(batch.observations)
     actions = batch.token_ids[:, 0]
     table = torch.as_tensor(model.get_env().unwrapped.mean_rewards, dtype=batch.log_probs.dtype)
@@ -42,9 +42,9 @@ def test_one_token_advantages_and_returns_are_exact():
     returns = table[states, actions].unsqueeze(1) - 0.1 * kl
     values = values_before[states].unsqueeze(1)
     assert kl.abs().sum() > 0 and values.abs().sum() > 0
-    assert torch.allclose(model.rollout["values"], values)
-    assert torch.allclose(model.rollout["returns"], returns, atol=1e-6)
-    assert torch.allclose(model.rollout["advantages"], returns - values, atol=1e-6)
+    assert torch.allclose(model.rollout_buffer.values, values)
+    assert torch.allclose(model.rollout_buffer.returns, returns, atol=1e-6)
+    assert torch.allclose(model.rollout_buffer.advantages, returns - values, atol=1e-6)
 
 
 def test_value_table_learns_each_states_expected_reward():

@@ -26,6 +26,7 @@ from typing_extensions import Self
 
 from grpo_agent.common.callbacks import make_callback
 from grpo_agent.common.logger import configure_logger
+from grpo_agent.common.rollout import OnStep, draw_tasks
 from grpo_agent.common.schedules import Schedule, make_schedule
 from grpo_agent.common.utils import get_device, set_random_seed
 from grpo_agent.policies import BasePolicy, make_policy
@@ -33,7 +34,7 @@ from grpo_agent.policies import BasePolicy, make_policy
 SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
 
 #: Attributes never pickled into ``data.pkl``: rebuilt by ``_setup_model`` or saved as tensors.
-_NOT_PICKLED = ("env", "policy", "optimizer", "rollout_buffer", "_logger", "lr_schedule")
+_NOT_PICKLED = ("env", "policy", "optimizer", "rollout_buffer", "_logger", "lr_schedule", "multi_turn_collector")
 
 
 def _env_rng(env: gym.Env | None) -> np.random.Generator | None:
@@ -171,6 +172,42 @@ class BaseAlgorithm(ABC):
             kwargs.setdefault("seed", self.seed)
         self._env_needs_seed = False
         return self.env.reset(**kwargs)
+
+    def _draw_tasks(self, env: gym.Env, n: int) -> tuple[list[Any], list[Any]]:
+        """``n`` prompts from the training env, with the task ids that pin them again."""
+        return draw_tasks(self._reset_env, n, type(self).__name__)
+
+    def _step_hook(self, callback: BaseCallback) -> OnStep:
+        """What the collectors call after each scored completion: count the timestep and run the
+        callbacks' ``on_step`` with ``reward`` and ``info`` in their locals; False stops training."""
+
+        def on_step(reward: float, info: dict[str, Any]) -> bool:
+            self.num_timesteps += 1
+            callback.update_locals({"reward": reward, "info": info})
+            return bool(callback.on_step())
+
+        return on_step
+
+    def _gradient_step(self, loss: torch.Tensor, params: list[torch.nn.Parameter]) -> float:
+        """Backpropagate ``loss``, clip the global gradient norm, and step the optimiser.
+
+        A non-finite gradient is the optimiser's to refuse: ``grpo train`` passes
+        :class:`~grpo_agent.run.faults.FiniteGuardAdamW`, which skips such a step and counts it.
+
+        :return: the gradient norm before clipping.
+        """
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = float("inf") if self.max_grad_norm is None else self.max_grad_norm
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        self.optimizer.step()
+        self._n_updates += 1
+        return float(grad_norm)
+
+    def _record_means(self, prefix: str, stats: dict[str, list[float]]) -> None:
+        """Log the mean of each list of per-minibatch statistics as ``prefix/name``."""
+        for name, values in stats.items():
+            self.logger.record(f"{prefix}/{name}", float(np.mean(values)))
 
     def _update_learning_rate(self) -> float:
         """Set the optimiser's learning rate from the schedule; return it."""

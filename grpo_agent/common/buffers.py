@@ -1,4 +1,10 @@
-"""GroupRolloutBuffer: G completions per prompt, their old log-probs, rewards and advantages."""
+"""Rollout buffers: what a rollout collected, kept until the update has used it.
+
+- :class:`GroupRolloutBuffer` (GRPO): ``G`` completions per prompt, their old log-probs,
+  rewards and group-relative advantages.
+- :class:`RolloutBuffer` (PPO): one completion per prompt with per-token values, advantages
+  and returns.
+"""
 
 from __future__ import annotations
 
@@ -236,4 +242,83 @@ class GroupRolloutBuffer:
                 advantages=self.advantages[rows].to(self.device),
                 rewards=rewards[rows].to(self.device),
                 ref_log_probs=None if ref is None else ref[rows].to(self.device),
+            )
+
+
+@dataclass
+class RolloutSamples:
+    """One minibatch drawn from a :class:`RolloutBuffer`; the tensors are ``(b, T)``.
+
+    :param completions: the completions (with their old log-probs and mask).
+    :param old_values: the critic's values at collection time.
+    :param advantages: per-token advantages.
+    :param returns: per-token returns (the value targets).
+    """
+
+    completions: CompletionBatch
+    old_values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+
+class RolloutBuffer:
+    """One completion per prompt, with the per-token values, advantages and returns of a critic.
+
+    Fill it with :meth:`add` once per rollout, then iterate minibatches with :meth:`get`.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Empty the buffer."""
+        self._completions: CompletionBatch | None = None
+        self.values: torch.Tensor | None = None
+        self.advantages: torch.Tensor | None = None
+        self.returns: torch.Tensor | None = None
+
+    def add(
+        self, completions: CompletionBatch, values: torch.Tensor, advantages: torch.Tensor, returns: torch.Tensor
+    ) -> None:
+        """Hold a rollout (replacing any previous one).
+
+        :param completions: ``B`` completions whose ``token_ids`` are ``(B, T)``.
+        :param values: ``(B, T)`` the critic's values at collection time.
+        :param advantages: ``(B, T)`` per-token advantages.
+        :param returns: ``(B, T)`` per-token returns.
+        """
+        shape = tuple(completions.token_ids.shape)
+        for name, tensor in (("values", values), ("advantages", advantages), ("returns", returns)):
+            if tuple(tensor.shape) != shape:
+                raise ValueError(f"{name} must have the completions' shape {shape}, got {tuple(tensor.shape)}")
+        self._completions, self.values, self.advantages, self.returns = completions, values, advantages, returns
+
+    def __len__(self) -> int:
+        return 0 if self._completions is None else len(self._completions)
+
+    @property
+    def completions(self) -> CompletionBatch:
+        """The rollout's completions."""
+        if self._completions is None:
+            raise ValueError("the rollout buffer is empty; collect rollouts first")
+        return self._completions
+
+    def get(self, batch_size: int | None = None, rng: np.random.Generator | None = None) -> Iterator[RolloutSamples]:
+        """Minibatches of ``batch_size`` completions (all of them when None), shuffled with
+        ``rng`` when given. The last minibatch may be smaller."""
+        completions = self.completions
+        assert self.values is not None and self.advantages is not None and self.returns is not None
+        n = len(completions)
+        batch_size = n if batch_size is None else batch_size
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        order = rng.permutation(n) if rng is not None else np.arange(n)
+        for start in range(0, n, batch_size):
+            rows = torch.as_tensor(order[start : start + batch_size])
+            on_device = rows.to(self.values.device)
+            yield RolloutSamples(
+                completions=completions.index(rows),
+                old_values=self.values[on_device],
+                advantages=self.advantages[on_device],
+                returns=self.returns[on_device],
             )

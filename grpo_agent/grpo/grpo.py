@@ -19,6 +19,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from grpo_agent.common.base_class import BaseAlgorithm
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
+from grpo_agent.common.multi_turn import MultiTurnCollector, is_multi_turn
+from grpo_agent.common.rollout import score_completions
 from grpo_agent.common.schedules import Schedule
 from grpo_agent.grpo.kl_controller import AdaptiveKLController, FixedKLController
 from grpo_agent.grpo.loss import (
@@ -29,8 +31,6 @@ from grpo_agent.grpo.loss import (
     grpo_loss,
     masked_mean,
 )
-from grpo_agent.multi_turn import collect_groups as collect_multi_turn_groups
-from grpo_agent.multi_turn import is_multi_turn
 from grpo_agent.policies import BasePolicy, CompletionBatch
 
 DynamicSampling = str | None  # None | "drop" | "resample"
@@ -195,6 +195,9 @@ class GRPO(BaseAlgorithm):
             FixedKLController(beta) if kl_target is None else AdaptiveKLController(beta, kl_target, kl_horizon)
         )
         self.task_baseline = RunningTaskBaseline(baseline_decay) if baseline_coef > 0 else None
+        # What the last rollout measured, logged at its end: seconds per phase, means of info entries.
+        self._timings: dict[str, float] = {"rollout": 0.0, "reward": 0.0}
+        self._info_means: dict[str, float] = {}
         if _init_setup_model:
             self._setup_model()
             self.set_random_seed(seed)
@@ -202,6 +205,7 @@ class GRPO(BaseAlgorithm):
     def _setup_model(self) -> None:
         self._setup_policy_and_optimizer()
         self.rollout_buffer = GroupRolloutBuffer(self.group_size, self.device)
+        self.multi_turn_collector = MultiTurnCollector()
 
     @property
     def _needs_reference(self) -> bool:
@@ -257,64 +261,60 @@ class GRPO(BaseAlgorithm):
         callback.on_rollout_end()
         return True
 
-    def _draw_tasks(self, env: gym.Env, n: int) -> tuple[list[Any], list[Any]]:
-        """``n`` prompts from ``env.reset()``, with the task ids that pin them again."""
-        observations, task_ids = [], []
-        for _ in range(n):
-            obs, info = self._reset_env()
-            if info.get("task_id") is None:
-                raise ValueError(
-                    "GRPO forms groups by resetting to the same task: the env's reset() must return "
-                    "info['task_id'] and accept options={'task_id': k}"
-                )
-            observations.append(obs)
-            task_ids.append(info["task_id"])
-        return observations, task_ids
-
     def _rollout_groups(
         self, env: gym.Env, observations: list[Any], task_ids: list[Any], callback: BaseCallback
     ) -> tuple[CompletionBatch, np.ndarray, torch.Tensor | None, dict[str, np.ndarray]] | None:
-        """Sample ``group_size`` completions per prompt and score each with one env step.
+        """Sample ``group_size`` completions per prompt and score each one.
 
-        This is the one-step collector; a multi-turn collector replaces this method (and
-        returns completions whose env-inserted tokens are masked out).
+        One-step envs score a completion with one env step; multi-turn envs play each
+        completion as an episode (:class:`~grpo_agent.common.multi_turn.MultiTurnCollector`),
+        whose env-inserted tokens are masked out of the loss.
 
         :return: ``(completions, rewards, reference log-probs, reward components)``, or None
             when a callback stopped training.
         """
-        if is_multi_turn(env) and hasattr(self.policy, "continue_turn"):
-            return collect_multi_turn_groups(self, env, observations, task_ids, callback)
         start = time.perf_counter()
+        info_means: dict[str, float] = {}
+        multi_turn = is_multi_turn(env) and hasattr(self.policy, "continue_turn")
         with torch.no_grad():
-            completions = self.policy.sample(observations, n=self.group_size)
-            ref = self.policy.reference_log_probs(completions) if self._needs_reference else None
-        self._timings["rollout"] += time.perf_counter() - start
-
-        start = time.perf_counter()
-        rewards = np.empty(len(completions))
-        components: dict[str, np.ndarray] = {}
-        info_sums: dict[str, float] = defaultdict(float)
-        for i, action in enumerate(completions.actions):
-            env.reset(options={"task_id": task_ids[i // self.group_size]})
-            _, reward, terminated, truncated, info = env.step(action)
-            if not (terminated or truncated):
-                raise RuntimeError(
-                    "GRPO's one-step collector needs episodes that end after one step; "
-                    "a multi-turn env needs a multi-turn collector"
+            if multi_turn:
+                episodes = self.multi_turn_collector.collect(
+                    self.policy, env, observations, task_ids, self.group_size, self._step_hook(callback)
                 )
-            rewards[i] = self._combine_reward(float(reward), info, components, i, len(completions))
-            if "correct" in info:
-                info_sums["correct"] += float(info["correct"])
-            self.num_timesteps += 1
-            callback.update_locals(locals())
-            if not callback.on_step():
-                return None
-        self._timings["reward"] += time.perf_counter() - start
+                if episodes is None:
+                    return None
+                completions, rewards, infos = episodes.completions, episodes.rewards, episodes.infos
+                info_means["turns"] = float(episodes.turns.mean())
+                self._timings["rollout"] += time.perf_counter() - start
+            else:
+                completions = self.policy.sample(observations, n=self.group_size)
+                self._timings["rollout"] += time.perf_counter() - start
+                start = time.perf_counter()
+                row_tasks = [task_ids[i // self.group_size] for i in range(len(completions))]
+                scored = score_completions(env, completions.actions, row_tasks, self._step_hook(callback))
+                if scored is None:
+                    return None
+                rewards, infos = scored
+                self._timings["reward"] += time.perf_counter() - start
+            start = time.perf_counter()
+            ref = self.policy.reference_log_probs(completions) if self._needs_reference else None
+            self._timings["rollout"] += time.perf_counter() - start
+
+        components: dict[str, np.ndarray] = {}
+        if not multi_turn:  # an episode's reward is its total; components are a one-step env's
+            rewards = np.array(
+                [
+                    self._combine_reward(float(r), info, components, i, len(infos))
+                    for i, (r, info) in enumerate(zip(rewards, infos))
+                ]
+            )
         n = len(completions)
-        self._info_means = {k: v / n for k, v in info_sums.items()}
-        self._info_means["completion_length"] = float(completions.completion_lengths.float().mean())
+        if multi_turn or any("correct" in info for info in infos):
+            info_means["correct"] = sum(float(info.get("correct", False)) for info in infos) / n
+        info_means["completion_length"] = float(completions.completion_lengths.float().mean())
         for name, values in components.items():
-            self._info_means[f"reward_{name}"] = float(values.mean())
+            info_means[f"reward_{name}"] = float(values.mean())
+        self._info_means = info_means
         return completions, rewards, ref, components
 
     def _combine_reward(
@@ -373,12 +373,7 @@ class GRPO(BaseAlgorithm):
                         max_completion_length=self.policy.max_completion_length,
                         num_tokens=tokens_per_completion * len(batch),
                     )
-                    self.optimizer.zero_grad(set_to_none=True)
-                    out.loss.backward()
-                    max_norm = float("inf") if self.max_grad_norm is None else self.max_grad_norm
-                    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-                    self.optimizer.step()
-                    self._n_updates += 1
+                    grad_norm = self._gradient_step(out.loss, params)
                     stats["loss"].append(out.loss.item())
                     stats["policy_loss"].append(out.policy_loss.item())
                     if samples.ref_log_probs is not None:
@@ -387,11 +382,10 @@ class GRPO(BaseAlgorithm):
                     stats["clip_fraction_low"].append(out.clip_fraction_low.item())
                     stats["clip_fraction_high"].append(out.clip_fraction_high.item())
                     stats["approx_kl"].append(out.approx_kl.item())
-                    stats["grad_norm"].append(grad_norm.item())
+                    stats["grad_norm"].append(grad_norm)
             stats["advantage_std"].append(float(buffer.advantages.std()) if len(buffer) > 1 else 0.0)  # type: ignore[union-attr]
 
-        for name, values in stats.items():
-            self.logger.record(f"train/{name}", float(np.mean(values)))
+        self._record_means("train", stats)
         kl = float(np.mean(stats["kl"])) if stats["kl"] else float("nan")
         self.logger.record("train/beta", self.kl_controller.value)
         self.kl_controller.update(kl, len(buffer))
@@ -403,15 +397,3 @@ class GRPO(BaseAlgorithm):
         if self.mask_truncated_completions:
             return batch.mask & ~batch.truncated.unsqueeze(1)
         return batch.mask
-
-    def learn(  # type: ignore[override]
-        self,
-        total_timesteps: int,
-        callback: Any = None,
-        log_interval: int = 1,
-        tb_log_name: str = "GRPO",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> GRPO:
-        """Train for ``total_timesteps`` scored completions; see :meth:`BaseAlgorithm.learn`."""
-        return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)

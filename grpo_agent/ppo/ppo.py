@@ -23,15 +23,16 @@ from collections import defaultdict
 from typing import Any, ClassVar
 
 import gymnasium as gym
-import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import Tensor
 
 from grpo_agent.common.base_class import BaseAlgorithm
+from grpo_agent.common.buffers import RolloutBuffer
 from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
+from grpo_agent.common.rollout import score_completions
 from grpo_agent.common.schedules import Schedule
-from grpo_agent.policies import BasePolicy, CompletionBatch
+from grpo_agent.policies import BasePolicy
 from grpo_agent.ppo.critic import CRITIC_LAYOUTS, make_critic
 
 
@@ -183,7 +184,7 @@ class PPO(BaseAlgorithm):
         self.critic = make_critic(self.policy, self.critic_layout).to(self.policy.device)
         # One optimiser, one schedule: the critic's parameters are a second group.
         self.optimizer.add_param_group({"params": [p for p in self.critic.parameters() if p.requires_grad]})
-        self.rollout: dict[str, Any] | None = None
+        self.rollout_buffer = RolloutBuffer()
 
     # -- rollouts --------------------------------------------------------------------------
 
@@ -197,15 +198,7 @@ class PPO(BaseAlgorithm):
         self.critic.eval()
         callback.on_rollout_start()
         start = time.perf_counter()
-        observations, task_ids = [], []
-        for _ in range(self.n_steps):
-            obs, info = self._reset_env()
-            if info.get("task_id") is None:
-                raise ValueError(
-                    "PPO scores each completion by resetting to its task: the env's reset() must return info['task_id']"
-                )
-            observations.append(obs)
-            task_ids.append(info["task_id"])
+        observations, task_ids = self._draw_tasks(env, self.n_steps)
         with torch.no_grad():
             batch = self.policy.sample(observations, n=1)
             ref = self.policy.reference_log_probs(batch) if self.beta > 0 else None
@@ -213,19 +206,11 @@ class PPO(BaseAlgorithm):
         rollout_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
-        scores = np.empty(len(batch))
-        correct = 0.0
-        for i, action in enumerate(batch.actions):
-            env.reset(options={"task_id": task_ids[i]})
-            _, reward, terminated, truncated, info = env.step(action)
-            if not (terminated or truncated):
-                raise RuntimeError("PPO's collector needs episodes that end after one step (a one-step text env)")
-            scores[i] = float(reward)
-            correct += float(info.get("correct", False))
-            self.num_timesteps += 1
-            callback.update_locals(locals())
-            if not callback.on_step():
-                return False
+        scored = score_completions(env, batch.actions, task_ids, self._step_hook(callback))
+        if scored is None:
+            return False
+        scores, infos = scored
+        correct = sum(float(info.get("correct", False)) for info in infos)
         reward_seconds = time.perf_counter() - start
 
         mask = batch.mask
@@ -246,7 +231,7 @@ class PPO(BaseAlgorithm):
         advantages, returns = token_gae(token_rewards, values, mask, self.gamma, self.gae_lambda)
         if self.whiten_advantages:
             advantages = whiten(advantages, mask)
-        self.rollout = {"batch": batch, "values": values, "advantages": advantages, "returns": returns}
+        self.rollout_buffer.add(batch, values, advantages, returns)
 
         self.logger.record("rollout/reward_mean", float(scores.mean()))
         self.logger.record("rollout/reward_std", float(scores.std()))
@@ -264,26 +249,17 @@ class PPO(BaseAlgorithm):
 
     def train(self) -> None:
         """``n_epochs`` passes of minibatch steps on the clipped policy and value losses."""
-        assert self.rollout is not None, "collect_rollouts() must run before train()"
         self.policy.train()
         self.critic.train()
         lr = self._update_learning_rate()
         start = time.perf_counter()
-        rollout = self.rollout
-        batch: CompletionBatch = rollout["batch"]
-        n = len(batch)
-        size = n if self.batch_size is None else self.batch_size
+        buffer = self.rollout_buffer
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         stats: dict[str, list[float]] = defaultdict(list)
         for _ in range(self.n_epochs):
-            order = self.rng.permutation(n)
-            for lo in range(0, n, size):
-                rows = torch.as_tensor(order[lo : lo + size])
-                mb = batch.index(rows)
+            for samples in buffer.get(self.batch_size, self.rng):
+                mb = samples.completions
                 mask = mb.mask
-                old_values = rollout["values"][rows.to(mask.device)]
-                adv = rollout["advantages"][rows.to(mask.device)]
-                ret = rollout["returns"][rows.to(mask.device)]
                 if self.critic_layout == "shared":
                     logits, out = self.policy.forward_completions(mb, output_hidden_states=True)  # type: ignore[attr-defined]
                     values = self.critic.values_from_hidden(out.hidden_states[-1], mb.token_ids.shape[1])
@@ -294,8 +270,9 @@ class PPO(BaseAlgorithm):
                 zero = torch.zeros((), dtype=scores.log_probs.dtype, device=mask.device)
                 logp = torch.where(mask, scores.log_probs, zero)
                 old = torch.where(mask, mb.log_probs, zero)
-                per_token, ratio = clipped_surrogate(logp, old, adv, self.clip_range)
+                per_token, ratio = clipped_surrogate(logp, old, samples.advantages, self.clip_range)
                 policy_loss = masked_mean(per_token, mask)
+                ret, old_values = samples.returns, samples.old_values
                 if self.clip_range_vf is not None:
                     clipped = old_values + (values - old_values).clamp(-self.clip_range_vf, self.clip_range_vf)
                     value_error = torch.max((values - ret) ** 2, (clipped - ret) ** 2)
@@ -303,12 +280,7 @@ class PPO(BaseAlgorithm):
                     value_error = (values - ret) ** 2
                 value_loss = 0.5 * masked_mean(value_error, mask)
                 loss = policy_loss + self.vf_coef * value_loss
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                max_norm = float("inf") if self.max_grad_norm is None else self.max_grad_norm
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-                self.optimizer.step()
-                self._n_updates += 1
+                grad_norm = self._gradient_step(loss, params)
                 with torch.no_grad():
                     log_ratio = logp - old
                     stats["loss"].append(loss.item())
@@ -319,14 +291,14 @@ class PPO(BaseAlgorithm):
                         masked_mean(((ratio - 1).abs() > self.clip_range).float(), mask).item()
                     )
                     stats["approx_kl"].append(masked_mean(torch.exp(log_ratio) - 1 - log_ratio, mask).item())
-                    stats["grad_norm"].append(grad_norm.item())
+                    stats["grad_norm"].append(grad_norm)
         with torch.no_grad():
-            mask = batch.mask
-            residual = masked_mean((rollout["returns"] - rollout["values"]) ** 2, mask)
-            spread = masked_mean((rollout["returns"] - masked_mean(rollout["returns"], mask)) ** 2, mask)
+            assert buffer.returns is not None and buffer.values is not None
+            mask = buffer.completions.mask
+            residual = masked_mean((buffer.returns - buffer.values) ** 2, mask)
+            spread = masked_mean((buffer.returns - masked_mean(buffer.returns, mask)) ** 2, mask)
             stats["explained_variance"].append(float(1 - residual / spread) if spread > 0 else float("nan"))
-        for name, values_ in stats.items():
-            self.logger.record(f"train/{name}", float(np.mean(values_)))
+        self._record_means("train", stats)
         self.logger.record("train/beta", self.beta)
         self.logger.record("train/learning_rate", lr)
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
@@ -343,16 +315,4 @@ class PPO(BaseAlgorithm):
 
     def save(self, path: Any, exclude: Any = None) -> None:
         """Save like :meth:`BaseAlgorithm.save`, with the critic's weights (the rollout is not saved)."""
-        super().save(path, exclude=set(exclude or ()) | {"critic", "rollout"})
-
-    def learn(  # type: ignore[override]
-        self,
-        total_timesteps: int,
-        callback: Any = None,
-        log_interval: int = 1,
-        tb_log_name: str = "PPO",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> PPO:
-        """Train for ``total_timesteps`` scored completions; see :meth:`BaseAlgorithm.learn`."""
-        return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar)
+        super().save(path, exclude=set(exclude or ()) | {"critic"})
