@@ -19,7 +19,7 @@ from grpo_envs.envs import tool_call as tool_call_env
 from grpo_envs.envs import tool_use as tool_use_env
 from grpo_envs.envs.tool_call import ToolCallEnv
 from grpo_envs.envs.tool_use import ToolUseEnv, extract_final_answer, verify_final_answer
-from grpo_envs.tasks import tool_call as tool_tasks
+from grpo_envs.tasks import bfcl as bfcl_tasks
 from grpo_envs.tasks.base import Task
 from grpo_envs.tasks.tool_call import TOOL_USE_PROTOCOL, ToolCallTasks, ToolUseTasks, format_tool_prompt, load_bfcl
 from grpo_envs.tools import base as tools_base
@@ -243,7 +243,7 @@ def test_bfcl_loader_errors_are_explained(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_bfcl(tmp_path / "nothing.json")
     # A category name is looked up in the installed bfcl-eval package's data folder.
-    monkeypatch.setattr(tool_tasks, "bfcl_data_dir", lambda: FIXTURES)
+    monkeypatch.setattr(bfcl_tasks, "bfcl_data_dir", lambda: FIXTURES)
     assert [t.id for t in load_bfcl("simple_python", limit=2)] == ["simple_python_0", "simple_python_1"]
     with pytest.raises(FileNotFoundError, match="no BFCL category 'multiple'"):
         load_bfcl("multiple")  # only parallel_multiple exists there: a name must match whole

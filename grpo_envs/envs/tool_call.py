@@ -8,7 +8,9 @@ from typing import Any
 
 from grpo_envs.core import TextBanditEnv
 from grpo_envs.tasks.base import Task
-from grpo_envs.tasks.tool_call import TOOL_CALL_CATEGORIES, ToolCallTasks, load_bfcl
+from grpo_envs.tasks.bfcl import load_bfcl
+from grpo_envs.tasks.tool_call import ToolCallTasks
+from grpo_envs.tasks.tool_format import TOOL_CALL_CATEGORIES
 from grpo_envs.verify.result import VerifyResult
 from grpo_envs.verify.tool_call import ABSTAIN_MODES, REWARD_MODES, verify_tool_calls
 
@@ -58,7 +60,7 @@ class ToolCallEnv(TextBanditEnv):
 
     - ``tasks`` (list of Task, optional): use these instead of the generator.
     - ``bfcl`` (path or BFCL category name, optional): load BFCL tasks instead (see
-      :func:`~grpo_envs.tasks.tool_call.load_bfcl`); ``bfcl_answers`` overrides the answer file.
+      :func:`~grpo_envs.tasks.bfcl.load_bfcl`); ``bfcl_answers`` overrides the answer file.
     - ``level`` (int or list of ints, default 1): generator difficulty, 1 to 3.
     - ``categories`` (list of str, default all four): generator categories.
     - ``num_tasks`` (int, default 1000) and ``seed`` (int, default 0): the generator's size and seed.

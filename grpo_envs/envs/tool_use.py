@@ -8,7 +8,7 @@ from typing import Any, SupportsFloat
 
 from grpo_envs.core import TextBanditEnv
 from grpo_envs.tasks.base import Task
-from grpo_envs.tasks.tool_call import ToolUseTasks
+from grpo_envs.tasks.tool_use import ToolUseTasks
 from grpo_envs.tools import KeyValueStore, Toolbox, ToolOutput, default_toolbox
 from grpo_envs.tools.base import DEFAULT_TOOL_TIMEOUT
 from grpo_envs.verify.result import PARSE_FAILED, WRONG, VerifyResult
@@ -128,7 +128,7 @@ class ToolUseEnv(TextBanditEnv):
     ## Arguments
 
     - ``tasks`` (list of Task, optional): use these instead of the generator (see
-      :class:`~grpo_envs.tasks.tool_call.ToolUseTasks` for the reference fields).
+      :class:`~grpo_envs.tasks.tool_use.ToolUseTasks` for the reference fields).
     - ``level`` (int or list of ints, default 1): 1 to 3 chained calls needed.
     - ``num_tasks`` (int, default 1000) and ``seed`` (int, default 0): the generator's size and seed.
     - ``max_turns`` (int, default 8): replies allowed per episode, the answer included.
