@@ -1,8 +1,10 @@
-"""Length-prefixed frames over raw pipe file descriptors.
+"""Length-prefixed frames over raw pipe file descriptors: the one framing of every sandbox channel.
 
-Raw ``os.read``/``os.write`` on file descriptors, no buffered file objects: the same helpers
-run in the trusted processes and in the candidate's process, and a reader always bounds
-what it accepts, so a hostile writer can waste only its own time.
+A frame is a 4-byte little-endian length, then that many bytes. Raw ``os.read``/``os.write``
+on file descriptors, no buffered file objects: the same helpers run in the trusted processes
+and in the candidate's process, and a reader of the candidate bounds what it accepts, so a
+hostile writer can waste only its own time. :func:`read_frame` blocks for one frame;
+:class:`FrameReader` parses frames out of whatever non-blocking or batched reads brought.
 """
 
 from __future__ import annotations
@@ -23,10 +25,43 @@ class ChannelClosed(EOFError):
     """The other end closed the pipe (or died) before a whole frame arrived."""
 
 
+def frame(payload: bytes) -> bytes:
+    """``payload`` with its length prefix."""
+    return _HEADER.pack(len(payload)) + payload
+
+
+class FrameReader:
+    """Accumulates reads and returns the complete frames they bring, in order.
+
+    :param max_size: largest frame accepted (None: no bound, for a trusted writer).
+    """
+
+    def __init__(self, max_size: int | None = MAX_FRAME) -> None:
+        self.buffer = bytearray()
+        self.max_size = max_size
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add ``data``; return the frames it completed.
+
+        :raises ChannelClosed: a frame announces more than ``max_size`` bytes (raised as soon
+            as its header arrives, before its payload is waited for).
+        """
+        self.buffer += data
+        frames = []
+        while len(self.buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(self.buffer)
+            if self.max_size is not None and size > self.max_size:
+                raise ChannelClosed(f"frame of {size} bytes exceeds the {self.max_size}-byte limit")
+            if len(self.buffer) < _HEADER.size + size:
+                break
+            frames.append(bytes(self.buffer[_HEADER.size : _HEADER.size + size]))
+            del self.buffer[: _HEADER.size + size]
+        return frames
+
+
 def write_frame(fd: int, payload: bytes) -> None:
     """Write one frame (blocking)."""
-    data = _HEADER.pack(len(payload)) + payload
-    view = memoryview(data)
+    view = memoryview(frame(payload))
     while view:
         written = os.write(fd, view)
         view = view[written:]

@@ -15,18 +15,16 @@ import builtins
 import json
 import math
 import os
-import struct
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
 from grpo_envs.sandbox import codec
-from grpo_envs.sandbox.channel import MAX_FRAME, write_json
+from grpo_envs.sandbox.channel import ChannelClosed, FrameReader, write_json
 from grpo_envs.sandbox.job import FunctionTests, IOTests, SandboxJob
 from grpo_envs.sandbox.result import NOT_RUN, PASSED, TEST_ERROR, TEST_FAILED
 
 MAX_MESSAGE = 500
-_FRAME_HEADER = struct.Struct("<I")  # as in grpo_envs.sandbox.channel
 #: Seconds of CPU time allowed beyond the job's wall-clock timeout (a backstop: the
 #: wall-clock limit normally fires first).
 CPU_MARGIN = 1
@@ -79,7 +77,8 @@ class Link:
     def __init__(self, req_fd: int, resp_fd: int, before_wait: Callable[[], None] | None = None) -> None:
         self.req_fd, self.resp_fd = req_fd, resp_fd
         self.before_wait = before_wait  # called before blocking on the program's process
-        self._buffer = bytearray()  # bytes read from the pipe, not yet parsed into frames
+        self._reader = FrameReader()  # bytes read from the pipe, not yet parsed into frames
+        self._frames: deque[bytes] = deque()  # frames parsed, not yet used
         self._pending: deque[str] = deque()  # keys of batch replies not read yet, in order
         self._unread: Counter[str] = Counter()
         self._ready: dict[str, deque[list[Any]]] = {}  # replies read but not used yet
@@ -91,27 +90,22 @@ class Link:
             raise CandidateGone(f"the program's process ended ({exc})") from None
 
     def _next_frame(self) -> bytes:
-        # One read usually brings several pipelined replies: parse them from a buffer rather
-        # than paying two system calls per frame.
-        header = _FRAME_HEADER.size
-        while True:
-            if len(self._buffer) >= header:
-                (size,) = _FRAME_HEADER.unpack_from(self._buffer)
-                if size > MAX_FRAME:
-                    raise CandidateGone(f"the program's process sent a {size}-byte frame")
-                if len(self._buffer) >= header + size:
-                    frame = bytes(self._buffer[header : header + size])
-                    del self._buffer[: header + size]
-                    return frame
+        # One read usually brings several pipelined replies: parse them all from one buffer
+        # rather than paying two system calls per frame.
+        while not self._frames:
             if self.before_wait is not None:
                 self.before_wait()
             try:
-                chunk = os.read(self.resp_fd, max(1 << 16, header + len(self._buffer)))
+                chunk = os.read(self.resp_fd, max(1 << 16, len(self._reader.buffer) + 4))
             except OSError as exc:
                 raise CandidateGone(f"the program's process ended ({exc})") from None
             if not chunk:
                 raise CandidateGone("the program's process ended (pipe closed)")
-            self._buffer += chunk
+            try:
+                self._frames.extend(self._reader.feed(chunk))
+            except ChannelClosed as exc:
+                raise CandidateGone(f"the program's process sent an oversized frame ({exc})") from None
+        return self._frames.popleft()
 
     def _receive(self) -> list[Any]:
         try:

@@ -16,11 +16,12 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from grpo_envs.sandbox.channel import ChannelClosed
+from grpo_envs.lazy_singleton import LazySingleton
+from grpo_envs.sandbox.channel import ChannelClosed, FrameReader, frame
 from grpo_envs.sandbox.job import SandboxJob
 from grpo_envs.sandbox.limits import ResourceLimits
 from grpo_envs.sandbox.result import ERROR, NOT_RUN, SandboxResult, TestOutcome
-from grpo_envs.sandbox.zygote import FrameReader, ZygoteConfig, frame
+from grpo_envs.sandbox.zygote import ZygoteConfig
 
 #: Modules the zygote imports before forking, so programs and tests get them for free (and
 #: can use them even where the unprivileged uid cannot read the interpreter's files): the
@@ -180,7 +181,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._owner_pid: int | None = None
-        self._reader = FrameReader()
+        self._reader = FrameReader(max_size=None)  # from our own zygote
         self._pending: list[Any] = []
         self._layers: dict[str, Any] = {}
         self._base: str | None = None
@@ -210,7 +211,7 @@ class Sandbox:
         if self._owner_pid == os.getpid():
             self._stop()
         # a zygote inherited through fork belongs to the parent: leave it (and its pipes) alone
-        self._process, self._reader, self._pending = None, FrameReader(), []
+        self._process, self._reader, self._pending = None, FrameReader(max_size=None), []
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}  # no inherited secrets
         try:
             process = subprocess.Popen(
@@ -351,14 +352,9 @@ def _close_at_exit(reference: weakref.ref[Sandbox]) -> None:
         sandbox.close()
 
 
-_default: Sandbox | None = None
-_default_lock = threading.Lock()
+_default = LazySingleton(Sandbox)
 
 
 def default_sandbox() -> Sandbox:
     """A process-wide shared :class:`Sandbox` with default settings, created on first use."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Sandbox()
-        return _default
+    return _default.get()

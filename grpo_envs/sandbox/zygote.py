@@ -31,7 +31,6 @@ import shutil
 import signal
 import socket
 import stat
-import struct
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grpo_envs.sandbox import forkserver, harness, privileges
+from grpo_envs.sandbox.channel import MAX_FRAME, ChannelClosed, FrameReader, frame, read_frame
 from grpo_envs.sandbox.isolation import close_fds_except
 from grpo_envs.sandbox.job import SandboxJob
 from grpo_envs.sandbox.limits import MiB, ResourceLimits
@@ -56,7 +56,6 @@ from grpo_envs.sandbox.result import (
     TestOutcome,
 )
 
-_HEADER = struct.Struct("<I")
 #: Address-space cap of a harness lane: it holds the tests and decoded return values.
 HARNESS_MEMORY = 4 * 1024 * MiB
 _PR_SET_DUMPABLE = 4
@@ -82,30 +81,6 @@ class ZygoteConfig:
     hidden_paths: tuple[str, ...] = ()
     readable_paths: tuple[str, ...] = ()
     output_limit: int = 8 * 1024
-
-
-class FrameReader:
-    """Accumulates non-blocking reads and yields complete length-prefixed frames."""
-
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add ``data``; return the frames it completed."""
-        self.buffer += data
-        frames = []
-        while len(self.buffer) >= _HEADER.size:
-            (size,) = _HEADER.unpack_from(self.buffer)
-            if len(self.buffer) < _HEADER.size + size:
-                break
-            frames.append(bytes(self.buffer[_HEADER.size : _HEADER.size + size]))
-            del self.buffer[: _HEADER.size + size]
-        return frames
-
-
-def frame(payload: bytes) -> bytes:
-    """``payload`` with its length prefix."""
-    return _HEADER.pack(len(payload)) + payload
 
 
 @dataclass
@@ -281,7 +256,7 @@ class Zygote:
         # process has even been forked: the program then waits in its pipe)
         self.lanes: list[_Lane] = []
         self.outgoing = bytearray()
-        self.inbox = FrameReader()
+        self.inbox = FrameReader(max_size=None)  # from the trusted parent
         self.closing = False
         self.fatal = False
         self.layers: dict[str, Any] = {}
@@ -731,20 +706,11 @@ class Zygote:
 
 def main() -> None:
     """Entry point of the zygote process (started by :class:`~grpo_envs.sandbox.pool.Sandbox`)."""
-    header = b""
-    while len(header) < _HEADER.size:
-        chunk = os.read(0, _HEADER.size - len(header))
-        if not chunk:
-            sys.exit(1)
-        header += chunk
-    size = _HEADER.unpack(header)[0]
-    data = b""
-    while len(data) < size:
-        chunk = os.read(0, size - len(data))
-        if not chunk:
-            sys.exit(1)
-        data += chunk
-    zygote = Zygote(pickle.loads(data))
+    try:
+        config = pickle.loads(read_frame(0, max_size=MAX_FRAME))
+    except ChannelClosed:
+        sys.exit(1)
+    zygote = Zygote(config)
     zygote.start()
     zygote.loop()
     sys.exit(1 if zygote.fatal else 0)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from grpo_envs.lazy_singleton import LazySingleton
 from grpo_envs.verify.tool_call import FunctionCall, resolve_function, validate_arguments
 from grpo_envs.verify.worker import DEFAULT_MEMORY_LIMIT, TimeoutWorker, WorkerError, WorkerTimeout
 
@@ -114,19 +114,14 @@ def run_isolated(module_name: str, function_name: str, arguments: dict[str, Any]
         return False, str(exc)
 
 
-_shared_worker: TimeoutWorker | None = None
-_shared_lock = threading.Lock()
+# The verifier worker's address-space cap: tools need little, but the child imports numpy
+# (via gymnasium), whose BLAS reserves address space per CPU core.
+_shared_worker = LazySingleton(lambda: TimeoutWorker(preload=["grpo_envs.tools"], memory_limit=DEFAULT_MEMORY_LIMIT))
 
 
 def shared_tool_worker() -> TimeoutWorker:
     """The process-wide worker that runs isolated tools (started on first use, closed at exit)."""
-    global _shared_worker
-    with _shared_lock:
-        if _shared_worker is None:
-            # The verifier worker's address-space cap: tools need little, but the child imports
-            # numpy (via gymnasium), whose BLAS reserves address space per CPU core.
-            _shared_worker = TimeoutWorker(preload=["grpo_envs.tools"], memory_limit=DEFAULT_MEMORY_LIMIT)
-        return _shared_worker
+    return _shared_worker.get()
 
 
 class Toolbox:
