@@ -298,7 +298,13 @@ def trl_config(settings: Settings, output_dir: str) -> Any:
     """A ``GRPOConfig`` with every setting that matters spelled out (TRL's defaults differ from ours)."""
     from trl import GRPOConfig
 
+    # TRL's GRPOConfig turns gradient checkpointing on by default; ours is off, and recomputing
+    # activations would slow TRL's update for no reason on a model this small. Recent
+    # transformers renamed the argument (and warn on the old name).
+    names = {f.name for f in dataclasses.fields(GRPOConfig)}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return GRPOConfig(
+        **{checkpointing: False},
         output_dir=output_dir,
         per_device_train_batch_size=settings.completions_per_update,  # one rollout = one optimizer step
         gradient_accumulation_steps=1,

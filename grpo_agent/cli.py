@@ -20,6 +20,7 @@ import os
 import pathlib
 import sys
 import time
+import weakref
 from typing import Any
 
 #: The main job's defaults, tuned so that ``grpo train`` on a 2-core laptop CPU finishes in a
@@ -372,7 +373,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{'' if has_split else ', env has no held-out split: training tasks'})"
         )
         model = build_algorithm(settings, policy, train_env)
-    model.set_logger(rf.make_run_logger(run_dir, stdout=args.verbose >= 1))
+    run_logger = rf.make_run_logger(run_dir, stdout=args.verbose >= 1)
+    model.set_logger(run_logger)
+    weakref.finalize(model, run_logger.close)  # the run's CSV/TensorBoard files close with the agent, however we return
     summary: dict[str, Any] = {
         "env": settings["env"],
         "env_kwargs": env_kwargs,

@@ -102,6 +102,7 @@ def test_trl_config_spells_out_the_settings(tiny_settings: Any) -> None:
     assert config.num_generations == tiny_settings.group_size
     assert config.per_device_train_batch_size == tiny_settings.group_size * tiny_settings.n_groups
     assert config.max_completion_length == tiny_settings.max_new_tokens
+    assert not config.gradient_checkpointing  # TRL turns it on by default; ours is off
 
 
 # -- grpo_vs_ppo ----------------------------------------------------------------------------------

@@ -88,8 +88,10 @@ def _documented_metrics() -> set[str]:
 
 def test_csv_and_tensorboard_hold_every_documented_metric(tmp_path: pathlib.Path) -> None:
     model = _model(beta=0.04)
-    model.set_logger(configure(str(tmp_path), ["csv", "tensorboard"]))
+    logger = configure(str(tmp_path), ["csv", "tensorboard"])
+    model.set_logger(logger)
     model.learn(64, callback=EvalCallback(gym.make("grpo/Bandit-v0"), n_eval_episodes=4, eval_freq=32, verbose=0))
+    logger.close()  # a logger given to set_logger is the caller's to close
     frame = pd.read_csv(tmp_path / "progress.csv")
     assert len(frame) == 2 and frame["time/total_timesteps"].tolist() == [32, 64]
     logged = set(frame.columns)

@@ -88,7 +88,11 @@ def _sample_score_and_grad(policy: CausalLMPolicy, prompts: list[str], n: int, s
     of every context forward (one that starts from an empty cache) the network ran."""
     context_rows: list[int] = []
     policy.model.register_forward_pre_hook(
-        lambda _m, _a, kw: context_rows.append(kw["input_ids"].shape[0]) if kw.get("past_key_values") is None else None,
+        lambda _m, _a, kw: (
+            context_rows.append(kw["input_ids"].shape[0])
+            if kw.get("cache", kw.get("past_key_values")) is None
+            else None
+        ),
         with_kwargs=True,
     )
     policy.seed(seed)

@@ -259,3 +259,20 @@ def test_group_of_completions_for_grpo() -> None:
     verdicts = env.verify_many(task, group)
     assert [v.reward for v in verdicts] == [1.0, 0.0, 0.0, 0.0, 0.0]
     assert [v.reason for v in verdicts][3] == "parse_failed"
+
+
+def test_loading_a_dataset_without_the_datasets_package_says_how_to_install_it(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):
+        if name == "datasets":
+            raise ModuleNotFoundError("No module named 'datasets'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    from grpo_envs.tasks.code import load_code_dataset
+
+    with pytest.raises(ModuleNotFoundError, match=r"grpo-gym\[datasets\]"):
+        load_code_dataset(str(tmp_path / "mbpp.jsonl"))

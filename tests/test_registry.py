@@ -58,13 +58,13 @@ def test_make_with_module_prefix_needs_no_import() -> None:
     assert out.stdout.strip().isdigit()
 
 
-def test_grpo_envs_does_not_import_torch() -> None:
+def test_grpo_envs_does_not_import_torch_nor_datasets() -> None:
     code = (
         "import sys, gymnasium as gym, grpo_envs\n"
         "for env_id in [i for i in gym.registry if i.startswith('grpo/')]:\n"
         "    gym.make(env_id).close()\n"
-        "print('torch' in sys.modules)\n"
+        "print('torch' in sys.modules, 'datasets' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import pathlib
 import time
+import weakref
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -34,7 +35,16 @@ from grpo_agent.policies import BasePolicy, make_policy
 SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
 
 #: Attributes never pickled into ``data.pkl``: rebuilt by ``_setup_model`` or saved as tensors.
-_NOT_PICKLED = ("env", "policy", "optimizer", "rollout_buffer", "_logger", "lr_schedule", "multi_turn_collector")
+_NOT_PICKLED = (
+    "env",
+    "policy",
+    "optimizer",
+    "rollout_buffer",
+    "_logger",
+    "_logger_finalizer",
+    "lr_schedule",
+    "multi_turn_collector",
+)
 
 
 def _env_rng(env: gym.Env | None) -> np.random.Generator | None:
@@ -117,6 +127,7 @@ class BaseAlgorithm(ABC):
         self._env_needs_seed = True
         self._custom_logger = False
         self._logger: Logger | None = None
+        self._logger_finalizer: weakref.finalize | None = None
         self.rng = np.random.default_rng(seed)
         self.policy: BasePolicy
         self.optimizer: torch.optim.Optimizer
@@ -229,7 +240,11 @@ class BaseAlgorithm(ABC):
         self._total_timesteps = total_timesteps
         self._num_timesteps_at_start = self.num_timesteps
         if not self._custom_logger:
+            self._close_own_logger()
             self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+            # The logger's files stay open while the agent lives (SB3's behaviour: more learn()
+            # calls may append), and are closed when it is collected or replaced.
+            self._logger_finalizer = weakref.finalize(self, self._logger.close)
         callback = make_callback(callback, progress_bar)
         callback.init_callback(self)  # type: ignore[arg-type]
         return total_timesteps, callback
@@ -291,8 +306,17 @@ class BaseAlgorithm(ABC):
         return self._logger
 
     def set_logger(self, logger: Logger) -> None:
-        """Use this logger (e.g. ``configure("runs/x", ["stdout", "csv", "tensorboard"])``)."""
+        """Use this logger (e.g. ``configure("runs/x", ["stdout", "csv", "tensorboard"])``); closing
+        it is the caller's business."""
+        self._close_own_logger()
         self._logger, self._custom_logger = logger, True
+
+    def _close_own_logger(self) -> None:
+        """Close the logger that ``learn`` configured, if any (not one given to set_logger)."""
+        finalizer = getattr(self, "_logger_finalizer", None)
+        if finalizer is not None:
+            finalizer()
+            self._logger_finalizer = None
 
     def get_env(self) -> gym.Env | None:
         """The training env."""
@@ -410,7 +434,7 @@ class BaseAlgorithm(ABC):
         model.__dict__.update(data)
         model.__dict__.update(kwargs)
         model.device = target
-        model._logger, model._custom_logger = None, False
+        model._logger, model._custom_logger, model._logger_finalizer = None, False, None
         model.env = None
         if env is not None:
             model.set_env(env)

@@ -27,6 +27,7 @@ import copy
 import json
 import os
 import shutil
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -41,6 +42,8 @@ from grpo_agent.common.utils import get_device
 from grpo_agent.policies import shared_prefix
 from grpo_agent.policies.base import BasePolicy, CompletionBatch, TokenLogProbs
 from grpo_agent.policies.lm_ops import (
+    cache_kwargs,
+    output_cache,
     disable_dropout,
     left_pad,
     position_ids_from_mask,
@@ -238,7 +241,10 @@ class CausalLMPolicy(BasePolicy):
             settings.update(dict(lora) if not isinstance(lora, bool) else {})
             config = LoraConfig(**settings)
         self.lora_config = config
-        return get_peft_model(model, config)
+        with warnings.catch_warnings():
+            # peft asks transformers' deprecated `is_gradient_checkpointing`; nothing a user can change.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return get_peft_model(model, config)
 
     # -- rendering --------------------------------------------------------------------------------
 
@@ -340,7 +346,7 @@ class CausalLMPolicy(BasePolicy):
         """
         positions = position_ids_from_mask(attn)
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=True, logits_to_keep=1)
-        cache, last = out.past_key_values, out.logits[:, -1, :]
+        cache, last = output_cache(out), out.logits[:, -1, :]
         if index is not None:
             if shared_prefix.gather_cache(cache, index) is None:
                 return None
@@ -369,10 +375,10 @@ class CausalLMPolicy(BasePolicy):
                 input_ids=tok.unsqueeze(-1),
                 attention_mask=attn,
                 position_ids=next_pos,
-                past_key_values=cache,
                 use_cache=True,
+                **cache_kwargs(self.model, cache),
             )
-            cache, last = out.past_key_values, out.logits[:, -1, :]
+            cache, last = output_cache(out), out.logits[:, -1, :]
             next_pos = next_pos + 1
         return torch.stack(tokens, 1), torch.stack(logps, 1), done
 

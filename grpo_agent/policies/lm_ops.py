@@ -7,7 +7,10 @@ critic; they import torch only, so any of those can use them without importing t
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -84,3 +87,20 @@ def disable_dropout(model: torch.nn.Module) -> None:
     for name in ("attention_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "dropout"):
         if config is not None and isinstance(getattr(config, name, None), float):
             setattr(config, name, 0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _forward_takes_cache(model_class: type) -> bool:
+    return "cache" in inspect.signature(model_class.forward).parameters
+
+
+def cache_kwargs(model: torch.nn.Module, cache: Any) -> dict[str, Any]:
+    """The forward's keyword argument that passes a KV cache: ``cache`` in transformers releases
+    that renamed it (they warn on ``past_key_values``), ``past_key_values`` in older ones."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper forwards **kwargs
+    return {"cache" if _forward_takes_cache(type(base)) else "past_key_values": cache}
+
+
+def output_cache(output: Any) -> Any:
+    """The KV cache a forward with ``use_cache=True`` returned, under either release's name."""
+    return output["cache"] if "cache" in output else output.past_key_values

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from grpo_agent.policies.lm_ops import position_ids_from_mask
+from grpo_agent.policies.lm_ops import cache_kwargs, output_cache, position_ids_from_mask
 
 
 def group_rows(contexts: Sequence[Sequence[int]]) -> tuple[list[list[int]], Tensor]:
@@ -90,7 +90,7 @@ def shared_prefix_logits(
     device = comp_ids.device
     ctx_pos = position_ids_from_mask(ctx_attn)
     prefix = model(input_ids=ctx_ids, attention_mask=ctx_attn, position_ids=ctx_pos, use_cache=True, logits_to_keep=1)
-    cache = prefix.past_key_values
+    cache = output_cache(prefix)
     if cache is None or gather_cache(cache, index) is None:
         return None
     first = prefix.logits[:, -1:, :].index_select(0, index.to(device))  # predicts completion token 0
@@ -104,8 +104,8 @@ def shared_prefix_logits(
         input_ids=comp_ids[:, : length - 1],
         attention_mask=attn,
         position_ids=positions,
-        past_key_values=cache,
         use_cache=True,
+        **cache_kwargs(model, cache),
     )
     return torch.cat([first, rest.logits], dim=1)
 

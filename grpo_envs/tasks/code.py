@@ -19,6 +19,7 @@ from typing import Any
 
 from grpo_envs.sandbox.job import FunctionTests, IOTests
 from grpo_envs.tasks.base import Task
+from grpo_envs.tasks.datasets_import import import_datasets
 
 BUILTIN_TASKS_FILE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "code", "builtin_tasks.json")
 
@@ -294,8 +295,7 @@ def load_code_dataset(
     :param style: see :func:`records_to_tasks`.
     :param limit: keep only the first ``limit`` records.
     """
-    import datasets  # heavy: imported only when a dataset is loaded
-
+    datasets = import_datasets()
     if os.path.exists(source):
         data = datasets.load_dataset("json", data_files=source, split="train")
     else:
