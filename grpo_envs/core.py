@@ -43,6 +43,9 @@ class TextBanditEnv(gym.Env[str, str]):
     (what was read from the completion) and ``reference``, plus the verifier's ``details``.
     """
 
+    observation_space: UnicodeText
+    action_space: UnicodeText
+
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(

@@ -12,10 +12,12 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from fractions import Fraction
+from typing import cast
 
 import gymnasium as gym
 
 import grpo_envs  # noqa: F401 - registers grpo/Math-v0
+from grpo_envs.core import TextBanditEnv
 from grpo_envs.tasks.base import Task
 
 
@@ -70,14 +72,16 @@ STYLES: list[tuple[str, Callable[[Task], bool], Callable[[str, str], str]]] = [
 def main() -> None:
     """Roll out one episode per style and print prompt, completion, reward and reason."""
     env = gym.make("grpo/Math-v0", split="test")
-    tasks = env.unwrapped.tasks
+    bandit = cast(TextBanditEnv, env.unwrapped)
+    tasks = bandit.tasks
     total = 0.0
     used: set[int] = set()
     for episode, (label, wanted, write) in enumerate(STYLES):
         task_id = next(k for k in range(len(tasks)) if k not in used and wanted(tasks[k]))
         used.add(task_id)
         prompt, info = env.reset(options={"task_id": task_id})
-        task = env.unwrapped.task
+        task = bandit.task
+        assert task is not None  # just reset
         completion = write(task.reference, task.prompt)
         _, reward, _, _, info = env.step(completion)
         total += float(reward)

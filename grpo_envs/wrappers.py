@@ -4,12 +4,13 @@ text environments. No torch here: ``grpo_envs`` never imports it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, SupportsFloat
+from typing import Any, SupportsFloat, cast
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from grpo_envs.core import TextBanditEnv
 from grpo_envs.tasks.base import Task
 
 ChoiceFn = Callable[[Task], Sequence[str]]
@@ -96,8 +97,13 @@ class DiscreteChoiceWrapper(gym.Wrapper[np.int64, np.int64, str, str]):
         index = int(np.asarray(action).item())
         if not 0 <= index < self.n_choices:
             raise ValueError(f"action {index} is out of range: this wrapper has {self.n_choices} choices")
-        task = getattr(self.env.unwrapped, "task", None)
-        completion = self.choices_for(task)[index] if self._choice_fn is not None else self._choices[index]
-        _, reward, terminated, truncated, info = self.env.step(completion)
+        if self._choice_fn is not None:
+            task = cast(TextBanditEnv, self.env.unwrapped).task
+            assert task is not None, "reset() ran, so the wrapped env holds a task"
+            completion = self.choices_for(task)[index]
+        else:
+            completion = self._choices[index]
+        text_env = cast(gym.Env[Any, str], self.env)  # the wrapped env takes text actions
+        _, reward, terminated, truncated, info = text_env.step(completion)
         info = {**info, "completion": completion}
         return np.int64(self._task_index), reward, terminated, truncated, info

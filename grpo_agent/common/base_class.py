@@ -98,10 +98,15 @@ class BaseAlgorithm(ABC):
         verbose: int = 0,
     ) -> None:
         self.env: gym.Env | None = gym.make(env) if isinstance(env, str) else env
-        if self.env is None and not isinstance(policy, BasePolicy):
+        spaces_from: gym.Env | BasePolicy
+        if self.env is not None:
+            spaces_from = self.env
+        elif isinstance(policy, BasePolicy):
+            spaces_from = policy
+        else:
             raise ValueError("an env is required to build the policy; pass one (or a ready policy instance)")
-        self.observation_space = self.env.observation_space if self.env is not None else policy.observation_space  # type: ignore[union-attr]
-        self.action_space = self.env.action_space if self.env is not None else policy.action_space  # type: ignore[union-attr]
+        self.observation_space = spaces_from.observation_space
+        self.action_space = spaces_from.action_space
         self.policy_spec: str | type[BasePolicy] | BasePolicy = policy
         self.policy_kwargs = dict(policy_kwargs or {})
         self.learning_rate = learning_rate
@@ -149,7 +154,8 @@ class BaseAlgorithm(ABC):
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError(f"{type(self.policy).__name__} has no trainable parameters")
-        self.optimizer = self.optimizer_class(trainable, lr=self.lr_schedule(1.0), **self.optimizer_kwargs)
+        optimizer_class: Any = self.optimizer_class  # any torch optimiser; the base class's __init__ takes no lr
+        self.optimizer = optimizer_class(trainable, lr=self.lr_schedule(1.0), **self.optimizer_kwargs)
 
     @abstractmethod
     def _setup_model(self) -> None:
@@ -246,7 +252,7 @@ class BaseAlgorithm(ABC):
             # calls may append), and are closed when it is collected or replaced.
             self._logger_finalizer = weakref.finalize(self, self._logger.close)
         callback = make_callback(callback, progress_bar)
-        callback.init_callback(self)  # type: ignore[arg-type]
+        callback.init_callback(self)  # type: ignore[arg-type,unused-ignore]  # SB3 types it as its own BaseAlgorithm
         return total_timesteps, callback
 
     def learn(

@@ -160,10 +160,11 @@ class GroupRolloutBuffer:
     @property
     def ref_log_probs(self) -> torch.Tensor | None:
         """``(rows, T)`` reference log-probs, or None if any chunk came without them."""
-        if not self._ref or any(r is None for r in self._ref):
+        refs = [r for r in self._ref if r is not None]
+        if not refs or len(refs) < len(self._ref):
             return None
         width = self.completions.token_ids.shape[1]
-        return torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in self._ref])  # type: ignore[union-attr]
+        return torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in refs])
 
     def component_means(self) -> dict[str, float]:
         """Mean of each named reward component over the buffer."""

@@ -152,7 +152,7 @@ class GRPO(BaseAlgorithm):
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
-        named = {
+        named: dict[str, Any] = {
             "group_size": group_size,
             "clip_range": clip_range,
             "clip_range_high": clip_range_high,

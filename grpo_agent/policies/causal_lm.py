@@ -43,9 +43,9 @@ from grpo_agent.policies import shared_prefix
 from grpo_agent.policies.base import BasePolicy, CompletionBatch, TokenLogProbs
 from grpo_agent.policies.lm_ops import (
     cache_kwargs,
-    output_cache,
     disable_dropout,
     left_pad,
+    output_cache,
     position_ids_from_mask,
     resolve_dtype,
     selective_log_softmax,
@@ -106,6 +106,12 @@ class CausalLMPolicy(BasePolicy):
         >>> batch.token_ids.shape[0], len(batch.actions)
         (2, 2)
     """
+
+    #: The transformers model, or its peft wrapper: typed Any because both have methods
+    #: (generation, checkpointing, adapters) that torch's Module does not declare.
+    model: Any
+    #: The frozen reference network (a copy of the model, built on first use); None until then.
+    _reference: Any
 
     def __init__(
         self,
@@ -237,7 +243,12 @@ class CausalLMPolicy(BasePolicy):
         if isinstance(lora, LoraConfig):
             config = lora
         else:
-            settings = {"r": 8, "lora_alpha": 16, "target_modules": "all-linear", "task_type": "CAUSAL_LM"}
+            settings: dict[str, Any] = {
+                "r": 8,
+                "lora_alpha": 16,
+                "target_modules": "all-linear",
+                "task_type": "CAUSAL_LM",
+            }
             settings.update(dict(lora) if not isinstance(lora, bool) else {})
             config = LoraConfig(**settings)
         self.lora_config = config
@@ -324,6 +335,7 @@ class CausalLMPolicy(BasePolicy):
                     self._unshareable.add(id(self.model))
                     ids, attn = left_pad(contexts, pad)
                     decoded = self._decode(ids.to(device), attn.to(device), limit, deterministic, None)
+                assert decoded is not None, "row-by-row decoding never needs a shared cache"
                 tokens, logp, done = decoded
         finally:
             self.model.train(was_training)

@@ -7,7 +7,6 @@ critic; they import torch only, so any of those can use them without importing t
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -89,12 +88,16 @@ def disable_dropout(model: torch.nn.Module) -> None:
             setattr(config, name, 0.0)
 
 
-@functools.lru_cache(maxsize=64)
-def _forward_takes_cache(model_class: type) -> bool:
-    return "cache" in inspect.signature(model_class.forward).parameters
+_FORWARD_TAKES_CACHE: dict[type, bool] = {}
 
 
-def cache_kwargs(model: torch.nn.Module, cache: Any) -> dict[str, Any]:
+def _forward_takes_cache(model_class: Any) -> bool:
+    if model_class not in _FORWARD_TAKES_CACHE:  # one signature look-up per model class
+        _FORWARD_TAKES_CACHE[model_class] = "cache" in inspect.signature(model_class.forward).parameters
+    return _FORWARD_TAKES_CACHE[model_class]
+
+
+def cache_kwargs(model: Any, cache: Any) -> dict[str, Any]:
     """The forward's keyword argument that passes a KV cache: ``cache`` in transformers releases
     that renamed it (they warn on ``past_key_values``), ``past_key_values`` in older ones."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a peft wrapper forwards **kwargs
@@ -103,4 +106,7 @@ def cache_kwargs(model: torch.nn.Module, cache: Any) -> dict[str, Any]:
 
 def output_cache(output: Any) -> Any:
     """The KV cache a forward with ``use_cache=True`` returned, under either release's name."""
-    return output["cache"] if "cache" in output else output.past_key_values
+    # Not output.get("cache", output.past_key_values): the fallback would be read (and warn) eagerly.
+    if "cache" in output:
+        return output["cache"]
+    return output.past_key_values

@@ -38,6 +38,9 @@ class TabularPolicy(BasePolicy):
         (torch.Size([8, 1]), 8)
     """
 
+    logits: torch.nn.Parameter
+    reference_logits: torch.Tensor
+
     max_completion_length = 1
 
     def __init__(

@@ -31,7 +31,7 @@ from grpo_agent.policies.tabular import TabularPolicy
 CRITIC_LAYOUTS = ("separate", "shared")
 
 
-def _backbone(model: nn.Module) -> nn.Module:
+def _backbone(model: Any) -> nn.Module:
     """The transformer under a causal LM's head (``LlamaModel`` under ``LlamaForCausalLM``),
     unwrapping a peft model first, so the critic copy carries no vocabulary projection."""
     if hasattr(model, "get_base_model"):
@@ -105,7 +105,7 @@ class TabularCritic(nn.Module):
         return self.values[policy.state_index(batch.observations)].unsqueeze(1).expand_as(batch.log_probs)
 
 
-def make_critic(policy: BasePolicy, layout: str = "separate") -> nn.Module:
+def make_critic(policy: BasePolicy, layout: str = "separate") -> LMCritic | TabularCritic:
     """The critic for ``policy``: :class:`TabularCritic` or :class:`LMCritic` (``layout``
     ``"separate"`` or ``"shared"``; a table has nothing to share, so only ``"separate"``)."""
     if layout not in CRITIC_LAYOUTS:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import gymnasium as gym
 import torch
@@ -33,7 +33,8 @@ from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty,
 from grpo_agent.common.rollout import score_completions
 from grpo_agent.common.schedules import Schedule
 from grpo_agent.policies import BasePolicy
-from grpo_agent.ppo.critic import CRITIC_LAYOUTS, make_critic
+from grpo_agent.policies.causal_lm import CausalLMPolicy
+from grpo_agent.ppo.critic import CRITIC_LAYOUTS, LMCritic, TabularCritic, make_critic
 
 
 def token_gae(
@@ -181,7 +182,7 @@ class PPO(BaseAlgorithm):
 
     def _setup_model(self) -> None:
         self._setup_policy_and_optimizer()
-        self.critic = make_critic(self.policy, self.critic_layout).to(self.policy.device)
+        self.critic: LMCritic | TabularCritic = make_critic(self.policy, self.critic_layout).to(self.policy.device)
         # One optimiser, one schedule: the critic's parameters are a second group.
         self.optimizer.add_param_group({"params": [p for p in self.critic.parameters() if p.requires_grad]})
         self.rollout_buffer = RolloutBuffer()
@@ -260,10 +261,11 @@ class PPO(BaseAlgorithm):
             for samples in buffer.get(self.batch_size, self.rng):
                 mb = samples.completions
                 mask = mb.mask
-                if self.critic_layout == "shared":
-                    logits, out = self.policy.forward_completions(mb, output_hidden_states=True)  # type: ignore[attr-defined]
+                if isinstance(self.critic, LMCritic) and self.critic_layout == "shared":
+                    policy = cast(CausalLMPolicy, self.policy)  # make_critic allows "shared" for these only
+                    logits, out = policy.forward_completions(mb, output_hidden_states=True)
                     values = self.critic.values_from_hidden(out.hidden_states[-1], mb.token_ids.shape[1])
-                    scores = self.policy.log_probs_from_logits(logits, mb)  # type: ignore[attr-defined]
+                    scores = policy.log_probs_from_logits(logits, mb)
                 else:
                     scores = self.policy.log_probs(mb)
                     values = self.critic(self.policy, mb)

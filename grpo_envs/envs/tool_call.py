@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from grpo_envs.core import TextBanditEnv
-from grpo_envs.tasks.base import Task
+from grpo_envs.tasks.base import Task, TaskSource
 from grpo_envs.tasks.bfcl import load_bfcl
 from grpo_envs.tasks.tool_call import ToolCallTasks
 from grpo_envs.tasks.tool_format import TOOL_CALL_CATEGORIES
@@ -90,7 +90,7 @@ class ToolCallEnv(TextBanditEnv):
 
     def __init__(
         self,
-        tasks: Sequence[Task] | None = None,
+        tasks: TaskSource | Sequence[Task] | None = None,
         *,
         bfcl: str | Path | None = None,
         bfcl_answers: str | Path | None = None,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any, SupportsFloat
 
 from grpo_envs.core import TextBanditEnv
-from grpo_envs.tasks.base import Task
+from grpo_envs.tasks.base import Task, TaskSource
 from grpo_envs.tasks.tool_use import ToolUseTasks
 from grpo_envs.tools import KeyValueStore, Toolbox, ToolOutput, default_toolbox
 from grpo_envs.tools.base import DEFAULT_TOOL_TIMEOUT
@@ -158,7 +158,7 @@ class ToolUseEnv(TextBanditEnv):
 
     def __init__(
         self,
-        tasks: Sequence[Task] | None = None,
+        tasks: TaskSource | Sequence[Task] | None = None,
         *,
         level: int | Sequence[int] = 1,
         num_tasks: int = 1000,

@@ -46,7 +46,7 @@ class Opaque:
 
 
 _SCALARS = (type(None), bool, int, float, str)
-_TAGS = {list: "L", tuple: "T", set: "S", frozenset: "F"}
+_TAGS: dict[type, str] = {list: "L", tuple: "T", set: "S", frozenset: "F"}
 
 
 def _to_json(value: Any, depth: int) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 
 from grpo_envs.sandbox import landlock, privileges, seccomp
 from grpo_envs.sandbox.limits import ResourceLimits, apply_limits
+from grpo_envs.sandbox.seccomp import CompiledFilter
 
 _PR_SET_KEEPCAPS = 8
 _CAP_DAC_READ_SEARCH = 2
@@ -66,7 +67,7 @@ class IsolationPlan:
     read_layer_fd: int = -1
     seccomp: bool = True
     keep_read_capability: bool = False
-    candidate_filter: seccomp.CompiledFilter | None = None
+    candidate_filter: CompiledFilter | None = None
 
 
 def close_fds_except(keep: set[int]) -> None:
@@ -111,7 +112,8 @@ def _drop_keeping_read_capability(uid: int, gid: int) -> None:
 
 class _Attempts:
     def __init__(self, strict: bool) -> None:
-        self.strict, self.applied = strict, {}
+        self.strict = strict
+        self.applied: dict[str, Any] = {}
 
     def __call__(self, name: str, value: Any, action: Any) -> None:
         try:
@@ -161,7 +163,7 @@ def isolate_candidate(plan: IsolationPlan, workdir: str, *, strict: bool) -> dic
     attempt = _Attempts(strict)
     os.chdir(workdir)
     os.environ["HOME"] = os.environ["TMPDIR"] = workdir
-    tempfile = sys.modules.get("tempfile")
+    tempfile: Any = sys.modules.get("tempfile")  # only if the candidate's preloads imported it
     if tempfile is not None:
         tempfile.tempdir = workdir  # the zygote cached its own temporary directory
     attempt.applied["private_workdir"] = True

@@ -213,8 +213,10 @@ def _called_name(test: str) -> str | None:
         module = ast.parse(test)
     except SyntaxError:
         return None
-    call = next((n for n in ast.walk(module) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)), None)
-    return call.func.id if call is not None else None
+    for node in ast.walk(module):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return node.func.id
+    return None
 
 
 def _loads(value: Any) -> Any:

@@ -248,10 +248,10 @@ class ToolCallTasks(GeneratedTasks):
                 needed = [rng.choice(names)]
             requests: list[_Request] = []
             for name in needed:  # parallel calls must differ, or matching them in any order means little
-                request = _REQUEST_MAKERS[name](rng, level)
-                while any(r.answer == request.answer for r in requests):
-                    request = _REQUEST_MAKERS[name](rng, level)
-                requests.append(request)
+                made = _REQUEST_MAKERS[name](rng, level)
+                while any(r.answer == made.answer for r in requests):
+                    made = _REQUEST_MAKERS[name](rng, level)
+                requests.append(made)
             answers = [r.answer for r in requests]
             string_match = {k: v for r in requests for k, v in r.string_match.items()}
             if len(requests) == 1:

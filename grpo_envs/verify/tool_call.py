@@ -317,7 +317,7 @@ def validate_arguments(spec: Mapping[str, Any], arguments: Mapping[str, Any]) ->
     return argument, message
 
 
-def resolve_function(name: str, specs_by_name: Mapping[str, Mapping[str, Any]]) -> str | None:
+def resolve_function(name: str, specs_by_name: Mapping[str, Any]) -> str | None:
     """The spec name a called name refers to: the same name, or one whose dots became
     underscores (OpenAI-style APIs forbid dots, so BFCL's ``math.factorial`` is sent as
     ``math_factorial``)."""
