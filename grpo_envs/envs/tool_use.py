@@ -12,7 +12,7 @@ from grpo_envs.tasks.tool_use import ToolUseTasks
 from grpo_envs.tools import KeyValueStore, Toolbox, ToolOutput, default_toolbox
 from grpo_envs.tools.base import DEFAULT_TOOL_TIMEOUT
 from grpo_envs.verify.result import PARSE_FAILED, WRONG, VerifyResult
-from grpo_envs.verify.tool_call import ToolCallParseError, parse_tool_calls
+from grpo_envs.verify.tool_call_parse import ToolCallParseError, parse_tool_calls
 
 #: Reasons of intermediate and truncated steps.
 TOOL_CALL = "tool_call"  #: the turn's calls ran; the episode goes on

@@ -12,7 +12,7 @@ from typing import Any
 
 from grpo_envs.tasks.base import Task
 from grpo_envs.tasks.tool_format import format_tool_prompt, tool_call_protocol
-from grpo_envs.verify.tool_call import function_name
+from grpo_envs.verify.tool_schema import function_name
 
 _BFCL_PREFIX_RE = re.compile(r"^BFCL_v\d+_")
 

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from grpo_envs.lazy_singleton import LazySingleton
-from grpo_envs.verify.tool_call import FunctionCall, resolve_function, validate_arguments
+from grpo_envs.verify.tool_call_parse import FunctionCall
+from grpo_envs.verify.tool_schema import resolve_function, validate_arguments
 from grpo_envs.verify.worker import DEFAULT_MEMORY_LIMIT, TimeoutWorker, WorkerError, WorkerTimeout
 
 #: Longest tool output returned to the policy, in characters; longer outputs are cut.
