@@ -27,23 +27,21 @@ import json
 import os
 import pickle
 import selectors
-import shutil
 import signal
 import socket
-import stat
 import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from grpo_envs.sandbox import forkserver, harness, privileges
+from grpo_envs.sandbox import forkserver, privileges
 from grpo_envs.sandbox.channel import MAX_FRAME, ChannelClosed, FrameReader, frame, read_frame
-from grpo_envs.sandbox.isolation import close_fds_except
 from grpo_envs.sandbox.job import SandboxJob
-from grpo_envs.sandbox.limits import MiB, ResourceLimits
+from grpo_envs.sandbox.lane import MAX_REPORT, lane_main, read_reports
+from grpo_envs.sandbox.limits import ResourceLimits
+from grpo_envs.sandbox.process_results import SIGNAL_MEANING, name_of_signal, read_output, remove_tree
 from grpo_envs.sandbox.result import (
     ERROR,
     FAILED,
@@ -56,10 +54,6 @@ from grpo_envs.sandbox.result import (
     TestOutcome,
 )
 
-#: Address-space cap of a harness lane: it holds the tests and decoded return values.
-HARNESS_MEMORY = 4 * 1024 * MiB
-_PR_SET_DUMPABLE = 4
-_MAX_REPORT = 64 * 1024
 #: Candidate processes kept forked and isolated ahead of time, per worker: with two, the
 #: next job never waits for the fork server while it warms the one after.
 WARM_PER_WORKER = 2
@@ -121,126 +115,6 @@ class _Run:
     timed_out: bool = False
     lane_died: bool = False
     spawn_error: str | None = None
-
-
-def _remove_tree(path: str) -> None:
-    """Remove a working directory, even one the program made unwritable (chmod 000)."""
-    try:
-        os.rmdir(path)  # the common case: the program wrote nothing
-        return
-    except FileNotFoundError:
-        return
-    except OSError:
-        pass
-
-    def fix(_function: Any, target: str, _exc: Any) -> None:
-        try:
-            os.chmod(os.path.dirname(target), stat.S_IRWXU)
-            if os.path.isdir(target) and not os.path.islink(target):
-                os.chmod(target, stat.S_IRWXU)
-                shutil.rmtree(target, ignore_errors=True)
-            else:
-                os.unlink(target)
-        except OSError:
-            pass
-
-    shutil.rmtree(path, onerror=fix)
-
-
-def _read_output(fd: int, limit: int) -> str:
-    data = os.pread(fd, limit + 1, 0)
-    text = data[:limit].decode("utf-8", "replace")
-    return text + "\n[... output truncated]" if len(data) > limit else text
-
-
-def _read_reports(fd: int) -> list[Any]:
-    """The per-test reports a lane appended to ``fd`` (a line cut off by a kill is skipped)."""
-    size = os.fstat(fd).st_size
-    reports = []
-    for line in os.pread(fd, size, 0).split(b"\n") if size else []:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(message, list) and message and message[0] == "test":
-            reports.append(message)
-    return reports
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
-
-
-_SIGNAL_MEANING = {
-    "SIGXFSZ": "file or output size limit exceeded",
-    "SIGXCPU": "CPU time limit exceeded",
-    "SIGSEGV": "segmentation fault",
-    "SIGSYS": "forbidden system call",
-    "SIGKILL": "killed",
-    "SIGABRT": "aborted",
-}
-
-
-def _lane_main(sock: socket.socket) -> None:
-    """A harness lane: run jobs received on ``sock`` until it closes. Never returns."""
-    try:
-        privileges.set_process_name("grpo-harness")
-        null = os.open("/dev/null", os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(null, 1)
-        close_fds_except({0, 1, 2, sock.fileno()})
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        import ctypes
-        import resource
-
-        # not dumpable: a same-uid program cannot read this process's memory through /proc
-        ctypes.CDLL(None).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        try:
-            resource.setrlimit(resource.RLIMIT_AS, (HARNESS_MEMORY, HARNESS_MEMORY))
-        except (ValueError, OSError):
-            pass
-
-        while True:
-            data, fds, _, _ = socket.recv_fds(sock, 64, 4)
-            if not data:
-                os._exit(0)
-            job_fd, req_w, resp_r, outcomes_fd = fds
-
-            outcomes: list[bytes] = []
-
-            def flush_outcomes(outcomes_fd: int = outcomes_fd, outcomes: list[bytes] = outcomes) -> None:
-                # before every wait on the program: a job killed at its deadline keeps them
-                if outcomes:
-                    os.write(outcomes_fd, b"".join(outcomes))
-                    outcomes.clear()
-
-            def report(
-                message: list[Any],
-                flush_outcomes: Callable[[], None] = flush_outcomes,
-                outcomes: list[bytes] = outcomes,
-            ) -> None:
-                payload = json.dumps(message).encode("utf-8", "surrogatepass")[:_MAX_REPORT]
-                if message[0] == "test":  # no wake-up: read by the zygote when the job ends
-                    outcomes.append(payload + b"\n")
-                else:
-                    flush_outcomes()
-                    sock.send(payload)
-
-            job = pickle.loads(os.pread(job_fd, os.fstat(job_fd).st_size, 0))
-            os.close(job_fd)
-            try:
-                harness.run(job, harness.Link(req_w, resp_r, before_wait=flush_outcomes), report)
-            except BaseException as exc:  # noqa: BLE001 - reported as a sandbox error
-                report(["harness_error", f"{type(exc).__name__}: {exc}"[:500]])
-            finally:
-                for fd in (req_w, resp_r, outcomes_fd):
-                    os.close(fd)
-    finally:
-        os._exit(0)
 
 
 class Zygote:
@@ -352,7 +226,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
-            _lane_main(theirs)
+            lane_main(theirs)
         theirs.close()
         lane = _Lane(pid, os.pidfd_open(pid), ours)
         self.selector.register(ours, selectors.EVENT_READ, ("lane", lane))
@@ -417,7 +291,7 @@ class Zygote:
             if fd >= 0:
                 os.close(fd)
         slot.req_w = slot.resp_r = slot.out_fd = slot.err_fd = -1
-        _remove_tree(slot.workdir)
+        remove_tree(slot.workdir)
 
     # -- talking to the parent -----------------------------------------------------------
 
@@ -490,7 +364,7 @@ class Zygote:
 
     def _on_lane(self, lane: _Lane) -> None:
         try:
-            data = lane.sock.recv(_MAX_REPORT)
+            data = lane.sock.recv(MAX_REPORT)
         except OSError:
             data = b""
         if not data:
@@ -600,7 +474,7 @@ class Zygote:
     def _compose(self, run: _Run) -> SandboxResult:
         job, slot = run.job, run.slot
         outcomes = {i: TestOutcome(i, NOT_RUN) for i in range(job.num_tests)}
-        for report in _read_reports(run.outcomes_fd):
+        for report in read_reports(run.outcomes_fd):
             if len(report) >= 5 and isinstance(report[1], int) and report[1] in outcomes:
                 _, index, status, message, error_type = report[:5]
                 outcomes[index] = TestOutcome(
@@ -629,9 +503,9 @@ class Zygote:
                 status, error_type = FAILED, "ProcessExit"
                 message = f"the program's process exited with code {exit_code} before the tests completed"
             elif word is not None and os.WIFSIGNALED(word):
-                signal_name = _signal_name(os.WTERMSIG(word))
+                signal_name = name_of_signal(os.WTERMSIG(word))
                 status = TIMEOUT if signal_name == "SIGXCPU" else KILLED
-                message = f"the program was killed by {signal_name} ({_SIGNAL_MEANING.get(signal_name, 'signal')})"
+                message = f"the program was killed by {signal_name} ({SIGNAL_MEANING.get(signal_name, 'signal')})"
             else:
                 status, message = KILLED, str(terminal[1:2])[:500]
         else:  # done
@@ -640,8 +514,8 @@ class Zygote:
             message = f"{passed}/{len(tests)} tests passed" if tests else "the program ran to completion"
         stdout = stderr = ""
         if slot.out_fd >= 0:
-            stdout = _read_output(slot.out_fd, self.config.output_limit)
-            stderr = _read_output(slot.err_fd, self.config.output_limit)
+            stdout = read_output(slot.out_fd, self.config.output_limit)
+            stderr = read_output(slot.err_fd, self.config.output_limit)
         return SandboxResult(
             status=status,
             tests=tests,
@@ -701,7 +575,7 @@ class Zygote:
             os.waitpid(self.forkserver_pid, 0)
         except OSError:
             pass
-        _remove_tree(self.base)
+        remove_tree(self.base)
 
 
 def main() -> None:
