@@ -27,7 +27,6 @@ import copy
 import json
 import os
 import shutil
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -41,11 +40,17 @@ from torch import Tensor
 from grpo_agent.common.utils import get_device
 from grpo_agent.policies import shared_prefix
 from grpo_agent.policies.base import BasePolicy, CompletionBatch, TokenLogProbs
+from grpo_agent.policies.decoding import decode, sample_top_p
+from grpo_agent.policies.hf_loading import (
+    add_lora,
+    enable_activation_checkpointing,
+    eos_token_ids,
+    load_causal_lm,
+    load_tokenizer,
+)
 from grpo_agent.policies.lm_ops import (
-    cache_kwargs,
     disable_dropout,
     left_pad,
-    output_cache,
     position_ids_from_mask,
     resolve_dtype,
     selective_log_softmax,
@@ -131,7 +136,6 @@ class CausalLMPolicy(BasePolicy):
         trust_remote_code: bool = False,
         share_prefix: bool = True,
     ) -> None:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
         from grpo_envs.spaces import UnicodeText
@@ -160,49 +164,18 @@ class CausalLMPolicy(BasePolicy):
         self.trust_remote_code = bool(trust_remote_code)
         self.share_prefix = bool(share_prefix)
         self._unshareable: set[int] = set()  # ids of networks whose cache cannot be gathered
-        self.name_or_path: str | None = None
         self._lora_arg = lora
 
-        if isinstance(model, (str, os.PathLike)):
-            self.name_or_path = str(model)
-            try:
-                model = AutoModelForCausalLM.from_pretrained(
-                    str(model), dtype=self.torch_dtype, trust_remote_code=trust_remote_code
-                )
-            except OSError as exc:
-                raise OSError(
-                    f"could not load a causal LM from {str(model)!r}: give a folder written by save_pretrained, "
-                    f"a hub name reachable from this machine, or 'tiny' ({exc})"
-                ) from exc
-        else:
-            model = model.to(self.torch_dtype)
-            self.name_or_path = getattr(getattr(model, "config", None), "_name_or_path", None) or None
-        if tokenizer is None:
-            if not self.name_or_path:
-                raise ValueError("a model object was given without a tokenizer: pass tokenizer=...")
-            tokenizer = self.name_or_path
-        if isinstance(tokenizer, (str, os.PathLike)):
-            tokenizer = AutoTokenizer.from_pretrained(str(tokenizer), trust_remote_code=trust_remote_code)
-        if tokenizer.eos_token_id is None:
-            raise ValueError("the tokenizer has no EOS token, so completions could never end; set tokenizer.eos_token")
-        if tokenizer.pad_token_id is None:  # many base models ship without one
-            tokenizer.pad_token = tokenizer.eos_token
-        self.tokenizer = tokenizer
-        self.eos_token_ids = self._eos_ids(model, tokenizer)
-        disable_dropout(model)
-
+        network, self.name_or_path = load_causal_lm(model, self.torch_dtype, self.trust_remote_code)
+        self.tokenizer = load_tokenizer(tokenizer, self.name_or_path, self.trust_remote_code)
+        self.eos_token_ids = eos_token_ids(network, self.tokenizer)
+        disable_dropout(network)
         self.lora_config: Any = None
         if lora is not None:
-            model = self._add_lora(model, lora)
-        self.model = model.to(device_)
+            network, self.lora_config = add_lora(network, lora)
+        self.model = network.to(device_)
         if self.gradient_checkpointing:
-            # transformers >= 5.2x renamed the method; older releases only have the first name.
-            if hasattr(self.model, "activation_checkpointing_enable"):
-                self.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-            else:
-                self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            if hasattr(self.model, "enable_input_require_grads"):
-                self.model.enable_input_require_grads()  # LoRA: frozen embeddings would cut the graph
+            enable_activation_checkpointing(self.model)
         # The frozen reference is deliberately not a submodule: it must not be trained, nor
         # moved by the optimiser's view of parameters(); it is saved through get_extra_state.
         object.__setattr__(self, "_reference", None)
@@ -222,40 +195,6 @@ class CausalLMPolicy(BasePolicy):
         obs = getattr(env, "observation_space", None)
         act = getattr(env, "action_space", None)
         return cls(obs, act, model, **kwargs)
-
-    @staticmethod
-    def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-        """Every id that ends a completion: the tokenizer's EOS plus the generation config's
-        (chat models often end a turn with e.g. ``<|im_end|>`` rather than the EOS token)."""
-        ids = {int(tokenizer.eos_token_id)}
-        extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-        if isinstance(extra, int):
-            ids.add(extra)
-        elif isinstance(extra, (list, tuple)):
-            ids.update(int(i) for i in extra)
-        return sorted(ids)
-
-    def _add_lora(self, model: torch.nn.Module, lora: Any) -> torch.nn.Module:
-        try:
-            from peft import LoraConfig, get_peft_model
-        except ImportError:
-            raise ImportError("lora=... needs peft: pip install 'grpo-gym[lora]'") from None
-        if isinstance(lora, LoraConfig):
-            config = lora
-        else:
-            settings: dict[str, Any] = {
-                "r": 8,
-                "lora_alpha": 16,
-                "target_modules": "all-linear",
-                "task_type": "CAUSAL_LM",
-            }
-            settings.update(dict(lora) if not isinstance(lora, bool) else {})
-            config = LoraConfig(**settings)
-        self.lora_config = config
-        with warnings.catch_warnings():
-            # peft asks transformers' deprecated `is_gradient_checkpointing`; nothing a user can change.
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            return get_peft_model(model, config)
 
     # -- rendering --------------------------------------------------------------------------------
 
@@ -349,59 +288,21 @@ class CausalLMPolicy(BasePolicy):
     def _decode(
         self, ids: Tensor, attn: Tensor, limit: int, deterministic: bool, index: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor] | None:
-        """The sampling loop: one forward over the contexts, then one token per step reusing
-        the KV cache; finished rows are fed padding (masked out) until every row is done.
-
-        With ``index``, ``ids`` holds distinct contexts and row ``i`` continues ``ids[index[i]]``:
-        their cache is gathered to one row per completion after the context forward. Returns
-        None when the model's cache cannot be gathered that way.
-        """
-        positions = position_ids_from_mask(attn)
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=positions, use_cache=True, logits_to_keep=1)
-        cache, last = output_cache(out), out.logits[:, -1, :]
-        if index is not None:
-            if shared_prefix.gather_cache(cache, index) is None:
-                return None
-            last = last.index_select(0, index)
-            attn, positions = attn.index_select(0, index), positions.index_select(0, index)
-        eos = torch.as_tensor(self.eos_token_ids, device=ids.device)
-        pad = int(self.tokenizer.pad_token_id)
-        done = torch.zeros(attn.shape[0], dtype=torch.bool, device=ids.device)
-        next_pos = positions[:, -1:] + 1
-        tokens: list[Tensor] = []
-        logps: list[Tensor] = []
-        for step in range(limit):
-            logits = last.float() / self.temperature
-            tok = logits.argmax(-1) if deterministic else self._sample_top_p(logits)
-            logp = selective_log_softmax(logits, tok)
-            was_done = done
-            tok = torch.where(was_done, torch.full_like(tok, pad), tok)
-            tokens.append(tok)
-            logps.append(torch.where(was_done, torch.zeros_like(logp), logp))
-            done = was_done | torch.isin(tok, eos)
-            if bool(done.all()) or step == limit - 1:
-                break
-            # The EOS itself is a real token; the padding fed to finished rows is masked out.
-            attn = torch.cat([attn, (~was_done).long().unsqueeze(-1)], dim=-1)
-            out = self.model(
-                input_ids=tok.unsqueeze(-1),
-                attention_mask=attn,
-                position_ids=next_pos,
-                use_cache=True,
-                **cache_kwargs(self.model, cache),
-            )
-            cache, last = output_cache(out), out.logits[:, -1, :]
-            next_pos = next_pos + 1
-        return torch.stack(tokens, 1), torch.stack(logps, 1), done
+        return decode(
+            self.model,
+            ids,
+            attn,
+            limit=limit,
+            temperature=self.temperature,
+            sample=self._sample_top_p,
+            eos_ids=self.eos_token_ids,
+            pad_id=int(self.tokenizer.pad_token_id),
+            deterministic=deterministic,
+            index=index,
+        )
 
     def _sample_top_p(self, logits: Tensor) -> Tensor:
-        probs = torch.softmax(logits, dim=-1)
-        if self.top_p < 1.0:
-            sorted_p, order = probs.sort(dim=-1, descending=True)
-            # Keep the smallest prefix whose mass reaches top_p (always at least the top token).
-            drop = (sorted_p.cumsum(-1) - sorted_p) >= self.top_p
-            probs = torch.zeros_like(probs).scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
-        return torch.multinomial(probs, 1, generator=self.generator).squeeze(-1)
+        return sample_top_p(logits, self.top_p, self.generator)
 
     def _batch(
         self,
