@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -85,7 +85,9 @@ class EvalCallback(EventCallback):
     def _on_step(self) -> bool:
         if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
             return True
-        mean, std = evaluate_policy(self.model, self.eval_env, self.n_eval_episodes, self.deterministic)
+        mean, std = cast(
+            "tuple[float, float]", evaluate_policy(self.model, self.eval_env, self.n_eval_episodes, self.deterministic)
+        )
         self.last_mean_reward = float(mean)
         self.evaluations.append((self.num_timesteps, self.last_mean_reward))
         self.logger.record("eval/mean_reward", float(mean))

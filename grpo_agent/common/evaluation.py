@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, overload
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 
-@overload
-def evaluate_policy(
-    model: Any,
-    env: gym.Env,
-    n_eval_episodes: int = ...,
-    deterministic: bool = ...,
-    return_episode_rewards: Literal[False] = ...,
-) -> tuple[float, float]: ...
-@overload
-def evaluate_policy(
-    model: Any,
-    env: gym.Env,
-    n_eval_episodes: int = ...,
-    deterministic: bool = ...,
-    *,
-    return_episode_rewards: Literal[True],
-) -> tuple[list[float], list[int]]: ...
 def evaluate_policy(
     model: Any,
     env: gym.Env,
