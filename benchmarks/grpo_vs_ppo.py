@@ -358,12 +358,21 @@ def warm_start_accuracy(settings: MathSettings, model_path: str) -> float:
 # -- running and reporting ------------------------------------------------------------------------
 
 
-def run(part: str, agent: str, seed: int, target: float, extra: dict[str, Any], isolate: bool = True) -> RunResult:
-    """One run, in its own process unless ``isolate`` is False (the smoke test's shortcut)."""
+def run(
+    part: str,
+    agent: str,
+    seed: int,
+    target: float,
+    extra: dict[str, Any],
+    isolate: bool = True,
+    script: str | None = None,
+) -> RunResult:
+    """One run, in its own process unless ``isolate`` is False (the smoke test's shortcut).
+    ``script`` is the script whose ``--worker`` runs it (a sibling that adds agents passes itself)."""
     spec = {"part": part, "agent": agent, "seed": seed, **extra}
     job = run_bandit if part == "bandit" else run_math
     if isolate:
-        result = _isolate.run_isolated(__file__, spec)
+        result = _isolate.run_isolated(script or __file__, spec)
     else:
         result = job(json.loads(json.dumps(spec)))
         result["peak_rss_mib"] = _isolate.peak_rss_mib()

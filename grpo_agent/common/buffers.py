@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from grpo_agent.common.advantages import DEFAULT_STD_EPS, ScaleRewards, group_advantages
+from grpo_agent.common.advantages import DEFAULT_STD_EPS, AdvantageEstimator, ScaleRewards, estimate_advantages
 from grpo_agent.policies.base import CompletionBatch
 
 
@@ -180,16 +180,17 @@ class GroupRolloutBuffer:
         reward_threshold: float | None = None,
         baseline: RunningTaskBaseline | None = None,
         baseline_coef: float = 0.0,
+        estimator: AdvantageEstimator = "grpo",
     ) -> torch.Tensor:
         """Fill :attr:`advantages` (``(rows,)``) and :attr:`zero_std` (``(n_groups,)``).
 
-        Parameters are those of :func:`grpo_agent.common.advantages.group_advantages`; ``baseline``
-        is read for these groups before being updated with their means.
+        Parameters are those of :func:`grpo_agent.common.advantages.estimate_advantages`;
+        ``baseline`` is read for these groups before being updated with their means.
         """
         rewards = self.rewards
         learned = baseline(self.task_ids) if baseline is not None else None
-        advantages, self.zero_std = group_advantages(
-            rewards, scale_rewards, std_eps, advantage_clip, reward_threshold, learned, baseline_coef
+        advantages, self.zero_std = estimate_advantages(
+            rewards, estimator, scale_rewards, std_eps, advantage_clip, reward_threshold, learned, baseline_coef
         )
         if baseline is not None:
             baseline.update(self.task_ids, rewards.mean(dim=1).tolist())

@@ -17,9 +17,12 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
+from grpo_agent.common.advantages import AdvantageEstimator
 from grpo_agent.common.base_class import BaseAlgorithm
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
+from grpo_agent.common.losses import ImportanceSamplingLevel, high_entropy_mask
 from grpo_agent.common.multi_turn import MultiTurnCollector, is_multi_turn
+from grpo_agent.common.reward_shaping import overlong_penalty
 from grpo_agent.common.rollout import score_completions
 from grpo_agent.common.schedules import Schedule
 from grpo_agent.grpo.kl_controller import AdaptiveKLController, FixedKLController
@@ -27,6 +30,7 @@ from grpo_agent.grpo.loss import (
     DEFAULT_STD_EPS,
     KLEstimator,
     LossType,
+    PolicyLoss,
     ScaleRewards,
     grpo_loss,
     masked_mean,
@@ -63,13 +67,33 @@ class GRPO(BaseAlgorithm):
     :param kl_target: if set, beta adapts to keep the per-token KL near this value
         (Ziegler et al. 2019's adaptive controller), starting from ``beta``.
     :param kl_horizon: the adaptive controller's horizon, in completions.
-    :param scale_rewards: ``"group"`` (GRPO), ``"batch"`` (REINFORCE++) or ``"none"`` (Dr. GRPO).
+    :param advantage_estimator: ``"grpo"`` (group mean and std), ``"rloo"`` (leave-one-out mean),
+        ``"reinforce_plus_plus_baseline"`` (group mean, batch std) or ``"grpo_passk"`` (only the
+        best of each group, for pass@k); verl's names, see :mod:`grpo_agent.common.advantages`.
+    :param scale_rewards: ``"group"`` (GRPO), ``"batch"`` (REINFORCE++) or ``"none"`` (Dr. GRPO);
+        None picks the estimator's own: ``"none"`` for rloo, ``"group"`` otherwise.
     :param std_eps: added to the reward std (TRL: 1e-4).
     :param advantage_clip: clip advantages to ``[-c, c]`` (None: no clipping).
     :param loss_type: ``"grpo"``, ``"bnpo"``, ``"dr_grpo"`` or ``"dapo"`` (TRL names; see
         :func:`grpo_agent.grpo.loss.aggregate_loss`).
     :param mask_truncated_completions: leave completions that hit the length limit out of the
         loss (DAPO's overlong filtering; TRL's name).
+    :param policy_loss: ``"clip"`` (PPO's clipped surrogate) or ``"cispo"`` (MiniMax-M1's clipped,
+        stop-gradient importance weights on a REINFORCE loss; the weight is capped at
+        ``1 + clip_range_high``).
+    :param importance_sampling_level: ``"token"`` (GRPO), ``"sequence"`` (GSPO, Zheng et al. 2025:
+        one length-normalised ratio per completion, clipped per completion) or
+        ``"sequence_token"`` (GSPO-token); TRL's name.
+    :param dual_clip: ``c > 1`` bounds the loss of negative-advantage tokens by ``-c * A``
+        (dual-clip PPO, Ye et al. 2020; verl ``clip_ratio_c``, typically 3); None: off.
+    :param entropy_coef: weight of an entropy bonus in the loss (0: none).
+    :param top_entropy_quantile: train only on the tokens whose entropy is in this top quantile
+        of the minibatch (Wang et al. 2025, "Beyond the 80/20 rule"; TRL's name; 0.2 in the
+        paper); 1.0 trains on every token.
+    :param overlong_buffer_len: DAPO's soft overlong punishment: completions longer than
+        ``max_completion_length - overlong_buffer_len`` tokens lose up to ``overlong_penalty_factor``
+        of reward, linearly (verl's ``overlong_buffer.len``); None: off.
+    :param overlong_penalty_factor: the penalty at the length limit (verl's ``penalty_factor``).
     :param reward_weights: weights of named reward components: when the env's step ``info``
         has a dict ``"reward_components"``, the reward is ``sum(w[k] * c[k])`` (TRL's
         ``reward_weights``, by name). None uses the env's reward as is.
@@ -128,11 +152,19 @@ class GRPO(BaseAlgorithm):
         kl_estimator: KLEstimator = "k3",
         kl_target: float | None = None,
         kl_horizon: int = 10_000,
-        scale_rewards: ScaleRewards = "group",
+        advantage_estimator: AdvantageEstimator = "grpo",
+        scale_rewards: ScaleRewards | None = None,
         std_eps: float = DEFAULT_STD_EPS,
         advantage_clip: float | None = None,
         loss_type: LossType = "grpo",
         mask_truncated_completions: bool = False,
+        policy_loss: PolicyLoss = "clip",
+        importance_sampling_level: ImportanceSamplingLevel = "token",
+        dual_clip: float | None = None,
+        entropy_coef: float = 0.0,
+        top_entropy_quantile: float = 1.0,
+        overlong_buffer_len: int | None = None,
+        overlong_penalty_factor: float = 1.0,
         reward_weights: dict[str, float] | None = None,
         dynamic_sampling: DynamicSampling = None,
         max_resample_rounds: int = 4,
@@ -168,8 +200,13 @@ class GRPO(BaseAlgorithm):
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
             optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose,
         )  # fmt: skip
+        if scale_rewards is None:
+            scale_rewards = "none" if advantage_estimator == "rloo" else "group"
         for name, value, choices in (
             ("loss_type", loss_type, get_args(LossType)),
+            ("advantage_estimator", advantage_estimator, get_args(AdvantageEstimator)),
+            ("policy_loss", policy_loss, get_args(PolicyLoss)),
+            ("importance_sampling_level", importance_sampling_level, get_args(ImportanceSamplingLevel)),
             ("scale_rewards", scale_rewards, get_args(ScaleRewards)),
             ("kl_estimator", kl_estimator, get_args(KLEstimator)),
             ("dynamic_sampling", dynamic_sampling, (None, "drop", "resample")),
@@ -186,6 +223,27 @@ class GRPO(BaseAlgorithm):
         self.beta, self.kl_estimator, self.kl_target, self.kl_horizon = beta, kl_estimator, kl_target, kl_horizon
         self.scale_rewards, self.std_eps, self.advantage_clip = scale_rewards, std_eps, advantage_clip
         self.loss_type, self.mask_truncated_completions = loss_type, mask_truncated_completions
+        if advantage_estimator == "reinforce_plus_plus_baseline" and scale_rewards != "group":
+            raise ValueError(
+                "advantage_estimator='reinforce_plus_plus_baseline' scales by the batch std itself; drop scale_rewards"
+            )
+        if dual_clip is not None and dual_clip <= 1:
+            raise ValueError(f"dual_clip must be > 1 (verl's clip_ratio_c, typically 3), got {dual_clip}")
+        if not 0 < top_entropy_quantile <= 1:
+            raise ValueError(f"top_entropy_quantile must be in (0, 1], got {top_entropy_quantile}")
+        if (
+            entropy_coef < 0
+            or overlong_penalty_factor < 0
+            or (overlong_buffer_len is not None and overlong_buffer_len < 1)
+        ):
+            raise ValueError(
+                "need entropy_coef >= 0, overlong_penalty_factor >= 0 and overlong_buffer_len >= 1 (or None); got "
+                f"{entropy_coef}, {overlong_penalty_factor}, {overlong_buffer_len}"
+            )
+        self.advantage_estimator, self.policy_loss = advantage_estimator, policy_loss
+        self.importance_sampling_level, self.dual_clip = importance_sampling_level, dual_clip
+        self.entropy_coef, self.top_entropy_quantile = entropy_coef, top_entropy_quantile
+        self.overlong_buffer_len, self.overlong_penalty_factor = overlong_buffer_len, overlong_penalty_factor
         self.reward_weights = None if reward_weights is None else dict(reward_weights)
         self.dynamic_sampling, self.max_resample_rounds = dynamic_sampling, max_resample_rounds
         self.reward_threshold = reward_threshold
@@ -245,7 +303,7 @@ class GRPO(BaseAlgorithm):
         if len(buffer):
             buffer.compute_advantages(
                 self.scale_rewards, self.std_eps, self.advantage_clip, self.reward_threshold,
-                self.task_baseline, self.baseline_coef,
+                self.task_baseline, self.baseline_coef, self.advantage_estimator,
             )  # fmt: skip
 
         rewards = np.concatenate(all_rewards)
@@ -308,6 +366,15 @@ class GRPO(BaseAlgorithm):
                     for i, (r, info) in enumerate(zip(rewards, infos))
                 ]
             )
+        if self.overlong_buffer_len is not None:
+            penalty = overlong_penalty(
+                completions.completion_lengths.cpu().numpy(),
+                self.policy.max_completion_length,
+                self.overlong_buffer_len,
+                self.overlong_penalty_factor,
+            )
+            rewards = rewards + penalty
+            info_means["overlong_penalty"] = float(penalty.mean())
         n = len(completions)
         if multi_turn or any("correct" in info for info in infos):
             info_means["correct"] = sum(float(info.get("correct", False)) for info in infos) / n
@@ -358,7 +425,17 @@ class GRPO(BaseAlgorithm):
                 for samples in buffer.get(self.batch_size, self.rng):
                     batch = samples.completions
                     mask = self._loss_mask(batch)
-                    scores = self.policy.log_probs(batch)
+                    # Only ask for an entropy gradient when the bonus needs one (it costs memory).
+                    scores = (
+                        self.policy.log_probs(batch, entropy_grad=True)
+                        if self.entropy_coef
+                        else self.policy.log_probs(batch)
+                    )
+                    trained = (
+                        high_entropy_mask(scores.entropy, mask, self.top_entropy_quantile)
+                        if self.top_entropy_quantile < 1
+                        else None
+                    )
                     out = grpo_loss(
                         scores.log_probs,
                         scores.log_probs.detach() if single_step else batch.log_probs,
@@ -372,6 +449,12 @@ class GRPO(BaseAlgorithm):
                         loss_type=self.loss_type,
                         max_completion_length=self.policy.max_completion_length,
                         num_tokens=tokens_per_completion * len(batch),
+                        policy_loss=self.policy_loss,
+                        importance_sampling_level=self.importance_sampling_level,
+                        dual_clip=self.dual_clip,
+                        entropy=scores.entropy,
+                        entropy_coef=self.entropy_coef,
+                        trained_mask=trained,
                     )
                     grad_norm = self._gradient_step(out.loss, params)
                     stats["loss"].append(out.loss.item())

@@ -19,16 +19,27 @@ from typing import Literal
 import torch
 
 from grpo_agent.common.advantages import DEFAULT_STD_EPS, ScaleRewards, group_advantages
-from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
+from grpo_agent.common.losses import (
+    ImportanceSamplingLevel,
+    KLEstimator,
+    cispo_surrogate,
+    clipped_surrogate,
+    importance_log_ratio,
+    kl_penalty,
+    masked_mean,
+    surrogate_from_ratio,
+)
 from grpo_agent.common.utils import check_choice
 
 LossType = Literal["grpo", "bnpo", "dr_grpo", "dapo"]
+PolicyLoss = Literal["clip", "cispo"]
 
 __all__ = [
     "DEFAULT_STD_EPS",
     "GRPOLossOutput",
     "KLEstimator",
     "LossType",
+    "PolicyLoss",
     "ScaleRewards",
     "aggregate_loss",
     "clipped_surrogate",
@@ -116,24 +127,55 @@ def grpo_loss(
     loss_type: LossType = "grpo",
     max_completion_length: int | None = None,
     num_tokens: float | None = None,
+    *,
+    policy_loss: PolicyLoss = "clip",
+    importance_sampling_level: ImportanceSamplingLevel = "token",
+    dual_clip: float | None = None,
+    entropy: torch.Tensor | None = None,
+    entropy_coef: float = 0.0,
+    trained_mask: torch.Tensor | None = None,
 ) -> GRPOLossOutput:
     """The GRPO objective on one minibatch of completions.
 
-    ``loss = agg(-min(rho * A, clip(rho) * A) + beta * KL(pi || pi_ref))`` with per-token
-    ``rho = exp(log pi - log pi_old)``; see :func:`clipped_surrogate`, :func:`kl_penalty` and
-    :func:`aggregate_loss` for each part and its parameters. ``ref_log_probs`` is required
-    when ``beta != 0``.
+    ``loss = agg(-min(rho * A, clip(rho) * A) + beta * KL(pi || pi_ref) - entropy_coef * H)``
+    with per-token ``rho = exp(log pi - log pi_old)``; see :func:`clipped_surrogate`,
+    :func:`kl_penalty` and :func:`aggregate_loss` for each part and its parameters.
+    ``ref_log_probs`` is required when ``beta != 0``, ``entropy`` when ``entropy_coef != 0``.
+
+    :param policy_loss: ``"clip"`` (PPO's clipped surrogate, optionally dual-clipped) or
+        ``"cispo"`` (:func:`~grpo_agent.common.losses.cispo_surrogate`; TRL's ``loss_type="cispo"``
+        is ``policy_loss="cispo"`` with ``loss_type="dapo"``).
+    :param importance_sampling_level: ``"token"``, ``"sequence"`` (GSPO) or ``"sequence_token"``
+        (GSPO-token); see :func:`~grpo_agent.common.losses.importance_log_ratio`.
+    :param dual_clip: lower bound ``c`` of the loss for negative advantages (None: off).
+    :param entropy: ``(B, T)`` per-token entropy of the current policy, with gradient.
+    :param entropy_coef: weight of the entropy bonus (0: none).
+    :param trained_mask: ``(B, T)`` the tokens whose policy term is trained (e.g. the
+        high-entropy ones, :func:`~grpo_agent.common.losses.high_entropy_mask`); the others keep
+        their KL and entropy terms and still count in the aggregation's normaliser, as in TRL.
+        None trains every token of ``mask``.
     """
+    check_choice("policy_loss", policy_loss, PolicyLoss)
     mask = mask.bool()
     if beta != 0 and ref_log_probs is None:
         raise ValueError("beta != 0 needs ref_log_probs (the reference policy's per-token log-probs)")
+    if entropy_coef != 0 and entropy is None:
+        raise ValueError("entropy_coef != 0 needs entropy (the policy's per-token entropy, with gradient)")
     # Padded positions may hold anything (even inf); zero them before any arithmetic so that
     # neither the value nor the gradient (0 * inf = nan) can leak from them.
     zero = torch.zeros((), dtype=log_probs.dtype, device=log_probs.device)
     log_probs = torch.where(mask, log_probs, zero)
     old_log_probs = torch.where(mask, old_log_probs, zero)
-    per_token, ratio = clipped_surrogate(log_probs, old_log_probs, advantages, clip_range, clip_range_high)
-    policy_loss = aggregate_loss(per_token, mask, loss_type, max_completion_length, num_tokens)
+    ratio = torch.exp(importance_log_ratio(log_probs, old_log_probs, mask, importance_sampling_level))
+    if policy_loss == "cispo":
+        per_token = cispo_surrogate(
+            log_probs, ratio, advantages, clip_range if clip_range_high is None else clip_range_high
+        )
+    else:
+        per_token = surrogate_from_ratio(ratio, advantages, clip_range, clip_range_high, dual_clip)
+    if trained_mask is not None:
+        per_token = torch.where(trained_mask.bool() & mask, per_token, torch.zeros_like(per_token))
+    policy_part = aggregate_loss(per_token, mask, loss_type, max_completion_length, num_tokens)
     kl_stat = torch.tensor(float("nan"))
     if ref_log_probs is not None:
         ref_log_probs = torch.where(mask, ref_log_probs, zero)
@@ -141,6 +183,8 @@ def grpo_loss(
         kl_stat = masked_mean(kl.detach(), mask)
         if beta != 0:
             per_token = per_token + beta * kl
+    if entropy_coef != 0 and entropy is not None:
+        per_token = per_token - entropy_coef * torch.where(mask, entropy, zero)
     loss = aggregate_loss(per_token, mask, loss_type, max_completion_length, num_tokens)
 
     with torch.no_grad():
@@ -151,7 +195,7 @@ def grpo_loss(
         log_ratio = log_probs - old_log_probs
         return GRPOLossOutput(
             loss=loss,
-            policy_loss=policy_loss.detach(),
+            policy_loss=policy_part.detach(),
             kl=kl_stat,
             clip_fraction_low=masked_mean(low.to(ratio.dtype), mask),
             clip_fraction_high=masked_mean(high.to(ratio.dtype), mask),

@@ -182,9 +182,10 @@ class BasePolicy(nn.Module, ABC):
         """
 
     @abstractmethod
-    def log_probs(self, batch: CompletionBatch) -> TokenLogProbs:
+    def log_probs(self, batch: CompletionBatch, *, entropy_grad: bool = False) -> TokenLogProbs:
         """Per-token log-probs (differentiable) and entropies of ``batch`` under the current
-        parameters."""
+        parameters; the entropies carry a gradient when ``entropy_grad`` is True (an entropy
+        bonus needs it; policies may skip it otherwise to save memory)."""
 
     @abstractmethod
     def reference_log_probs(self, batch: CompletionBatch) -> torch.Tensor:

@@ -451,15 +451,17 @@ class CausalLMPolicy(BasePolicy):
         logits, _ = self.forward_completions(batch, net)
         return logits
 
-    def log_probs(self, batch: CompletionBatch) -> TokenLogProbs:
-        """Per-token log-probs (differentiable) and entropies (detached) of the completions,
-        ``(B, L)``, at the sampling temperature."""
-        return self.log_probs_from_logits(self.completion_logits(batch), batch)
+    def log_probs(self, batch: CompletionBatch, *, entropy_grad: bool = False) -> TokenLogProbs:
+        """Per-token log-probs (differentiable) and entropies of the completions, ``(B, L)``, at
+        the sampling temperature; the entropies are detached unless ``entropy_grad``."""
+        return self.log_probs_from_logits(self.completion_logits(batch), batch, entropy_grad=entropy_grad)
 
-    def log_probs_from_logits(self, logits: Tensor, batch: CompletionBatch) -> TokenLogProbs:
+    def log_probs_from_logits(
+        self, logits: Tensor, batch: CompletionBatch, *, entropy_grad: bool = False
+    ) -> TokenLogProbs:
         """Per-token log-probs and entropies from the tempered logits of :meth:`forward_completions`."""
         logp = selective_log_softmax(logits, batch.token_ids.to(logits.device))
-        with torch.no_grad():
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
             entropy = token_entropy(logits)
         return TokenLogProbs(logp, entropy)
 

@@ -121,7 +121,7 @@ class TabularPolicy(BasePolicy):
             truncated=torch.zeros(len(rows), dtype=torch.bool, device=device),
         )
 
-    def log_probs(self, batch: CompletionBatch) -> TokenLogProbs:
+    def log_probs(self, batch: CompletionBatch, *, entropy_grad: bool = False) -> TokenLogProbs:
         log_p = torch.log_softmax(self.logits[self.state_index(batch.observations)], dim=-1)
         entropy = -(log_p.exp() * log_p).sum(dim=-1, keepdim=True)
         return TokenLogProbs(log_p.gather(1, batch.token_ids), entropy)
