@@ -1,0 +1,198 @@
+"""Find the final answer in a free-text math completion.
+
+Strategies, tried in a configurable order (:data:`DEFAULT_STRATEGIES`) until one finds something:
+
+- ``"boxed"``: the last ``\\boxed{...}`` (or ``\\fbox{...}``). Several boxes that close the text
+  together (``\\boxed{2} and \\boxed{3}``) are read as one list, ``2, 3``: a list is then matched
+  as a whole, so boxing several candidates never pays against a single-valued reference.
+- ``"math_env"``: the content of the last math environment (``$...$``, ``$$...$$``,
+  ``\\(...\\)``, ``\\[...\\]``), unless the text states its answer after it ("the answer is",
+  ``####``). ``$`` pairs follow Pandoc's rule (no space inside the opening or closing ``$``,
+  no digit right after the closing one), so prose prices (``$5 and $7``) are not math.
+- ``"answer_is"``: what follows the last "the answer is" / "final answer:" up to the end of
+  the sentence or line (a ``$...$`` right after it is taken whole).
+- ``"hash"``: the rest of the line after the last ``####`` (GSM8K).
+- ``"last_number"``: the last number in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+#: The extraction strategies, in the default order. See :func:`extract_answer`.
+STRATEGIES: tuple[str, ...] = ("boxed", "math_env", "answer_is", "hash", "last_number")
+DEFAULT_STRATEGIES: tuple[str, ...] = STRATEGIES
+
+#: Two boxes belong to one final answer when at most this many characters, none of them a
+#: blank line, separate them (``\boxed{2}, \boxed{3}``, ``\boxed{2} \text{ or } \boxed{3}``).
+MAX_GAP_BETWEEN_BOXES = 80
+
+_BOXED = re.compile(r"\\(?:boxed|fbox)")
+_HASH = re.compile(r"####")
+_ANSWER_IS = re.compile(r"\b(?:final\s+answer|answer)\s*(?:is|:|=)\s*(?:equal\s+to\s*)?", re.IGNORECASE)
+# A number in prose. A minus sign counts only when it is not a binary minus ("5-3" ends in 3).
+_NUMBER_IN_TEXT = re.compile(r"(?:(?<![\w)\]])-)?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:/\d+)?%?")
+# Display environments first: "$$" must not be read as an empty "$...$".
+_DISPLAY = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]", re.DOTALL)
+_INLINE_PAREN = re.compile(r"\\\((.+?)\\\)")
+# Pandoc's inline rule: "$" then a non-space, ..., a non-space then "$" not followed by a digit.
+_INLINE_DOLLAR = re.compile(r"(?<![\\$])\$(?=[^\s$])((?:\\\$|[^$\n])*?[^\s\\$])\$(?![\d$])")
+
+
+def braced(text: str, start: int) -> tuple[str, int] | None:
+    """The content of the brace group opening at ``text[start] == '{'`` and the index after it."""
+    depth, i = 0, start
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            i += 2  # an escaped character (\{, \}, or a command's first letter) never counts
+            continue
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1 : i], i + 1
+        i += 1
+    return None
+
+
+def _boxes(text: str) -> list[tuple[str, int, int]]:
+    """Every complete box as ``(content, start, end)``, in order."""
+    found = []
+    for match in _BOXED.finditer(text):
+        i = match.end()
+        while i < len(text) and text[i] == " ":
+            i += 1
+        if i < len(text) and text[i] == "{":
+            group = braced(text, i)
+            if group is not None:
+                found.append((group[0], match.start(), group[1]))
+        elif i > match.end():  # "\boxed 5": LaTeX takes the next token
+            token = re.match(r"[^\s$]+", text[i:])
+            if token:
+                found.append((token.group(0), match.start(), i + token.end()))
+    return found
+
+
+def _extract_boxed(text: str) -> str | None:
+    boxes = _boxes(text)
+    if not boxes:
+        return None
+    group = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        gap = text[box[2] : group[0][1]]
+        if len(gap) > MAX_GAP_BETWEEN_BOXES or "\n\n" in gap:
+            break
+        group.insert(0, box)
+    contents: list[str] = []
+    for content, _, _ in group:
+        if content.strip() not in contents:  # the same answer boxed twice is one answer
+            contents.append(content.strip())
+    return ", ".join(contents)
+
+
+def _extract_math_env(text: str) -> str | None:
+    spans: list[tuple[int, int, str]] = []
+    for pattern in (_DISPLAY, _INLINE_PAREN):
+        for match in pattern.finditer(text):
+            content = next(g for g in match.groups() if g is not None)
+            spans.append((match.start(), match.end(), content))
+    masked = _DISPLAY.sub(lambda m: " " * len(m.group(0)), text)
+    for match in _INLINE_DOLLAR.finditer(masked):
+        spans.append((match.start(), match.end(), match.group(1)))
+    spans = [s for s in spans if s[2].strip()]
+    if not spans:
+        return None
+    _, end, content = max(spans, key=lambda s: s[1])
+    after = text[end:]
+    if _ANSWER_IS.search(after) or _HASH.search(after):
+        return None  # the answer is stated in prose after the last formula: let those strategies read it
+    return content.strip()
+
+
+def _extract_hash(text: str) -> str | None:
+    positions = [m.end() for m in _HASH.finditer(text)]
+    if not positions:
+        return None
+    rest = text[positions[-1] :].lstrip("# \t")
+    line = rest.split("\n", 1)[0].strip()
+    return line or None
+
+
+def _cut_sentence(text: str) -> str:
+    """The answer part of "the answer is ...": up to the end of the line or sentence."""
+    text = text.strip()
+    for opening, closing in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if text.startswith(opening):
+            end = text.find(closing, len(opening))
+            if end != -1:
+                return text[len(opening) : end].strip()
+    line = text.split("\n", 1)[0]
+    sentence = re.split(r"\.(?:\s|$)", line, maxsplit=1)[0]  # "3.5 apples." keeps its decimal point
+    return sentence.strip().rstrip("*_,;:!").strip()
+
+
+def _extract_answer_is(text: str) -> str | None:
+    matches = list(_ANSWER_IS.finditer(text))
+    for match in reversed(matches):
+        answer = _cut_sentence(text[match.end() :].lstrip("*_ "))
+        if answer:
+            return answer
+    return None
+
+
+def _extract_last_number(text: str) -> str | None:
+    numbers = _NUMBER_IN_TEXT.findall(text)
+    return numbers[-1] if numbers else None
+
+
+_EXTRACTORS = {
+    "boxed": _extract_boxed,
+    "math_env": _extract_math_env,
+    "answer_is": _extract_answer_is,
+    "hash": _extract_hash,
+    "last_number": _extract_last_number,
+}
+
+
+def extract_answer_with_strategy(text: str, strategies: Sequence[str] = DEFAULT_STRATEGIES) -> tuple[str, str] | None:
+    """Like :func:`extract_answer`, but also says which strategy found the answer.
+
+    :returns: ``(answer, strategy)``, or None when no strategy finds anything.
+    """
+    for name in strategies:
+        try:
+            extractor = _EXTRACTORS[name]
+        except KeyError:
+            raise ValueError(f"unknown answer-extraction strategy {name!r}; use some of {STRATEGIES}") from None
+        answer = extractor(text)
+        if answer is not None and answer.strip():
+            return answer.strip(), name
+    return None
+
+
+def extract_answer(text: str, strategies: Sequence[str] = DEFAULT_STRATEGIES) -> str | None:
+    """The final answer written in ``text``, or None (strategies in the module docstring).
+
+    :param text: the completion.
+    :param strategies: names from :data:`STRATEGIES`, in the order to try them.
+
+    Example::
+
+        >>> extract_answer("so x = 3, hence $\\\\boxed{\\\\frac{3}{4}}$")
+        '\\\\frac{3}{4}'
+        >>> extract_answer("x is \\\\boxed{2} or \\\\boxed{3}")
+        '2, 3'
+        >>> extract_answer("so $k = \\\\frac{1}{3}$.")
+        'k = \\\\frac{1}{3}'
+        >>> extract_answer("She pays 5 + 7 = 12 dollars.\\n#### 12")
+        '12'
+        >>> extract_answer("I think the answer is 7.")
+        '7'
+        >>> extract_answer("no idea", strategies=["boxed"]) is None
+        True
+    """
+    found = extract_answer_with_strategy(text, strategies)
+    return None if found is None else found[0]
