@@ -7,8 +7,8 @@ Strategies, tried in a configurable order (:data:`DEFAULT_STRATEGIES`) until one
   as a whole, so boxing several candidates never pays against a single-valued reference.
 - ``"math_env"``: the content of the last math environment (``$...$``, ``$$...$$``,
   ``\\(...\\)``, ``\\[...\\]``), unless the text states its answer after it ("the answer is",
-  ``####``). ``$`` pairs follow Pandoc's rule (no space inside the opening or closing ``$``,
-  no digit right after the closing one), so prose prices (``$5 and $7``) are not math.
+  ``####``, ``= 7``). ``$`` pairs stay on one line, are not followed by a digit and hold no
+  prose words, so prices (``$5 and $7``) are not math.
 - ``"answer_is"``: what follows the last "the answer is" / "final answer:" up to the end of
   the sentence or line (a ``$...$`` right after it is taken whole).
 - ``"hash"``: the rest of the line after the last ``####`` (GSM8K).
@@ -36,8 +36,11 @@ _NUMBER_IN_TEXT = re.compile(r"(?:(?<![\w)\]])-)?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\
 # Display environments first: "$$" must not be read as an empty "$...$".
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]", re.DOTALL)
 _INLINE_PAREN = re.compile(r"\\\((.+?)\\\)")
-# Pandoc's inline rule: "$" then a non-space, ..., a non-space then "$" not followed by a digit.
-_INLINE_DOLLAR = re.compile(r"(?<![\\$])\$(?=[^\s$])((?:\\\$|[^$\n])*?[^\s\\$])\$(?![\d$])")
+# Prose inside "$...$" means the dollars were prices ("$5 and $7"), not math.
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+_TEXT_GROUP = re.compile(r"\\(?:text\w*|mbox|mathrm|operatorname)\s*\{[^{}]*\}")
+# A computed result in prose after the last formula ("so the total is 5 + 2 = 7").
+_RESULT_IN_PROSE = re.compile(r"=\s*-?\d")
 
 
 def braced(text: str, start: int) -> tuple[str, int] | None:
@@ -93,6 +96,22 @@ def _extract_boxed(text: str) -> str | None:
     return ", ".join(contents)
 
 
+def _inline_dollars(text: str) -> list[tuple[int, int, str]]:
+    """``$...$`` spans on one line, paired left to right; a pair holding prose is two prices."""
+    dollars = [m.start() for m in re.finditer(r"(?<!\\)\$", text)]
+    spans, k = [], 0
+    while k + 1 < len(dollars):
+        start, end = dollars[k], dollars[k + 1]
+        content = text[start + 1 : end]
+        closes_before_digit = end + 1 < len(text) and text[end + 1].isdigit()
+        if "\n" in content or closes_before_digit or _PROSE_WORD.search(_TEXT_GROUP.sub("", content)):
+            k += 1  # the opening "$" was a price sign: try the next one as an opening
+            continue
+        spans.append((start, end + 1, content))
+        k += 2
+    return spans
+
+
 def _extract_math_env(text: str) -> str | None:
     spans: list[tuple[int, int, str]] = []
     for pattern in (_DISPLAY, _INLINE_PAREN):
@@ -100,14 +119,13 @@ def _extract_math_env(text: str) -> str | None:
             content = next(g for g in match.groups() if g is not None)
             spans.append((match.start(), match.end(), content))
     masked = _DISPLAY.sub(lambda m: " " * len(m.group(0)), text)
-    for match in _INLINE_DOLLAR.finditer(masked):
-        spans.append((match.start(), match.end(), match.group(1)))
+    spans.extend(_inline_dollars(masked))
     spans = [s for s in spans if s[2].strip()]
     if not spans:
         return None
     _, end, content = max(spans, key=lambda s: s[1])
     after = text[end:]
-    if _ANSWER_IS.search(after) or _HASH.search(after):
+    if _ANSWER_IS.search(after) or _HASH.search(after) or _RESULT_IN_PROSE.search(after):
         return None  # the answer is stated in prose after the last formula: let those strategies read it
     return content.strip()
 

@@ -6,6 +6,7 @@ Shared by the plain-number fast path (caller's process) and the sympy parser (wo
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from grpo_envs.verify.math_forms import split_top_level
 
@@ -41,10 +42,41 @@ _FRACTION_SPELLINGS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 _NAME = r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?(?:\([^()=]*\))?"
 _ASSIGNMENT = re.compile(rf"^\s*(?P<name>{_NAME})\s*=\s*(?P<rhs>[^=]+)$")
 # Unit words after a value: "18 dollars", "5\sqrt{2} cm", "10 cm^2". Math names are not units.
-_TRAILING_UNIT = re.compile(r"^(?P<value>.*?[\d}).!%])\s+(?P<unit>[A-Za-z]{2,}(?:\s*\^?\s*[23])?(?:\s+[A-Za-z]+)*)$")
+_TRAILING_UNIT = re.compile(
+    r"^(?P<value>.*?(?:[\d}).!%]|\\[A-Za-z]+))\s+(?P<unit>[A-Za-z]{2,}(?:\s*\^?\s*[23])?(?:\s+[A-Za-z]+)*)$"
+)
 _NOT_UNITS = {"pi", "sqrt", "sin", "cos", "tan", "log", "ln", "exp", "oo", "i", "e", "or", "and", "infty"}
 _THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[-+]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
+# 3\frac{1}{2} is the mixed number 3 + 1/2 (MATH's convention), not 3 * 1/2.
+_MIXED = re.compile(r"(-?)(\d+)\s*\\frac(?:\{(\d+)\}|(\d))(?:\{(\d+)\}|(\d))")
+_REPEATING = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
+# What a side of "5 + 7 = 12" holds when it has no unknowns: digits, operators, number commands.
+_NO_UNKNOWNS = re.compile(r"(?:[\d\s.+\-*/^(){}%]|\\(?:frac|sqrt|cdot|times|div|pi)(?![A-Za-z]))*")
 _OR = re.compile(r"\s+(?:or|and)\s+|,\s*(?:or|and)\s+")
+
+
+def _mixed_number(match: re.Match[str]) -> str:
+    sign, whole, *digits = match.groups()
+    numerator, denominator = [d for d in digits if d is not None]
+    if int(denominator) == 0:
+        return match.group(0)
+    value = int(whole) + Fraction(int(numerator), int(denominator))
+    return f"{sign}{value.numerator}/{value.denominator}"
+
+
+def _repeating_decimal(match: re.Match[str]) -> str:
+    sign, whole, fixed, period = match.groups()
+    value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+    value += Fraction(int(period), 10 ** len(fixed) * (10 ** len(period) - 1))
+    return f"{sign}{value.numerator}/{value.denominator}"
+
+
+def _last_side(text: str) -> str:
+    """``\\frac{1}{2} = \\frac{10}{9}`` style chains of computations: the last side is the answer."""
+    sides = text.split("=")
+    if len(sides) > 1 and all(_NO_UNKNOWNS.fullmatch(side) for side in sides[:-1]) and sides[-1].strip():
+        return sides[-1].strip()
+    return text
 
 
 def _named_parts(text: str) -> str:
@@ -102,7 +134,10 @@ def normalize_answer(text: str) -> str:
     s = _PERCENT_WORDS.sub("%", s)
     s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
     s = _OR.sub(", ", s)
-    s = _named_parts(s)
+    s = _named_parts(_last_side(s))
+    if _MIXED.fullmatch(s):
+        s = _MIXED.sub(_mixed_number, s)
+    s = _REPEATING.sub(_repeating_decimal, s)
     unit = _TRAILING_UNIT.match(s)
     if unit and not (set(re.findall(r"[a-z]+", unit.group("unit").lower())) & _NOT_UNITS):
         s = unit.group("value")

@@ -46,11 +46,15 @@ _CONFIG = None if _mv_parse is None else [LatexExtractionConfig(), ExprExtractio
 _SET_TYPES = (sympy.Interval, sympy.Union, sympy.FiniteSet, sympy.EmptySet.__class__)
 
 
-def parse_structured(text: str) -> Any | None:
-    """math-verify's reading of ``text`` (a sympy object), or None when it reads nothing."""
+def parse_structured(text: str, normalize: bool = True) -> Any | None:
+    """math-verify's reading of ``text`` (a sympy object), or None when it reads nothing.
+
+    :param normalize: read our normalised form first (named answers, units and hedges are
+        already resolved there); the raw text is read only if that fails.
+    """
     if _mv_parse is None:
         return None
-    for candidate in (normalize_answer(text), text):
+    for candidate in (normalize_answer(text), text) if normalize else (text,):
         parsed = _mv_parse("\\boxed{" + candidate + "}", _CONFIG, parsing_timeout=None)
         for item in parsed:
             if not isinstance(item, str):
@@ -142,6 +146,10 @@ def compare_structured(answer: str, reference: str, rel_tol: float, abs_tol: flo
     answer_value = parse_structured(answer)
     if answer_value is None:
         return PARSE_FAILED, None, "the answer could not be parsed"
+    if isinstance(answer_value, sympy.Eq) and not isinstance(reference_value, sympy.Eq):
+        # "y = 2x + 3" was normalised to its right-hand side; an equation answers the equation.
+        raw_reference = parse_structured(reference, normalize=False)
+        reference_value = reference_value if raw_reference is None else raw_reference
     parsed = str(answer_value)[:200]
     try:
         verdict = structured_equal(answer_value, reference_value, rel_tol, abs_tol)

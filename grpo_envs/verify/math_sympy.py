@@ -312,7 +312,12 @@ class _Parser:
             return value
         if self.peek() == ("op", "{"):
             return self.group()
-        return self.power()  # \sin x, \ln 2
+        value = self.power()  # \sin x, \ln 2
+        while True:  # \sin 2x is sin(2x): plain letters right after the argument belong to it
+            token = self.peek()
+            if token is None or token[0] != "name" or token[1] in _FUNCTIONS:
+                return value
+            value = value * self.power()
 
     def apply_function(self, name: str) -> sympy.Expr:
         exponent = None
