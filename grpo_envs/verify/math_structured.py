@@ -179,8 +179,13 @@ def reference_problem(reference: str) -> str | None:
         return None
     except (AnswerParseError, RecursionError, ValueError, TypeError, ZeroDivisionError) as exc:
         ours = str(exc)
+        if "too large" in ours or "undefined" in ours:
+            return f"it is not a usable value ({ours})"
     try:
-        if parse_structured(reference) is not None:
+        value = parse_structured(reference)
+        if isinstance(value, sympy.Basic) and value.has(sympy.zoo, sympy.nan):
+            return "it is undefined (division by zero?)"
+        if value is not None:
             return None
     except Exception as exc:  # noqa: BLE001 - any failure of the second parser means unusable
         return f"neither parser reads it (ours: {ours}; math-verify: {type(exc).__name__})"
