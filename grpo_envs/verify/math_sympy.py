@@ -39,9 +39,11 @@ from grpo_envs.verify.result import CORRECT, PARSE_FAILED, WRONG
 #: A numeric power whose exact value would need more bits than this is refused
 #: (``2^{65536}`` is allowed; ``9^{9^9}`` needs about 1.2e9 bits).
 MAX_RESULT_BITS = 200_000
-#: Largest integer exponent on a non-rational base, and largest factorial argument.
+#: Largest integer exponent on a non-rational base.
 MAX_EXPONENT = 100_000
-MAX_FACTORIAL = 2_000
+#: Largest factorial argument: 10000! has about 118,000 bits (under MAX_RESULT_BITS), and
+#: olympiad answers reach 2006! (``\frac{1}{2006!}``).
+MAX_FACTORIAL = 10_000
 #: Largest decimal exponent of scientific notation (``1e999`` is fine, ``1e999999999`` is not).
 MAX_SCIENTIFIC_EXPONENT = 10_000
 #: Precision (significant digits) of numeric comparisons; far above any tolerance used.
