@@ -2,7 +2,9 @@
 
 The math verifier's public entry is :func:`verify_math_answer` (extract the final answer from a
 completion, then compare it with the reference); :func:`check_reference` says whether a
-reference can be parsed at all.
+reference can be parsed at all. Both are imported on first use (``import grpo_envs.verify``
+stays cheap, and the verifier worker's ``python -m grpo_envs.verify.worker`` finds its module
+not yet imported).
 
 Example::
 
@@ -11,21 +13,26 @@ Example::
     1.0
 """
 
-from grpo_envs.verify.math import check_math_answer, extract_answer, verify_math_answer
-from grpo_envs.verify.math_reference import BadReferenceError, check_reference, check_references
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from grpo_envs.verify.result import CORRECT, ERROR, PARSE_FAILED, TIMEOUT, WRONG, VerifyResult
 
-__all__ = [
-    "CORRECT",
-    "ERROR",
-    "PARSE_FAILED",
-    "TIMEOUT",
-    "WRONG",
-    "BadReferenceError",
-    "VerifyResult",
-    "check_math_answer",
-    "check_reference",
-    "check_references",
-    "extract_answer",
-    "verify_math_answer",
-]
+_LAZY = {
+    "verify_math_answer": "grpo_envs.verify.math",
+    "check_math_answer": "grpo_envs.verify.math",
+    "extract_answer": "grpo_envs.verify.math",
+    "check_reference": "grpo_envs.verify.math_reference",
+    "check_references": "grpo_envs.verify.math_reference",
+    "BadReferenceError": "grpo_envs.verify.math_reference",
+}
+
+__all__ = ["CORRECT", "ERROR", "PARSE_FAILED", "TIMEOUT", "WRONG", "VerifyResult", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'grpo_envs.verify' has no attribute {name!r}")

@@ -39,7 +39,7 @@ from grpo_envs.verify.math_extract import (
     extract_answer,
     extract_answer_with_strategy,
 )
-from grpo_envs.verify.math_forms import choice_of, offers_several, text_answer
+from grpo_envs.verify.math_forms import choice_of, offers_several, split_top_level, text_answer
 from grpo_envs.verify.math_normalize import is_expanded, normalize_answer
 from grpo_envs.verify.result import CORRECT, ERROR, PARSE_FAILED, TIMEOUT, WRONG, VerifyResult
 from grpo_envs.verify.worker import TimeoutWorker, WorkerError, WorkerTimeout
@@ -77,6 +77,10 @@ MAX_ANSWER_CHARS = 1000
 #: Deepest bracket nesting that is parsed: hand-written answers rarely exceed 5 levels, and the
 #: recursive-descent parser must stay far from Python's recursion limit.
 MAX_NESTING_DEPTH = 50
+
+#: Most forms of one value an answer may list ("15\\frac{39}{40}, or \\frac{639}{40}") and still
+#: score: every form must equal the reference, so listing is never a hedge.
+MAX_EQUAL_FORMS = 4
 
 #: Answer text that is read as a plain number by the fast path (after :func:`normalize_answer`).
 #: Scientific notation is left to the worker on purpose: ``Fraction("1e999999999")`` would
@@ -242,6 +246,15 @@ def check_math_answer(
         return VerifyResult.fail(WRONG, parsed=answer, method="text")
     normal_answer, normal_reference = normalize_answer(answer), normalize_answer(reference)
     if offers_several(normal_answer) and not offers_several(normal_reference):
+        parts = split_top_level(normal_answer)
+        if 1 < len(parts) <= MAX_EQUAL_FORMS and not any(offers_several(part) for part in parts):
+            # "15\frac{39}{40}, or \frac{639}{40}": the same value written twice is no hedge.
+            verdicts = [
+                check_math_answer(part, reference, timeout=timeout, rel_tol=rel_tol, abs_tol=abs_tol, worker=worker)
+                for part in parts
+            ]
+            if all(v.correct for v in verdicts):
+                return VerifyResult.success(parsed=answer, method=verdicts[0].details.get("method", "fast"))
         return VerifyResult.fail(
             WRONG,
             parsed=answer,

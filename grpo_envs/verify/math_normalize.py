@@ -41,6 +41,8 @@ _FRACTION_SPELLINGS = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 # "x = 5", "a_1 = 5", "f(2) = 5", "\theta = 5": a name, then "=".
 _NAME = r"(?:[A-Za-z]|\\[a-zA-Z]+)(?:_\{?\w+\}?)?(?:\([^()=]*\))?"
 _ASSIGNMENT = re.compile(rf"^\s*(?P<name>{_NAME})\s*=\s*(?P<rhs>[^=]+)$")
+# "x \in [-2, 7]": the set is the answer.
+_MEMBERSHIP = re.compile(rf"^\s*{_NAME}\s*\\in\s+(?P<rhs>.+)$")
 # Unit words after a value: "18 dollars", "5\sqrt{2} cm", "10 cm^2". Math names are not units.
 _TRAILING_UNIT = re.compile(
     r"^(?P<value>.*?(?:[\d}).!%]|\\[A-Za-z]+))\s+(?P<unit>[A-Za-z]{2,}(?:\s*\^?\s*[23])?(?:\s+[A-Za-z]+)*)$"
@@ -134,6 +136,9 @@ def normalize_answer(text: str) -> str:
     s = _PERCENT_WORDS.sub("%", s)
     s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
     s = _OR.sub(", ", s)
+    membership = _MEMBERSHIP.match(s)
+    if membership:
+        s = membership.group("rhs").strip()
     s = _named_parts(_last_side(s))
     if _MIXED.fullmatch(s):
         s = _MIXED.sub(_mixed_number, s)
