@@ -88,7 +88,7 @@ MAX_EQUAL_FORMS = 4
 _PLAIN_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 _PLAIN_FRACTION = re.compile(r"([-+]?)(\d+)/(\d+)")
 # \\frac{3}{4}, and the brace-less spellings LaTeX accepts: \\frac34, \\frac3{4}, \\frac{3}4.
-_LATEX_FRACTION = re.compile(r"([-+]?)\\frac(?:\{([-+]?\d+)\}|(\d))(?:\{(\d+)\}|(\d))")
+_LATEX_FRACTION = re.compile(r"([-+]?)\\frac\s*(?:\{([-+]?\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))")
 
 # -- cheap checks and the plain-number fast path ----------------------------------------------
 

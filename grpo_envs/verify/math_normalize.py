@@ -54,6 +54,10 @@ _MIXED = re.compile(r"(-?)(\d+)\s*\\frac(?:\{(\d+)\}|(\d))(?:\{(\d+)\}|(\d))")
 _REPEATING = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
 # What a side of "5 + 7 = 12" holds when it has no unknowns: digits, operators, number commands.
 _NO_UNKNOWNS = re.compile(r"(?:[\d\s.+\-*/^(){}%]|\\(?:frac|sqrt|cdot|times|div|pi)(?![A-Za-z]))*")
+# "11,\\! 111": a comma with a negative thin space is always a thousands separator.
+_THOUSANDS_COMMAND = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")
+# "52_8", "4210_{5}": a numeral in base b; the question names the base, the digits are the answer.
+_BASE_NUMERAL = re.compile(r"^([0-9A-F]+)_\{?(\d+)\}?$")
 _OR = re.compile(r"\s+(?:or|and)\s+|,\s*(?:or|and)\s+")
 
 
@@ -120,6 +124,7 @@ def normalize_answer(text: str) -> str:
     s = text.strip()
     s = _UNICODE_RE.sub(lambda m: _UNICODE[m.group(0)], s)
     s = s.replace("\\$", "").replace("$", "").replace("\\(", "").replace("\\)", "")
+    s = _THOUSANDS_COMMAND.sub(",", s)
     s = (
         s.replace("\\[", "")
         .replace("\\]", "")
@@ -143,6 +148,7 @@ def normalize_answer(text: str) -> str:
     if _MIXED.fullmatch(s):
         s = _MIXED.sub(_mixed_number, s)
     s = _REPEATING.sub(_repeating_decimal, s)
+    s = _BASE_NUMERAL.sub(r"\1", s)
     unit = _TRAILING_UNIT.match(s)
     if unit and not (set(re.findall(r"[a-z]+", unit.group("unit").lower())) & _NOT_UNITS):
         s = unit.group("value")
