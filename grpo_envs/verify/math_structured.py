@@ -30,6 +30,7 @@ import sympy
 
 from grpo_envs.verify.math_forms import text_answer
 from grpo_envs.verify.math_normalize import normalize_answer
+from grpo_envs.verify.math_sets import parse_native
 from grpo_envs.verify.math_sympy import AnswerParseError, compare_values, parse_answer
 from grpo_envs.verify.result import CORRECT, ERROR, PARSE_FAILED, WRONG
 
@@ -47,11 +48,15 @@ _SET_TYPES = (sympy.Interval, sympy.Union, sympy.FiniteSet, sympy.EmptySet.__cla
 
 
 def parse_structured(text: str, normalize: bool = True) -> Any | None:
-    """math-verify's reading of ``text`` (a sympy object), or None when it reads nothing.
+    """``text`` read as a sympy object: by :func:`~grpo_envs.verify.math_sets.parse_native`
+    when it can (fast), else by math-verify's parser; None when neither reads anything.
 
     :param normalize: read our normalised form first (named answers, units and hedges are
         already resolved there); the raw text is read only if that fails.
     """
+    native = parse_native(text, normalize)
+    if native is not None:
+        return native
     if _mv_parse is None:
         return None
     for candidate in (normalize_answer(text), text) if normalize else (text,):
