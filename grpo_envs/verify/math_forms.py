@@ -20,6 +20,7 @@ _WRAPPER = re.compile(
 )
 _CHOICE = re.compile(r"\(?\s*([A-E])\s*\)?")
 _CHOICE_ANSWER = re.compile(r"\(?\s*([A-E])\s*\)?(?:$|[\s.:,;])")
+_ANOTHER_CHOICE = re.compile(r"(?<![A-Za-z\\])[A-E](?![A-Za-z])")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z'\-]*(?:\s+[A-Za-z][A-Za-z'\-]*)*")
 #: Names that are mathematics, not prose: "pi" or "sin x" is parsed, never compared as text.
 _MATH_NAMES = "pi sin cos tan cot sec csc log ln exp sqrt infty inf infinity oo arcsin arccos arctan sinh cosh tanh"
@@ -77,7 +78,9 @@ def choice_of(answer: str) -> str | None:
     for _ in range(3):
         s = _WRAPPER.sub(r" \1 ", s)
     match = _CHOICE_ANSWER.match(s.strip())
-    return None if match is None else "choice:" + match.group(1).lower()
+    if match is None or _ANOTHER_CHOICE.search(s.strip()[match.end() :]):
+        return None  # "B or C", "(B) and (D)": several choices are a hedge
+    return "choice:" + match.group(1).lower()
 
 
 def split_top_level(text: str, separators: str = ",;") -> list[str]:
