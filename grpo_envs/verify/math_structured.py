@@ -143,12 +143,19 @@ def structured_equal(answer: Any, reference: Any, rel_tol: float, abs_tol: float
 
 def compare_structured(answer: str, reference: str, rel_tol: float, abs_tol: float) -> tuple[str, str | None, str]:
     """Compare two answer texts through math-verify's parser; same contract as ``compare_answers``."""
-    if _mv_parse is None:
-        return ERROR, None, "math-verify is not installed (pip install math-verify); this answer type needs it"
-    reference_value = parse_structured(reference)
+    try:
+        reference_value = parse_structured(reference)
+    except (AnswerParseError, RecursionError) as exc:
+        return ERROR, None, f"the reference {reference[:80]!r} is not usable: {exc}"
     if reference_value is None:
-        return ERROR, None, f"the reference {reference[:80]!r} could not be parsed by either parser"
-    answer_value = parse_structured(answer)
+        missing = "" if _mv_parse is not None else " (math-verify is not installed: pip install math-verify)"
+        return ERROR, None, f"the reference {reference[:80]!r} could not be parsed by either parser{missing}"
+    try:
+        answer_value = parse_structured(answer)
+    except AnswerParseError as exc:  # a guard refused it ("too large"): no second parser gets a go
+        return PARSE_FAILED, None, str(exc)
+    except RecursionError:
+        return PARSE_FAILED, None, "the answer is nested too deeply to parse"
     if answer_value is None:
         return PARSE_FAILED, None, "the answer could not be parsed"
     if isinstance(answer_value, sympy.Eq) and not isinstance(reference_value, sympy.Eq):
