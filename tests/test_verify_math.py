@@ -33,7 +33,7 @@ from grpo_envs.verify.math_sympy import AnswerParseError, compare_answers, parse
         ("He pays 3 * 4 = 12.\n#### 12", "12", "hash"),
         ("#### 1,500\n", "1,500", "hash"),
         ("So the answer is 7.", "7", "answer_is"),
-        ("The final answer is $\\frac{1}{2}$. Done", "\\frac{1}{2}", "math_env"),
+        ("The final answer is $\\frac{1}{2}$. Done", "\\frac{1}{2}", "answer_is"),
         ("We set $x = 2$, so the answer is 7.", "7", "answer_is"),  # prose after the last formula wins
         ("**Final answer:** 3.5 apples.", "3.5 apples", "answer_is"),
         ("Answer: x = -3\nThat's it", "x = -3", "answer_is"),

@@ -52,3 +52,28 @@ def test_strategies_stay_configurable() -> None:
     assert extract_answer("no math here", strategies=["math_env"]) is None
     result = verify_math_answer(r"$\frac{1}{2}$", "1/2", strategies=["boxed"])
     assert result.reason == "parse_failed"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "strategy"),
+    [
+        ("Final Answer: The volume of $ABCD$ is 120. I hope it is correct.", "120", "answer_is"),
+        ("So the answer is: it grew for 3 hours.", "3", "answer_is"),
+        ("The answer is 10 or 11.", "10 or 11", "answer_is"),  # several values: kept whole, a hedge
+        ("The answer is between 12 and 13.", "between 12 and 13", "answer_is"),
+        ("**Final answer:** 3.5 apples.", "3.5 apples", "answer_is"),  # a value with its units
+        (r"first \boxed{200}, then \boxed{255}. The final answer is $10,455$.", "10,455", "answer_is"),
+        (r"The final answer is $7$. Note: we used $x = 2$ and $y$.", "7", "answer_is"),  # rambling after
+        (r"\frac{10}{9}", r"\frac{10}{9}", "last_number"),  # a bare formula is read whole
+        (r"\boxed{\frac{3}{4}", "4", "last_number"),  # a malformed box is never read whole
+        ("AZYUK2A", None, None),  # a digit inside a word is no number
+        (
+            r"It is $ \begin{pmatrix}1 & 0 \\ 0 & 1\end{pmatrix} $.",
+            r"\begin{pmatrix}1 & 0 \\ 0 & 1\end{pmatrix}",
+            "math_env",
+        ),
+    ],
+)
+def test_prose_statements_and_bare_formulas(text: str, expected: str | None, strategy: str | None) -> None:
+    found = extract_answer_with_strategy(text)
+    assert found == (None if expected is None else (expected, strategy))

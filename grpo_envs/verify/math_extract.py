@@ -5,12 +5,16 @@ Strategies, tried in a configurable order (:data:`DEFAULT_STRATEGIES`) until one
 - ``"boxed"``: the last ``\\boxed{...}`` (or ``\\fbox{...}``). Several boxes that close the text
   together (``\\boxed{2} and \\boxed{3}``) are read as one list, ``2, 3``: a list is then matched
   as a whole, so boxing several candidates never pays against a single-valued reference.
+  Boxes followed by "the final answer is ..." were intermediate steps: that statement wins.
 - ``"math_env"``: the content of the last math environment (``$...$``, ``$$...$$``,
-  ``\\(...\\)``, ``\\[...\\]``), unless the text states its answer after it ("the answer is",
-  ``####``, ``= 7``). ``$`` pairs stay on one line, are not followed by a digit and hold no
-  prose words, so prices (``$5 and $7``) are not math.
+  ``\\(...\\)``, ``\\[...\\]``), unless the text states its answer in words ("the answer is",
+  "final answer:", anywhere: models often ramble on after "The final answer is $X$"), or
+  ``####`` or a computed ``= 7`` follows the environment. ``$`` pairs stay on one line, are
+  not followed by a digit and hold no prose words, so prices (``$5 and $7``) are not math.
 - ``"answer_is"``: what follows the last "the answer is" / "final answer:" up to the end of
-  the sentence or line (a ``$...$`` right after it is taken whole).
+  the sentence or line (a ``$...$`` right after it is taken whole); in a prose sentence, the
+  value it states ("The volume of $ABCD$ is 120" -> ``120``), unless it names several
+  ("10 or 11", "between 12 and 13" are kept whole, and judged as hedges).
 - ``"hash"``: the rest of the line after the last ``####`` (GSM8K).
 - ``"last_number"``: the last number in the text.
 """
@@ -30,15 +34,16 @@ MAX_GAP_BETWEEN_BOXES = 80
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)")
 _HASH = re.compile(r"####")
+_FINAL_ANSWER = re.compile(r"\bfinal\s+answer\s*(?:is|:)", re.IGNORECASE)
 _ANSWER_IS = re.compile(r"\b(?:final\s+answer|answer)\s*(?:is|:|=)\s*(?:equal\s+to\s*)?", re.IGNORECASE)
 # A number in prose. A minus sign counts only when it is not a binary minus ("5-3" ends in 3).
-_NUMBER_IN_TEXT = re.compile(r"(?:(?<![\w)\]])-)?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:/\d+)?%?")
+_NUMBER_IN_TEXT = re.compile(r"(?<![A-Za-z_])(?:(?<![\w)\]])-)?(?:\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)(?:/\d+)?%?")
 # Display environments first: "$$" must not be read as an empty "$...$".
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]", re.DOTALL)
 _INLINE_PAREN = re.compile(r"\\\((.+?)\\\)")
 # Prose inside "$...$" means the dollars were prices ("$5 and $7"), not math.
 _PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
-_TEXT_GROUP = re.compile(r"\\(?:text\w*|mbox|mathrm|operatorname)\s*\{[^{}]*\}")
+_TEXT_GROUP = re.compile(r"\\(?:text\w*|mbox|mathrm|operatorname|begin|end)\s*\{[^{}]*\}")
 # A computed result in prose after the last formula ("so the total is 5 + 2 = 7").
 _RESULT_IN_PROSE = re.compile(r"=\s*-?\d")
 
@@ -81,8 +86,8 @@ def _boxes(text: str) -> list[tuple[str, int, int]]:
 
 def _extract_boxed(text: str) -> str | None:
     boxes = _boxes(text)
-    if not boxes:
-        return None
+    if not boxes or _FINAL_ANSWER.search(text, boxes[-1][2]):
+        return None  # "... \\boxed{255} ... The final answer is $10,455$": the boxes were steps
     group = [boxes[-1]]
     for box in reversed(boxes[:-1]):
         gap = text[box[2] : group[0][1]]
@@ -125,7 +130,7 @@ def _extract_math_env(text: str) -> str | None:
         return None
     _, end, content = max(spans, key=lambda s: s[1])
     after = text[end:]
-    if _ANSWER_IS.search(after) or _HASH.search(after) or _RESULT_IN_PROSE.search(after):
+    if _ANSWER_IS.search(text) or _HASH.search(after) or _RESULT_IN_PROSE.search(after):
         return None  # the answer is stated in prose after the last formula: let those strategies read it
     return content.strip()
 
@@ -152,16 +157,52 @@ def _cut_sentence(text: str) -> str:
     return sentence.strip().rstrip("*_,;:!").strip()
 
 
+def _value_in_sentence(sentence: str) -> str:
+    """``The volume of $ABCD$ is 120`` -> ``120``: the value a prose sentence states, if it is one."""
+    prose = _strip_math_spans(sentence)
+    if not _PROSE_WORD.search(_TEXT_GROUP.sub("", prose)) or _VALUE_WITH_UNITS.fullmatch(sentence.strip()):
+        return sentence  # no prose ("x = 3", "\\frac{1}{2}"), or a value with its units ("3.5 apples")
+    if re.search(r"\b(?:or|and|between|either)\b", prose):
+        return sentence  # "10 or 11", "between 12 and 13": several candidates, left whole to be judged
+    tail = re.split(r"\s(?:is|are|equals|was|be)\s|=", sentence)[-1].strip()
+    if tail != sentence.strip() and not _PROSE_WORD.search(_strip_math_spans(tail)):
+        return tail.strip("$ ")
+    spans, numbers = _inline_dollars(sentence), _NUMBER_IN_TEXT.findall(prose)
+    if len(spans) + len(numbers) == 1:  # exactly one value in the sentence: that is the answer
+        return spans[0][2].strip() if spans else numbers[0]
+    return sentence
+
+
+_VALUE_WITH_UNITS = re.compile(r"[-+$]?[\d.,/]+%?\s+[A-Za-z][A-Za-z ]*")
+
+
+def _strip_math_spans(text: str) -> str:
+    return re.sub(r"\$[^$]*\$", " ", text)
+
+
 def _extract_answer_is(text: str) -> str | None:
     matches = list(_ANSWER_IS.finditer(text))
     for match in reversed(matches):
         answer = _cut_sentence(text[match.end() :].lstrip("*_ "))
         if answer:
-            return answer
+            return _value_in_sentence(answer)
     return None
 
 
+#: A completion this short with no prose at all is read whole ("\\frac{10}{9}") before its last number.
+MAX_BARE_FORMULA_CHARS = 100
+
+
 def _extract_last_number(text: str) -> str | None:
+    bare = text.strip()
+    if (
+        "\\" in bare
+        and len(bare) <= MAX_BARE_FORMULA_CHARS
+        and not _BOXED.search(bare)  # a malformed box is never guessed
+        and bare.count("{") == bare.count("}")
+        and not _PROSE_WORD.search(_TEXT_GROUP.sub("", bare))
+    ):
+        return bare
     numbers = _NUMBER_IN_TEXT.findall(text)
     return numbers[-1] if numbers else None
 

@@ -58,6 +58,7 @@ _NO_UNKNOWNS = re.compile(r"(?:[\d\s.+\-*/^(){}%]|\\(?:frac|sqrt|cdot|times|div|
 _THOUSANDS_COMMAND = re.compile(r"(?<=\d),\\!\s*(?=\d{3})")
 # "52_8", "4210_{5}": a numeral in base b; the question names the base, the digits are the answer.
 _BASE_NUMERAL = re.compile(r"^([0-9A-F]+)_\{?(\d+)\}?$")
+_ASSIGNED_NAME = re.compile(rf"\s*{_NAME}\s*")
 _OR = re.compile(r"\s+(?:or|and)\s+|,\s*(?:or|and)\s+")
 
 
@@ -78,9 +79,15 @@ def _repeating_decimal(match: re.Match[str]) -> str:
 
 
 def _last_side(text: str) -> str:
-    """``\\frac{1}{2} = \\frac{10}{9}`` style chains of computations: the last side is the answer."""
+    """A chain of computations ends in its answer: ``5 + 7 = 12`` -> ``12``, ``x = 5+5+1 = 11`` -> ``11``.
+
+    Only when every side but a leading name is free of unknowns: ``7 = 11a+c`` stays an equation.
+    """
     sides = text.split("=")
-    if len(sides) > 1 and all(_NO_UNKNOWNS.fullmatch(side) for side in sides[:-1]) and sides[-1].strip():
+    if len(sides) < 2 or not sides[-1].strip():
+        return text
+    computed = sides[1:] if len(sides) > 2 and _ASSIGNED_NAME.fullmatch(sides[0]) else sides
+    if all(_NO_UNKNOWNS.fullmatch(side) for side in computed):
         return sides[-1].strip()
     return text
 

@@ -19,7 +19,7 @@ from grpo_envs.verify.math_forms import split_top_level
 from grpo_envs.verify.math_normalize import normalize_answer
 from grpo_envs.verify.math_sympy import AnswerParseError, parse_answer
 
-_MATRIX = re.compile(r"\\begin\{([pbBvV]?matrix)\}(.*)\\end\{\1\}", re.DOTALL)
+_MATRIX = re.compile(r"\\begin\{([pbBvV]?matrix|array)\}(?:\{[lcr|]*\})?(.*)\\end\{\1\}", re.DOTALL)
 _CUP = re.compile(r"\\cup(?![A-Za-z])")
 # Relation signs, longest first; each maps to (strict, direction): direction +1 means "less than".
 _RELATIONS = {
@@ -112,7 +112,7 @@ def parse_native(text: str, normalize: bool = True) -> Any | None:
     """
     s = normalize_answer(text) if normalize else text.strip().strip("$")
     try:
-        matrix = _MATRIX.fullmatch(s.strip())
+        matrix = _MATRIX.fullmatch(s.strip().removeprefix("[").removesuffix("]").strip())
         if matrix:
             return _matrix(matrix.group(2))
         pieces = _CUP.split(s)

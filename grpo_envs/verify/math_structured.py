@@ -158,10 +158,19 @@ def compare_structured(answer: str, reference: str, rel_tol: float, abs_tol: flo
         return PARSE_FAILED, None, "the answer is nested too deeply to parse"
     if answer_value is None:
         return PARSE_FAILED, None, "the answer could not be parsed"
+    # "y = 2x + 3" was normalised to its right-hand side; against an equation it is an equation.
     if isinstance(answer_value, sympy.Eq) and not isinstance(reference_value, sympy.Eq):
-        # "y = 2x + 3" was normalised to its right-hand side; an equation answers the equation.
-        raw_reference = parse_structured(reference, normalize=False)
+        try:
+            raw_reference = parse_structured(reference, normalize=False)
+        except (AnswerParseError, RecursionError):
+            raw_reference = None
         reference_value = reference_value if raw_reference is None else raw_reference
+    elif isinstance(reference_value, sympy.Eq) and not isinstance(answer_value, sympy.Eq):
+        try:
+            raw_answer = parse_structured(answer, normalize=False)
+        except (AnswerParseError, RecursionError) as exc:
+            return PARSE_FAILED, None, str(exc)
+        answer_value = answer_value if raw_answer is None else raw_answer
     parsed = str(answer_value)[:200]
     try:
         verdict = structured_equal(answer_value, reference_value, rel_tol, abs_tol)
