@@ -57,7 +57,7 @@ class AnswerParseError(ValueError):
     """The answer is not a math expression this parser understands (or is too large)."""
 
 
-class SolutionList(tuple):  # type: ignore[type-arg]
+class SolutionList(tuple):
     """Answers written as a bare list (``2, 3``, or several boxes): order does not matter."""
 
 
