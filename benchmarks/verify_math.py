@@ -5,7 +5,7 @@ Run::
     .venv/bin/python benchmarks/verify_math.py              # 1,000 pairs + the labelled table
     .venv/bin/python benchmarks/verify_math.py --pairs 300 --show 10
     .venv/bin/python benchmarks/verify_math.py --smoke      # 40 pairs, seconds (CI)
-    .venv/bin/python benchmarks/verify_math.py --count-types math500.jsonl   # re-derive MIX
+    .venv/bin/python benchmarks/verify_math.py --count-types tests/data/math500_answers.jsonl
 
 **The mix.** 1,000 distinct (completion, reference) pairs whose reference answers follow the
 answer types of MATH's test set, in the proportions measured on MATH-500 (the 500-problem
@@ -31,13 +31,16 @@ list / set                4    0.8%
 equation / named          4    0.8%
 ====================  =====  ========
 
-(``--count-types FILE`` prints this table for any MATH-format JSONL file with an ``answer``
-field; MATH-500 is not shipped here). For each type, seeded generators write references in
-MATH's own notation, and each completion takes one of four styles in turn: the reference
-boxed as written; an equal form written differently (``0.75`` for ``\\frac{3}{4}``,
-``\\sqrt{50}`` for ``5\\sqrt{2}``, reordered lists, ``x < 3`` for ``(-\\infty, 3)``, ...);
-"the final answer is $...$" with no box; and a wrong answer boxed. The expected verdict of
-each pair is known by construction, so both verifiers' accuracy on the mix is printed too.
+(``--count-types tests/data/math500_answers.jsonl`` reproduces this table; that file holds
+MATH-500's 500 answers with their ids, subjects and levels, without problems or solutions;
+any MATH-format JSONL file with an ``answer`` field can be counted the same way).
+
+For each type, seeded generators write references in MATH's own notation, and each
+completion takes one of four styles in turn: the reference boxed as written; an equal form
+written differently (``0.75`` for ``\\frac{3}{4}``, ``\\sqrt{50}`` for ``5\\sqrt{2}``, reordered
+lists, ``x < 3`` for ``(-\\infty, 3)``, ...); "the final answer is $...$" with no box; and a
+wrong answer boxed. The expected verdict of each pair is known by construction, so both
+verifiers' accuracy on the mix is printed too.
 
 **Timing.** Both verifiers run sequentially in this process on the same pairs, after one
 untimed warm-up call each; ours sends what its fast path cannot decide to its worker process

@@ -29,6 +29,12 @@ def test_the_mix_follows_the_stated_proportions() -> None:
     assert bench.MIX["integer"] / total > 0.6  # MATH's answers are mostly integers
 
 
+def test_the_mix_is_the_count_of_math500s_answer_types() -> None:
+    bench = load()
+    math500 = pathlib.Path(__file__).parent / "data" / "math500_answers.jsonl"
+    assert dict(bench.count_types(str(math500))) == bench.MIX
+
+
 def test_each_generator_writes_references_of_its_own_type() -> None:
     bench = load()
     for _, reference, style in bench.build_pairs(1000, seed=1):

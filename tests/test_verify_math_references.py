@@ -138,3 +138,17 @@ def test_structured_adversaries_stay_bounded_and_the_verifier_keeps_working(comp
     assert result.reward == 0.0 and result.reason in ("wrong", "timeout", "parse_failed"), result
     assert elapsed < timeout + 0.5, f"took {elapsed:.2f} s"
     assert verify_math_answer(r"\boxed{(0, 1]}", r"(0, 1]", timeout=timeout).correct
+
+
+#: The reference answers of MATH-500 (the 500-problem sample of MATH's test split in
+#: openai/prm800k, MIT; problems from MATH, Hendrycks et al., 2021, MIT): answers only.
+MATH500 = Path(__file__).parent / "data" / "math500_answers.jsonl"
+
+
+def test_every_math500_reference_parses_and_verifies_against_itself() -> None:
+    answers = [json.loads(line)["answer"] for line in MATH500.read_text(encoding="utf-8").splitlines()]
+    assert len(answers) == 500
+    problems = {a: p for a, p in zip(answers, check_references(answers), strict=True) if p is not None}
+    assert problems == {}
+    wrong = [a for a in answers if not verify_math_answer(f"so the answer is $\\boxed{{{a}}}$.", a).correct]
+    assert wrong == []
