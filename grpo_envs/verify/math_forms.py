@@ -18,6 +18,7 @@ import re
 _WRAPPER = re.compile(
     r"\\(?:text|textbf|textrm|textit|textsf|texttt|mathrm|mathbf|mathit|mathsf|mbox|emph)\s*\{([^{}]*)\}"
 )
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?:\s*([AaPp])\.?\s*[Mm]\.?)?")
 _CHOICE = re.compile(r"\(?\s*([A-E])\s*\)?")
 _CHOICE_ANSWER = re.compile(r"\(?\s*([A-E])\s*\)?(?:$|[\s.:,;])")
 _ANOTHER_CHOICE = re.compile(r"(?<![A-Za-z\\])[A-E](?![A-Za-z])")
@@ -44,7 +45,8 @@ def text_answer(text: str) -> str | None:
     """A canonical text form if ``text`` is a text or multiple-choice answer, else None.
 
     Text answers are words wrapped in ``\\text{}`` (or ``\\textbf{}``, ``\\mathrm{}``, ...), or
-    bare words of three letters or more that are not math names. Choices are one letter A-E,
+    bare words of three letters or more that are not math names; a time of day (``12:00``,
+    ``2:30 p.m.``) is text too. Choices are one letter A-E,
     bracketed or not. The canonical form is lower case with single spaces (``choice:b`` for a
     choice), so ``\\text{Odd}`` and ``odd`` compare equal.
 
@@ -58,6 +60,10 @@ def text_answer(text: str) -> str | None:
     for _ in range(3):
         s = _WRAPPER.sub(r" \1 ", s)
     s = re.sub(r"\s+", " ", s).strip().rstrip(".").strip()
+    clock = _CLOCK.fullmatch(s)
+    if clock:  # "2:30 p.m." is a time of day, not the ratio 2/30
+        hours, minutes, half = clock.groups()
+        return f"time:{int(hours)}:{minutes}" + (f" {half[0].lower()}m" if half else "")
     if _CHOICE.fullmatch(s):
         return "choice:" + _CHOICE.fullmatch(s).group(1).lower()  # type: ignore[union-attr]
     if not _WORDS.fullmatch(s):

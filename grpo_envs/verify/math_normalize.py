@@ -93,9 +93,11 @@ def _last_side(text: str) -> str:
 
 
 def _named_parts(text: str) -> str:
-    """``p=5, q=2`` -> ``(5, 2)``; ``x=2, x=3`` -> ``\\{2, 3\\}``; ``x = 5`` -> ``5``."""
+    """``p=5, q=2`` -> ``(5, 2)``; ``x=2, x=3`` -> ``\\{2, 3\\}``; ``x = 5`` -> ``5``; ``n=1, 2, 3`` -> ``1, 2, 3``."""
     parts = split_top_level(text)
     matches = [_ASSIGNMENT.match(part) for part in parts]
+    if len(parts) > 1 and matches[0] and not any(matches[1:]) and "=" not in "".join(parts[1:]):
+        return ", ".join([matches[0].group("rhs").strip(), *parts[1:]])  # the values of one unknown
     if not all(matches):
         return text
     names = [m.group("name").replace(" ", "") for m in matches]  # type: ignore[union-attr]

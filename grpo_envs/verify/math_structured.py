@@ -62,6 +62,8 @@ def parse_structured(text: str, normalize: bool = True) -> Any | None:
     for candidate in (normalize_answer(text), text) if normalize else (text,):
         parsed = _mv_parse("\\boxed{" + candidate + "}", _CONFIG, parsing_timeout=None)
         for item in parsed:
+            if isinstance(item, sympy.Basic) and item.has(sympy.zoo, sympy.nan):
+                continue  # undefined ("12:00" read as 12/0) is no value
             if not isinstance(item, str):
                 return item
     return None
