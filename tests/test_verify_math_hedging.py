@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from grpo_envs.verify.math import check_math_answer, verify_math_answer
@@ -56,3 +58,13 @@ def test_offers_several_and_text_answer() -> None:
     assert text_answer("(D)") == "choice:d"
     # Text is compared as text, not as a product of symbols: "odd" is not "dod".
     assert not verify_math_answer(r"\boxed{dod}", r"\text{odd}").correct
+
+
+def test_equal_forms_share_one_deadline() -> None:
+    """Listing one slow answer several times buys no verifier time (timeout + 0.5 s in all)."""
+    check_math_answer("x", "x")  # the worker is up
+    slow = "(x+1)^{400}"
+    start = time.monotonic()
+    result = check_math_answer(f"{slow}, {slow}, {slow}", "(x+1)^{200}(x^2+2x+1)^{100}", timeout=0.3)
+    assert result.reward == 0.0 and time.monotonic() - start < 0.3 + 0.5
+    assert check_math_answer(r"15\frac{39}{40}, \frac{639}{40}", r"\frac{639}{40}").correct

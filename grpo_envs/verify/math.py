@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 import unicodedata
 from collections.abc import Sequence
 from fractions import Fraction
@@ -223,8 +224,9 @@ def check_math_answer(
     :param abs_tol: absolute tolerance, for values near zero.
     :param worker: the :class:`~grpo_envs.verify.worker.TimeoutWorker` to use; the shared one
         (:func:`get_math_worker`) by default.
-    :returns: a :class:`VerifyResult` with ``parsed=answer`` and ``details`` holding
-        ``method`` (``fast | exact | numeric | none``) and, on failure, ``message``.
+    :returns: a :class:`VerifyResult` with ``parsed=answer`` and ``details`` holding ``method``
+        (``fast | exact | numeric | text | hedge | structured | math-verify | none``) and, on
+        failure, ``message``.
 
     Example::
 
@@ -249,12 +251,19 @@ def check_math_answer(
         parts = split_top_level(normal_answer)
         if 1 < len(parts) <= MAX_EQUAL_FORMS and not any(offers_several(part) for part in parts):
             # "15\frac{39}{40}, or \frac{639}{40}": the same value written twice is no hedge.
-            verdicts = [
-                check_math_answer(part, reference, timeout=timeout, rel_tol=rel_tol, abs_tol=abs_tol, worker=worker)
-                for part in parts
-            ]
-            if all(v.correct for v in verdicts):
-                return VerifyResult.success(parsed=answer, method=verdicts[0].details.get("method", "fast"))
+            # The forms share one deadline, so listing them buys no verifier time.
+            deadline = time.monotonic() + timeout
+            for part in parts:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return VerifyResult.fail(TIMEOUT, parsed=answer, method="none", message=f"took over {timeout} s")
+                verdict = check_math_answer(
+                    part, reference, timeout=left, rel_tol=rel_tol, abs_tol=abs_tol, worker=worker
+                )
+                if not verdict.correct:
+                    break
+            else:
+                return VerifyResult.success(parsed=answer, method=verdict.details.get("method", "fast"))
         return VerifyResult.fail(
             WRONG,
             parsed=answer,
