@@ -24,7 +24,8 @@ from grpo_envs.verify.math_sympy import AnswerParseError, compare_answers, parse
 @pytest.mark.parametrize(
     ("text", "expected", "strategy"),
     [
-        (r"First \boxed{3}, then finally $\boxed{\frac{3}{4}}$.", r"\frac{3}{4}", "boxed"),
+        (r"First \boxed{3}." "\n\n" r"Then, finally, $\boxed{\frac{3}{4}}$.", r"\frac{3}{4}", "boxed"),
+        (r"First \boxed{3}, then finally $\boxed{\frac{3}{4}}$.", r"3, \frac{3}{4}", "boxed"),  # one list
         (r"\boxed{\frac{\sqrt{2}}{2}}", r"\frac{\sqrt{2}}{2}", "boxed"),
         (r"\boxed{\{1, 2\}}", r"\{1, 2\}", "boxed"),
         (r"so it is \boxed 5 indeed", "5", "boxed"),
@@ -33,6 +34,7 @@ from grpo_envs.verify.math_sympy import AnswerParseError, compare_answers, parse
         ("#### 1,500\n", "1,500", "hash"),
         ("So the answer is 7.", "7", "answer_is"),
         ("The final answer is $\\frac{1}{2}$. Done", "\\frac{1}{2}", "answer_is"),
+        ("We set $x = 2$, so the answer is 7.", "7", "answer_is"),  # prose after the last formula wins
         ("**Final answer:** 3.5 apples.", "3.5 apples", "answer_is"),
         ("Answer: x = -3\nThat's it", "x = -3", "answer_is"),
         ("We get 5 - 3 = 2", "2", "last_number"),

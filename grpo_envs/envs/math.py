@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from grpo_envs.core import DEFAULT_MAX_COMPLETION_LENGTH, DEFAULT_MAX_PROMPT_LENGTH, TextBanditEnv
 from grpo_envs.tasks.base import Task, TaskSource, as_task_source
 from grpo_envs.tasks.math import LEVELS, ProceduralMathTasks, load_gsm8k, load_math
+from grpo_envs.tasks.math_references import ON_BAD_REFERENCE, bad_reference_message, validate_references
 from grpo_envs.verify.math import (
     DEFAULT_ABS_TOL,
     DEFAULT_REL_TOL,
@@ -16,6 +19,7 @@ from grpo_envs.verify.math import (
     is_expanded,
     verify_math_answer,
 )
+from grpo_envs.verify.math_reference import BadReferenceError, check_reference
 from grpo_envs.verify.result import WRONG, VerifyResult
 
 #: The prompt shown to the policy; ``{question}`` is replaced by the task's question.
@@ -79,7 +83,9 @@ class MathEnv(TextBanditEnv):
     ``correct`` (bool), ``reason`` (``correct | wrong | parse_failed | timeout | error``),
     ``parsed`` (the extracted answer), ``reference``, ``strategy`` (which extractor found the
     answer), ``method`` (``fast | exact | numeric | none``) and, on failure, ``message``.
-    ``error`` means the *reference* could not be parsed (a dataset problem, not the policy's).
+    ``error`` means the *reference* could not be parsed (a dataset problem, not the policy's);
+    references are checked when the tasks are read (datasets and task lists) or when a task is
+    first drawn (generated sources), so such a task fails loudly instead (``on_bad_reference``).
 
     ## Episode End
 
@@ -96,8 +102,13 @@ class MathEnv(TextBanditEnv):
     - ``tasks`` (task source, optional): use these tasks (their prompts are the bare questions).
     - ``dataset`` (str, optional): a local ``.jsonl``/``.json``/``.parquet`` file or a hub name.
     - ``dataset_format`` (``"gsm8k"`` or ``"math"``, default ``"gsm8k"``) and ``dataset_config``.
-    - ``strategies`` (sequence of str, default ``("boxed", "hash", "answer_is", "last_number")``):
-      answer extraction strategies, in order.
+    - ``strategies`` (sequence of str, default ``("boxed", "math_env", "answer_is", "hash",
+      "last_number")``): answer extraction strategies, in order.
+    - ``on_bad_reference`` (``"raise"`` or ``"skip"``, default ``"raise"``): a task whose reference
+      cannot be parsed raises :class:`~grpo_envs.verify.math_reference.BadReferenceError` naming
+      it, or is dropped with a warning that says how many were (``env.unwrapped.skipped_tasks``
+      lists them). Datasets and task lists are checked at construction; a lazily generated
+      source is checked task by task when a task is drawn (``"skip"`` checks it all up front).
     - ``timeout`` (float, default 2.0): seconds one sympy comparison may take.
     - ``rel_tol`` (float, default 1e-6) and ``abs_tol`` (float, default 1e-9): numeric tolerances.
     - ``prompt_template`` (str): must contain ``{question}``.
@@ -135,6 +146,7 @@ class MathEnv(TextBanditEnv):
         rel_tol: float = DEFAULT_REL_TOL,
         abs_tol: float = DEFAULT_ABS_TOL,
         prompt_template: str = DEFAULT_PROMPT_TEMPLATE,
+        on_bad_reference: str = "raise",
         render_mode: str | None = None,
         max_prompt_length: int = DEFAULT_MAX_PROMPT_LENGTH,
         max_completion_length: int = DEFAULT_MAX_COMPLETION_LENGTH,
@@ -148,6 +160,8 @@ class MathEnv(TextBanditEnv):
             raise ValueError(f"rel_tol and abs_tol must be >= 0, got {rel_tol} and {abs_tol}")
         if tasks is not None and dataset is not None:
             raise ValueError("pass either tasks= or dataset=, not both")
+        if on_bad_reference not in ON_BAD_REFERENCE:
+            raise ValueError(f"on_bad_reference must be one of {ON_BAD_REFERENCE}, got {on_bad_reference!r}")
         if tasks is not None:
             source: TaskSource = as_task_source(tasks)
         elif dataset is not None:
@@ -159,6 +173,24 @@ class MathEnv(TextBanditEnv):
             if num_tasks is None:
                 raise ValueError("num_tasks=None means 'all records' and needs dataset=; generated tasks need a count")
             source = ProceduralMathTasks(levels=levels, num_tasks=num_tasks, split=split, seed=seed)
+        #: ``(task_id, problem)`` for each task dropped by ``on_bad_reference="skip"``.
+        self.skipped_tasks: list[tuple[str, str]] = []
+        # Lists are checked now; a generated source is checked task by task in reset().
+        self._check_on_reset = not isinstance(source, (list, tuple)) and on_bad_reference == "raise"
+        if not self._check_on_reset:
+            tasks_read = [source[i] for i in range(len(source))]
+            kept, self.skipped_tasks = validate_references(tasks_read, on_bad_reference, warn=False)
+            if self.skipped_tasks:
+                first_id, first_problem = self.skipped_tasks[0]
+                warnings.warn(
+                    f"dropped {len(self.skipped_tasks)} of {len(source)} math tasks whose reference cannot be "
+                    f"parsed (first: task {first_id!r}: {first_problem})",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            if not kept:
+                raise BadReferenceError(f"none of the {len(source)} tasks has a reference that can be parsed")
+            source = kept
         super().__init__(
             PromptedTasks(source, prompt_template),
             render_mode=render_mode,
@@ -167,6 +199,16 @@ class MathEnv(TextBanditEnv):
         )
         self.strategies = tuple(strategies)
         self.timeout, self.rel_tol, self.abs_tol = float(timeout), float(rel_tol), float(abs_tol)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """See :class:`~grpo_envs.core.TextBanditEnv`; a drawn task's reference is checked first (cached)."""
+        prompt, info = super().reset(seed=seed, options=options)
+        task = self.task
+        if self._check_on_reset and task is not None:
+            problem = check_reference(str(task.reference))
+            if problem is not None:
+                raise BadReferenceError(bad_reference_message(task, problem))
+        return prompt, info
 
     def verify(self, task: Task, completion: str) -> VerifyResult:
         """Extract the final answer from ``completion`` and compare it with ``task.reference``.

@@ -34,14 +34,16 @@ from typing import Any
 import sympy
 
 from grpo_envs.verify.math import normalize_answer, numbers_match
-from grpo_envs.verify.result import CORRECT, ERROR, PARSE_FAILED, WRONG
+from grpo_envs.verify.result import CORRECT, PARSE_FAILED, WRONG
 
 #: A numeric power whose exact value would need more bits than this is refused
 #: (``2^{65536}`` is allowed; ``9^{9^9}`` needs about 1.2e9 bits).
 MAX_RESULT_BITS = 200_000
-#: Largest integer exponent on a non-rational base, and largest factorial argument.
+#: Largest integer exponent on a non-rational base.
 MAX_EXPONENT = 100_000
-MAX_FACTORIAL = 2_000
+#: Largest factorial argument: 10000! has about 118,000 bits (under MAX_RESULT_BITS), and
+#: olympiad answers reach 2006! (``\frac{1}{2006!}``).
+MAX_FACTORIAL = 10_000
 #: Largest decimal exponent of scientific notation (``1e999`` is fine, ``1e999999999`` is not).
 MAX_SCIENTIFIC_EXPONENT = 10_000
 #: Precision (significant digits) of numeric comparisons; far above any tolerance used.
@@ -53,6 +55,10 @@ TEST_POINTS = (0.5377, 1.8339, 2.2588)
 
 class AnswerParseError(ValueError):
     """The answer is not a math expression this parser understands (or is too large)."""
+
+
+class SolutionList(tuple):
+    """Answers written as a bare list (``2, 3``, or several boxes): order does not matter."""
 
 
 # -- tokens -----------------------------------------------------------------------------------
@@ -180,7 +186,7 @@ def _factorial(value: sympy.Expr) -> sympy.Expr:
 
 
 def _number(text: str) -> sympy.Expr:
-    mantissa, _, exponent = text.lower().partition("e")
+    _, _, exponent = text.lower().partition("e")
     if exponent and abs(int(exponent)) > MAX_SCIENTIFIC_EXPONENT:
         raise AnswerParseError(f"the number {text} is too large")
     return sympy.Rational(text)  # exact: 0.75 is 3/4, not a float
@@ -219,6 +225,13 @@ class _Parser:
             items.append(self.expr())
         return items[0] if len(items) == 1 else tuple(items)
 
+    def top_level(self) -> Any:
+        """A whole answer: a bare list ``2, 3`` is a :class:`SolutionList`, not a tuple."""
+        items = [self.expr()]
+        while self.accept("op", ","):
+            items.append(self.expr())
+        return items[0] if len(items) == 1 else SolutionList(items)
+
     def expr(self) -> sympy.Expr:
         value = self.term()
         while True:
@@ -250,7 +263,7 @@ class _Parser:
             elif token == ("op", "/") or (token is not None and token[0] == "command" and token[1] in _DIVIDE):
                 self.i += 1
                 value = value / self.signed()
-            elif self._starts_primary():
+            elif token is not None and self._starts_primary():
                 if token[0] == "number" and self.tokens[self.i - 1][0] == "number":
                     # "12 15" is two answers, not 180 (and "1 000" is a thousands separator
                     # that normalisation did not recognise): refuse rather than guess.
@@ -301,7 +314,12 @@ class _Parser:
             return value
         if self.peek() == ("op", "{"):
             return self.group()
-        return self.power()  # \sin x, \ln 2
+        value = self.power()  # \sin x, \ln 2
+        while True:  # \sin 2x is sin(2x): plain letters right after the argument belong to it
+            token = self.peek()
+            if token is None or token[0] != "name" or token[1] in _FUNCTIONS:
+                return value
+            value = value * self.power()
 
     def apply_function(self, name: str) -> sympy.Expr:
         exponent = None
@@ -350,6 +368,9 @@ class _Parser:
         if value in ("(", "["):
             inner = self.answer()
             self.expect("op", ")" if value == "(" else "]")
+            if value == "[" and isinstance(inner, tuple):
+                # [a, b] is a closed interval as often as a list: math-verify's parser decides.
+                raise AnswerParseError("a bracketed list [a, b] is read by the structured parser")
             return inner
         if value == "{":
             inner = self.expr()
@@ -388,7 +409,7 @@ def parse_answer(text: str) -> tuple[Any, bool]:
     if not body.strip():
         raise AnswerParseError("the answer is empty")
     parser = _Parser(tokenize(body))
-    value = parser.answer()
+    value = parser.top_level()
     if parser.i != len(parser.tokens):
         raise AnswerParseError(f"unexpected {parser.tokens[parser.i][1]!r} after a complete answer")
     for item in _items(value):
@@ -409,8 +430,9 @@ def _items(value: Any) -> tuple[Any, ...]:
 def _close(a: sympy.Expr, b: sympy.Expr, rel_tol: float, abs_tol: float) -> bool:
     """Tolerance test on sympy numbers (arbitrary exponent range: 10^5000 does not overflow)."""
     difference = abs(sympy.expand_complex(a - b))
-    scale = max(abs(a), abs(b))
-    return bool(difference <= max(rel_tol * scale, sympy.Float(abs_tol)))
+    if a == 0 or b == 0:  # abs_tol only next to zero: 1/2004! is not 1/2006!, however small both are
+        return bool(difference <= sympy.Float(abs_tol))
+    return bool(difference <= rel_tol * max(abs(a), abs(b)))
 
 
 def _numeric(expr: sympy.Expr, subs: dict[sympy.Symbol, sympy.Float]) -> sympy.Expr | None:
@@ -460,8 +482,16 @@ def _scalars_equal(a: sympy.Expr, b: sympy.Expr, rel_tol: float, abs_tol: float)
     return "exact" if sympy.simplify(difference) == 0 else None
 
 
-def _values_equal(answer: Any, reference: Any, rel_tol: float, abs_tol: float) -> str | None:
+def _unordered(answer: Any, reference: Any) -> bool:
+    """Sets are unordered; a bare list is too, unless the other side is an ordered tuple."""
     if isinstance(reference, frozenset) or isinstance(answer, frozenset):
+        return True
+    kinds = {type(answer), type(reference)}
+    return SolutionList in kinds and tuple not in kinds
+
+
+def _values_equal(answer: Any, reference: Any, rel_tol: float, abs_tol: float) -> str | None:
+    if _unordered(answer, reference):
         a_items, r_items = list(_items(answer)), list(_items(reference))
         if len(a_items) != len(r_items):
             return None
@@ -479,11 +509,17 @@ def _values_equal(answer: Any, reference: Any, rel_tol: float, abs_tol: float) -
     if isinstance(reference, tuple) or isinstance(answer, tuple):
         if not (isinstance(reference, tuple) and isinstance(answer, tuple)) or len(answer) != len(reference):
             return None
-        methods = [_scalars_equal(a, r, rel_tol, abs_tol) for a, r in zip(answer, reference)]
-        if not all(methods):
+        pairs = [_scalars_equal(a, r, rel_tol, abs_tol) for a, r in zip(answer, reference, strict=True)]
+        if not all(pairs):
             return None
+        methods = [m for m in pairs if m]
         return "numeric" if "numeric" in methods else "exact"
     return _scalars_equal(answer, reference, rel_tol, abs_tol)
+
+
+def compare_values(answer: Any, reference: Any, rel_tol: float, abs_tol: float) -> str | None:
+    """``"exact"`` or ``"numeric"`` if two parsed values (expressions, tuples, sets) are equal, else None."""
+    return _values_equal(answer, reference, rel_tol, abs_tol)
 
 
 def compare_answers(answer: str, reference: str, rel_tol: float, abs_tol: float) -> tuple[str, str | None, str]:
@@ -494,14 +530,18 @@ def compare_answers(answer: str, reference: str, rel_tol: float, abs_tol: float)
         the answer (None if unparseable); ``detail`` is the method (``exact | numeric``) for a
         verdict, or a one-sentence message for a failure.
     """
+    from grpo_envs.verify.math_structured import compare_structured  # it imports this module
+
     try:
         reference_value, reference_percent = parse_answer(reference)
-    except (AnswerParseError, RecursionError, ValueError, TypeError, ZeroDivisionError) as exc:
-        return ERROR, None, f"the reference {reference[:80]!r} could not be parsed: {exc}"
+    except (AnswerParseError, RecursionError, ValueError, TypeError, ZeroDivisionError):
+        return compare_structured(answer, reference, rel_tol, abs_tol)
     try:
         answer_value, answer_percent = parse_answer(answer)
     except AnswerParseError as exc:
-        return PARSE_FAILED, None, str(exc)
+        if exc.args and "too large" in str(exc.args[0]):
+            return PARSE_FAILED, None, str(exc)  # a guard refused it: no second parser gets a go
+        return compare_structured(answer, reference, rel_tol, abs_tol)
     except RecursionError:
         return PARSE_FAILED, None, "the answer is nested too deeply to parse"
     except Exception as exc:  # noqa: BLE001 - fail closed on anything sympy raises
