@@ -28,12 +28,12 @@ creating an environment stays cheap.
 from __future__ import annotations
 
 import re
-import threading
 import time
 import unicodedata
 from collections.abc import Sequence
 from fractions import Fraction
 
+from grpo_envs.lazy_singleton import LazySingleton
 from grpo_envs.verify.math_extract import (
     DEFAULT_STRATEGIES,
     STRATEGIES,
@@ -176,19 +176,14 @@ def numbers_match(
 
 # -- the shared worker ------------------------------------------------------------------------
 
-_worker: TimeoutWorker | None = None
-_worker_lock = threading.Lock()
+_worker = LazySingleton(
+    lambda: TimeoutWorker(preload=("sympy", "grpo_envs.verify.math_sympy", "grpo_envs.verify.math_structured"))
+)
 
 
 def get_math_worker() -> TimeoutWorker:
     """The process-wide worker that runs sympy (started lazily, with sympy preloaded)."""
-    global _worker
-    with _worker_lock:
-        if _worker is None:
-            _worker = TimeoutWorker(
-                preload=("sympy", "grpo_envs.verify.math_sympy", "grpo_envs.verify.math_structured")
-            )
-        return _worker
+    return _worker.get()
 
 
 def _compare_in_worker(answer: str, reference: str, rel_tol: float, abs_tol: float) -> tuple[str, str | None, str]:
