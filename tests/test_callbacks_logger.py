@@ -96,7 +96,8 @@ def test_csv_and_tensorboard_hold_every_documented_metric(tmp_path: pathlib.Path
     assert len(frame) == 2 and frame["time/total_timesteps"].tolist() == [32, 64]
     logged = set(frame.columns)
     documented = _documented_metrics()
-    conditional = {"rollout/reward_<name>"}  # only with reward components (tested in test_grpo_bandit)
+    # only with reward components (tested in test_grpo_bandit) or overlong shaping (test_variants)
+    conditional = {"rollout/reward_<name>", "rollout/overlong_penalty"}
     assert documented - conditional == logged, documented ^ logged
     required = {
         "rollout/reward_mean", "rollout/reward_std", "rollout/frac_zero_std", "train/kl", "train/entropy",
