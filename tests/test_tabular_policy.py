@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from numeric import central_differences
 
 from grpo_agent import GRPO, TabularPolicy
 from grpo_agent.common.callbacks import make_callback
@@ -183,13 +184,7 @@ def test_loss_gradient_agrees_with_finite_differences(loss_type: str, estimator:
     policy.logits.grad = None
     loss_at(theta).backward()
     autograd = policy.logits.grad.clone()  # type: ignore[union-attr]
-    h = 1e-6
-    numeric = torch.zeros_like(theta)
-    for idx in np.ndindex(*theta.shape):
-        plus, minus = theta.clone(), theta.clone()
-        plus[idx] += h
-        minus[idx] -= h
-        numeric[idx] = (loss_at(plus).item() - loss_at(minus).item()) / (2 * h)
+    numeric = central_differences(loss_at, theta)
     assert torch.allclose(autograd, numeric, atol=1e-8), (autograd, numeric)
     assert autograd.abs().max() > 1e-3  # not trivially zero
 

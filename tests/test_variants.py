@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from numeric import central_differences
 
 import grpo_envs  # noqa: F401 - registers grpo/Bandit-v0
 from grpo_agent import GRPO, TabularPolicy, exact_expected_reward
@@ -148,13 +149,7 @@ def test_variant_gradients_agree_with_finite_differences(name: str) -> None:
     policy.logits.grad = None
     loss_at(theta).backward()
     autograd = policy.logits.grad.clone()  # type: ignore[union-attr]
-    h = 1e-6
-    numeric = torch.zeros_like(theta)
-    for idx in np.ndindex(*theta.shape):
-        plus, minus = theta.clone(), theta.clone()
-        plus[idx] += h
-        minus[idx] -= h
-        numeric[idx] = (loss_at(plus).item() - loss_at(minus).item()) / (2 * h)
+    numeric = central_differences(loss_at, theta)
     # CISPO's loss has a stop-gradient weight: its value is not the function autograd
     # differentiates, so finite differences see an extra d(weight) term unless the weight is
     # held fixed; compare against the hand formula instead.
