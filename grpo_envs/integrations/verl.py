@@ -56,6 +56,7 @@ from grpo_envs.tasks.base import Task
 
 #: Keyword arguments of the project's envs that choose the tasks and do not change a verdict;
 #: they stay out of ``ground_truth`` so that scoring needs no data file and builds no tasks.
+#: An env class may declare its own set as a ``task_source_kwargs`` class attribute.
 TASK_SOURCE_KWARGS = frozenset(
     {
         "tasks",
@@ -100,7 +101,9 @@ def verl_rows(
     """
     text_env = make_text_env(env, env_kwargs)
     env_id, kwargs = _id_and_kwargs(env, env_kwargs)
-    verifier_kwargs = _verifier_kwargs(kwargs)
+    # An env may name its own task-choosing kwargs (ReasoningGymEnv keeps `dataset`: for it,
+    # the generator's name picks the scorer).
+    verifier_kwargs = _verifier_kwargs(kwargs, getattr(type(text_env), "task_source_kwargs", TASK_SOURCE_KWARGS))
     label = ability or _ability(text_env)
     split = split_name if split_name is not None else str(kwargs.get("split", "train"))
     count = text_env.num_tasks if limit is None else min(int(limit), text_env.num_tasks)
@@ -225,10 +228,10 @@ def _id_and_kwargs(env: str | gym.Env[Any, Any], env_kwargs: dict[str, Any]) -> 
     return spec.id, dict(spec.kwargs)
 
 
-def _verifier_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _verifier_kwargs(kwargs: dict[str, Any], task_source_kwargs: frozenset[str]) -> dict[str, Any]:
     kept = {}
     for name, value in kwargs.items():
-        if name in TASK_SOURCE_KWARGS:
+        if name in task_source_kwargs:
             continue
         try:
             kept[name] = json.loads(json.dumps(value))
