@@ -198,7 +198,10 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(folder)
 
 
-def test_trl_grpo_trainer_trains_two_steps_with_our_reward(tiny_model_dir: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_trl_grpo_trainer_trains_two_steps_with_our_reward(
+    tiny_model_dir: str, tmp_path: Path, asynchronous: bool
+) -> None:
     pytest.importorskip("trl", reason="TRL is in the 'test' extra")
     from trl import GRPOConfig, GRPOTrainer
 
@@ -223,7 +226,8 @@ def test_trl_grpo_trainer_trains_two_steps_with_our_reward(tiny_model_dir: str, 
         seed=0,
         dataloader_num_workers=0,
     )
-    reward = env_reward_function("grpo/Math-v0", name="math", **MATH)
+    # The async form runs on TRL's own event loop (TRL detects a coroutine __call__).
+    reward = env_reward_function("grpo/Math-v0", name="math", asynchronous=asynchronous, **MATH)
     trainer = GRPOTrainer(
         model=tiny_model_dir,
         reward_funcs=reward,  # the callable object itself, as a user passes it
