@@ -21,3 +21,5 @@ register(id="grpo/ToolCall-v0", entry_point="grpo_envs.envs.tool_call:ToolCallEn
 # ToolUse-v0 is multi-turn but truncates itself at max_turns (a kwarg), so no TimeLimit either.
 register(id="grpo/ToolUse-v0", entry_point="grpo_envs.envs.tool_use:ToolUseEnv")
 register(id="grpo/Code-v0", entry_point="grpo_envs.envs.code:CodeEnv")
+# Needs the optional reasoning-gym package, imported only when the env is made.
+register(id="grpo/ReasoningGym-v0", entry_point="grpo_envs.envs.reasoning_gym:ReasoningGymEnv")
