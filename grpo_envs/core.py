@@ -99,7 +99,7 @@ class TextBanditEnv(gym.Env[str, str]):
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         task = self._check_action(action)
-        result = self._verify_safely(task, action)
+        result = self.verify_safely(task, action)
         info = self._step_info(task, result)
         self._last = {"completion": action, "reward": float(result.reward), "info": info}
         self._task = None  # one step per episode: the next step needs a reset
@@ -116,7 +116,7 @@ class TextBanditEnv(gym.Env[str, str]):
             )
         return self._task
 
-    def _verify_safely(self, task: Task, completion: str) -> VerifyResult:
+    def verify_safely(self, task: Task, completion: str) -> VerifyResult:
         """:meth:`verify`, except that an oversized completion is refused unread and a crashing
         verifier scores 0 with reason ``error`` instead of ending the caller's training run."""
         if len(completion) > self.action_space.max_length:

@@ -202,7 +202,7 @@ class ToolUseEnv(TextBanditEnv):
         self._messages.append({"role": "assistant", "content": action})
         calls, parse_error = [], None
         if len(action) > self.action_space.max_length:  # refused unread, as a final answer
-            return self._finish(task, self._verify_safely(task, action), terminated=True)
+            return self._finish(task, self.verify_safely(task, action), terminated=True)
         try:
             calls = parse_tool_calls(action, max_chars=self.action_space.max_length).calls
         except ToolCallParseError as exc:
@@ -211,7 +211,7 @@ class ToolUseEnv(TextBanditEnv):
             if _CALL_MARKER_RE.search(action):
                 parse_error = str(exc)
         if not calls and parse_error is None:
-            return self._finish(task, self._verify_safely(task, action), terminated=True)
+            return self._finish(task, self.verify_safely(task, action), terminated=True)
 
         outputs = self._run_calls(calls, parse_error)
         observation = "\n".join(f'<tool_response name="{o.name}">\n{o.content}\n</tool_response>' for o in outputs)

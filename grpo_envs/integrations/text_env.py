@@ -60,4 +60,4 @@ def score_completion(env: TextBanditEnv, task: Task, completion: str) -> VerifyR
     """
     # The env's own guard (length cap + exception to reason "error"), so that a score here
     # and a reward from env.step can never disagree.
-    return env._verify_safely(task, completion)
+    return env.verify_safely(task, completion)
