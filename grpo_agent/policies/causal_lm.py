@@ -136,15 +136,12 @@ class CausalLMPolicy(BasePolicy):
         trust_remote_code: bool = False,
         share_prefix: bool = True,
     ) -> None:
-        from transformers.utils import logging as hf_logging
-
         from grpo_envs.spaces import UnicodeText
 
         super().__init__(
             observation_space if observation_space is not None else UnicodeText(DEFAULT_TEXT_LENGTH),
             action_space if action_space is not None else UnicodeText(DEFAULT_TEXT_LENGTH),
         )
-        hf_logging.disable_progress_bar()  # "Loading weights" bars would interleave with training's
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0 (got {temperature}); use deterministic=True for greedy decoding")
         if not 0 < top_p <= 1:

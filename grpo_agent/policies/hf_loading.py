@@ -7,11 +7,29 @@ activation checkpointing under either of transformers' names for it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+
+@contextlib.contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """transformers' progress bars off for the block, then as they were: "Loading weights" bars
+    would interleave with a training run's output, but the setting is process-wide and the
+    user's own code may want it."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def load_causal_lm(
@@ -26,7 +44,10 @@ def load_causal_lm(
 
     if isinstance(model, (str, os.PathLike)):
         try:
-            network = AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype, trust_remote_code=trust_remote_code)
+            with no_progress_bars():
+                network = AutoModelForCausalLM.from_pretrained(
+                    str(model), dtype=dtype, trust_remote_code=trust_remote_code
+                )
         except OSError as exc:
             raise OSError(
                 f"could not load a causal LM from {str(model)!r}: give a folder written by save_pretrained, "
