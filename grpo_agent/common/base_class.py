@@ -28,7 +28,7 @@ from typing_extensions import Self
 from grpo_agent.common.callbacks import make_callback
 from grpo_agent.common.logger import configure_logger
 from grpo_agent.common.rollout import OnStep, draw_tasks
-from grpo_agent.common.schedules import Schedule, make_schedule
+from grpo_agent.common.schedules import Schedule, SchedulerType, make_schedule
 from grpo_agent.common.utils import get_device, set_random_seed
 from grpo_agent.policies import BasePolicy, make_policy
 
@@ -86,7 +86,7 @@ class BaseAlgorithm(ABC):
         policy: str | type[BasePolicy] | BasePolicy,
         env: gym.Env | str | None,
         learning_rate: float | Schedule,
-        lr_scheduler_type: str = "constant",
+        lr_scheduler_type: SchedulerType = "constant",
         warmup_ratio: float = 0.0,
         max_grad_norm: float | None = 1.0,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,

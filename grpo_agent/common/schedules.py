@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 Schedule = Callable[[float], float]
+#: TRL's ``lr_scheduler_type`` values this project implements.
+SchedulerType = Literal["constant", "linear", "cosine"]
 
 
 class ConstantSchedule:
@@ -77,7 +80,9 @@ class CosineSchedule:
 SCHEDULE_TYPES = ("constant", "linear", "cosine")
 
 
-def make_schedule(value: float | Schedule, schedule_type: str = "constant", warmup_ratio: float = 0.0) -> Schedule:
+def make_schedule(
+    value: float | Schedule, schedule_type: SchedulerType | str = "constant", warmup_ratio: float = 0.0
+) -> Schedule:
     """Turn a float and a TRL-style ``lr_scheduler_type`` into a schedule; a callable passes through.
 
     :param value: a float (the peak value) or a ready schedule.

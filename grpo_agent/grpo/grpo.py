@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any, ClassVar, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -24,7 +24,7 @@ from grpo_agent.common.losses import ImportanceSamplingLevel, high_entropy_mask
 from grpo_agent.common.multi_turn import MultiTurnCollector, is_multi_turn
 from grpo_agent.common.reward_shaping import overlong_penalty
 from grpo_agent.common.rollout import score_completions
-from grpo_agent.common.schedules import Schedule
+from grpo_agent.common.schedules import Schedule, SchedulerType
 from grpo_agent.grpo.kl_controller import AdaptiveKLController, FixedKLController
 from grpo_agent.grpo.loss import (
     DEFAULT_STD_EPS,
@@ -37,7 +37,7 @@ from grpo_agent.grpo.loss import (
 )
 from grpo_agent.policies import BasePolicy, CompletionBatch
 
-DynamicSampling = str | None  # None | "drop" | "resample"
+DynamicSampling = Literal["drop", "resample"] | None
 
 
 class GRPO(BaseAlgorithm):
@@ -171,7 +171,7 @@ class GRPO(BaseAlgorithm):
         reward_threshold: float | None = None,
         baseline_coef: float = 0.0,
         baseline_decay: float = 0.9,
-        lr_scheduler_type: str = "constant",
+        lr_scheduler_type: SchedulerType = "constant",
         warmup_ratio: float = 0.0,
         max_grad_norm: float | None = 1.0,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,

@@ -18,7 +18,7 @@ token ``t``. Two layouts, as in RLHF practice:
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -28,7 +28,8 @@ from grpo_agent.policies.causal_lm import CausalLMPolicy
 from grpo_agent.policies.lm_ops import position_ids_from_mask
 from grpo_agent.policies.tabular import TabularPolicy
 
-CRITIC_LAYOUTS = ("separate", "shared")
+CriticLayout = Literal["separate", "shared"]
+CRITIC_LAYOUTS: tuple[CriticLayout, ...] = get_args(CriticLayout)
 
 
 def _backbone(model: Any) -> nn.Module:

@@ -31,10 +31,10 @@ from grpo_agent.common.base_class import BaseAlgorithm
 from grpo_agent.common.buffers import RolloutBuffer
 from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
 from grpo_agent.common.rollout import score_completions
-from grpo_agent.common.schedules import Schedule
+from grpo_agent.common.schedules import Schedule, SchedulerType
 from grpo_agent.policies import BasePolicy
 from grpo_agent.policies.causal_lm import CausalLMPolicy
-from grpo_agent.ppo.critic import CRITIC_LAYOUTS, LMCritic, TabularCritic, make_critic
+from grpo_agent.ppo.critic import CRITIC_LAYOUTS, CriticLayout, LMCritic, TabularCritic, make_critic
 
 
 def token_gae(
@@ -143,8 +143,8 @@ class PPO(BaseAlgorithm):
         beta: float = 0.05,
         kl_estimator: KLEstimator = "k1",
         whiten_advantages: bool = True,
-        critic: str = "separate",
-        lr_scheduler_type: str = "constant",
+        critic: CriticLayout = "separate",
+        lr_scheduler_type: SchedulerType = "constant",
         warmup_ratio: float = 0.0,
         max_grad_norm: float | None = 1.0,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.AdamW,
