@@ -25,6 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
 from typing_extensions import Self
 
+from grpo_agent.common import distributed
 from grpo_agent.common.callbacks import make_callback
 from grpo_agent.common.logger import configure_logger
 from grpo_agent.common.rollout import OnStep, draw_tasks
@@ -151,6 +152,7 @@ class BaseAlgorithm(ABC):
         params.pop("action_space", None)
         self.policy_spec, self.policy_kwargs = type(self.policy), params
         self.lr_schedule = make_schedule(self.learning_rate, self.lr_scheduler_type, self.warmup_ratio)
+        distributed.broadcast_parameters([*self.policy.parameters(), *self.policy.buffers()])
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError(f"{type(self.policy).__name__} has no trainable parameters")
@@ -165,11 +167,14 @@ class BaseAlgorithm(ABC):
         """Seed every RNG the agent uses; the env is seeded at its next reset."""
         if seed is None:
             return
-        set_random_seed(seed)
-        self.rng = np.random.default_rng(seed)
-        self.policy.seed(seed)
+        # Each process of a data-parallel run draws its own tasks and samples (its rank shifts
+        # the seed); the weights are the same everywhere (broadcast from rank 0 at set-up).
+        local = seed + distributed.rank()
+        set_random_seed(local)
+        self.rng = np.random.default_rng(local)
+        self.policy.seed(local)
         if self.env is not None:
-            self.env.action_space.seed(seed)
+            self.env.action_space.seed(local)
         self._env_needs_seed = True
 
     # -- learning loop ---------------------------------------------------------------------
@@ -186,7 +191,7 @@ class BaseAlgorithm(ABC):
         """``env.reset``, with the agent's seed on the very first reset."""
         assert self.env is not None
         if self._env_needs_seed and self.seed is not None:
-            kwargs.setdefault("seed", self.seed)
+            kwargs.setdefault("seed", self.seed + distributed.rank())
         self._env_needs_seed = False
         return self.env.reset(**kwargs)
 
@@ -198,8 +203,10 @@ class BaseAlgorithm(ABC):
         """What the collectors call after each scored completion: count the timestep and run the
         callbacks' ``on_step`` with ``reward`` and ``info`` in their locals; False stops training."""
 
+        step = distributed.world_size()  # num_timesteps counts the completions of every process
+
         def on_step(reward: float, info: dict[str, Any]) -> bool:
-            self.num_timesteps += 1
+            self.num_timesteps += step
             callback.update_locals({"reward": reward, "info": info})
             return bool(callback.on_step())
 
@@ -215,6 +222,7 @@ class BaseAlgorithm(ABC):
         """
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients(params)  # W processes step as one with their W batches
         max_norm = float("inf") if self.max_grad_norm is None else self.max_grad_norm
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         self.optimizer.step()
@@ -247,7 +255,10 @@ class BaseAlgorithm(ABC):
         self._num_timesteps_at_start = self.num_timesteps
         if not self._custom_logger:
             self._close_own_logger()
-            self._logger = configure_logger(self.verbose, self.tensorboard_log, tb_log_name, reset_num_timesteps)
+            main = distributed.is_main_process()  # the other processes log nowhere
+            self._logger = configure_logger(
+                self.verbose if main else 0, self.tensorboard_log if main else None, tb_log_name, reset_num_timesteps
+            )
             # The logger's files stay open while the agent lives (SB3's behaviour: more learn()
             # calls may append), and are closed when it is collected or replaced.
             self._logger_finalizer = weakref.finalize(self, self._logger.close)
@@ -300,7 +311,19 @@ class BaseAlgorithm(ABC):
         self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
         self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        if distributed.is_distributed():
+            # Every process recorded its own means; rank 0 writes their average (time/ and
+            # counters are the same everywhere or rank 0's to report).
+            self.logger.name_to_value.update(distributed.mean_over_processes(self._reducible_metrics()))
         self.logger.dump(step=self.num_timesteps)
+
+    def _reducible_metrics(self) -> dict[str, float]:
+        """The recorded rollout/ and train/ means (counters and time/ values stay as they are)."""
+        return {
+            k: float(v)
+            for k, v in self.logger.name_to_value.items()
+            if k.startswith(("rollout/", "train/")) and k != "train/n_updates" and isinstance(v, (int, float))
+        }
 
     # -- logger and env --------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from grpo_agent.common import distributed
 from grpo_agent.common.advantages import DEFAULT_STD_EPS, AdvantageEstimator, ScaleRewards, estimate_advantages
 from grpo_agent.policies.base import CompletionBatch
 
@@ -187,14 +188,19 @@ class GroupRolloutBuffer:
         Parameters are those of :func:`grpo_agent.common.advantages.estimate_advantages`;
         ``baseline`` is read for these groups before being updated with their means.
         """
-        rewards = self.rewards
-        learned = baseline(self.task_ids) if baseline is not None else None
-        advantages, self.zero_std = estimate_advantages(
+        # In a data-parallel run every process computes the advantages of all groups, so that the
+        # batch statistics (scale_rewards="batch", the REINFORCE++ std) are the whole batch's,
+        # then keeps its own rows; group statistics are the same either way.
+        rewards, mine = distributed.gather_rows(self.rewards)
+        task_ids = distributed.gather_objects(self.task_ids)
+        learned = baseline(task_ids) if baseline is not None else None
+        advantages, zero_std = estimate_advantages(
             rewards, estimator, scale_rewards, std_eps, advantage_clip, reward_threshold, learned, baseline_coef
         )
         if baseline is not None:
-            baseline.update(self.task_ids, rewards.mean(dim=1).tolist())
-        self.advantages = advantages.reshape(-1)
+            baseline.update(task_ids, rewards.mean(dim=1).tolist())
+        self.zero_std = zero_std[mine]
+        self.advantages = advantages[mine].reshape(-1)
         return self.advantages
 
     def group_zero_std(self) -> torch.Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
+from grpo_agent.common import distributed
 from grpo_agent.common.advantages import AdvantageEstimator
 from grpo_agent.common.base_class import BaseAlgorithm
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
@@ -419,7 +420,10 @@ class GRPO(BaseAlgorithm):
             # (as TRL does) so the ratio is exactly 1 even if sampling ran in lower precision.
             single_step = self.n_epochs == 1 and (self.batch_size is None or self.batch_size >= len(buffer))
             all_mask = self._loss_mask(buffer.completions)
-            tokens_per_completion = float(all_mask.sum()) / len(buffer)
+            # dapo's normaliser counts the tokens of every process's rollout
+            tokens_per_completion = distributed.sum_over_processes(float(all_mask.sum())) / (
+                distributed.sum_over_processes(float(len(buffer)))
+            )
             params = [p for p in self.policy.parameters() if p.requires_grad]
             for _ in range(self.n_epochs):
                 for samples in buffer.get(self.batch_size, self.rng):

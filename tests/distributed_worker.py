@@ -1,0 +1,72 @@
+"""One GRPO update on fixed groups, run in one process or in each process of a gloo group.
+
+Imported by tests/test_distributed.py and by the processes it spawns (``torch.multiprocessing``
+passes the test's ``sys.path`` on, so this module is importable there).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+import torch
+import torch.distributed as dist
+
+import grpo_envs  # noqa: F401 - registers grpo/Bandit-v0
+from grpo_agent import GRPO
+from grpo_agent.policies.base import CompletionBatch
+
+#: Fixed groups on Bandit-v0: (state, the G actions, their rewards).
+GROUPS: list[tuple[int, list[int], list[float]]] = [
+    (0, [0, 1, 2, 0], [1.0, 0.2, 0.0, 1.0]),
+    (3, [4, 4, 1, 5], [1.0, 1.0, 0.3, 0.5]),
+    (5, [2, 0, 4, 4], [0.1, 0.5, 1.0, 1.0]),
+    (6, [1, 3, 3, 0], [1.0, 0.3, 0.3, 0.4]),
+]
+
+
+def grpo_update(groups: list[tuple[int, list[int], list[float]]], config: dict[str, Any]) -> torch.Tensor:
+    """The tabular policy's logits after ``config``'s update on ``groups`` (this process's share)."""
+    torch.set_num_threads(1)
+    model = GRPO(
+        "tabular", gym.make("grpo/Bandit-v0"), group_size=4, seed=0, device="cpu",
+        policy_kwargs={"dtype": torch.float64}, **config,
+    )  # fmt: skip
+    policy = model.policy
+    with torch.no_grad():  # a non-uniform start, the same everywhere (rank 0's is broadcast anyway)
+        policy.logits.copy_(torch.linspace(-1, 1, policy.logits.numel()).reshape(policy.logits.shape))
+    observations = [state for state, actions, _ in groups for _ in actions]
+    token_ids = torch.tensor([[a] for _, actions, _ in groups for a in actions])
+    batch = CompletionBatch(
+        observations=observations,
+        actions=token_ids[:, 0].tolist(),
+        token_ids=token_ids,
+        mask=torch.ones_like(token_ids, dtype=torch.bool),
+        log_probs=torch.zeros(token_ids.shape, dtype=policy.logits.dtype),
+        truncated=torch.zeros(len(token_ids), dtype=torch.bool),
+    )
+    with torch.no_grad():
+        batch.log_probs = policy.log_probs(batch).log_probs.detach()
+        ref = policy.reference_log_probs(batch)
+    rewards = [r for _, _, rs in groups for r in rs]
+    model.rollout_buffer.add([s for s, _, _ in groups], [s for s, _, _ in groups], batch, rewards, ref)
+    model.rollout_buffer.compute_advantages(model.scale_rewards, model.std_eps, estimator=model.advantage_estimator)
+    model.train()
+    return policy.logits.detach().clone()
+
+
+def run_rank(rank: int, world: int, port: int, config: dict[str, Any], out: str) -> None:
+    """One process of the group: its contiguous share of GROUPS, then rank 0 saves the logits
+    and every rank's logits (which must be equal)."""
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        share = len(GROUPS) // world
+        logits = grpo_update(GROUPS[rank * share : (rank + 1) * share], config)
+        everyone = [torch.zeros_like(logits) for _ in range(world)]
+        dist.all_gather(everyone, logits)
+        if rank == 0:
+            torch.save({"logits": logits, "everyone": everyone}, out)
+    finally:
+        dist.destroy_process_group()

@@ -1,0 +1,60 @@
+"""Data-parallel GRPO over a gloo process group equals one process with the same global batch."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from distributed_worker import GROUPS, grpo_update, run_rank
+
+from grpo_agent.common import distributed
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    # batch statistics (the reward std over every process's groups) and dapo's token count
+    "batch_std_dapo": {
+        "scale_rewards": "batch",
+        "loss_type": "dapo",
+        "beta": 0.04,
+        "learning_rate": 0.5,
+        "n_epochs": 3,
+    },
+    "group_std_grpo": {"loss_type": "grpo", "beta": 0.0, "learning_rate": 0.5, "n_epochs": 2},
+    "reinforce_pp": {"advantage_estimator": "reinforce_plus_plus_baseline", "learning_rate": 0.5, "n_epochs": 2},
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_two_processes_take_the_step_of_one_with_the_whole_batch(name: str, tmp_path: Path) -> None:
+    config = CONFIGS[name]
+    single = grpo_update(GROUPS, config)
+    out = tmp_path / "logits.pt"
+    mp.spawn(run_rank, args=(2, _free_port(), config, str(out)), nprocs=2, join=True)
+    result = torch.load(out)
+    assert torch.equal(result["everyone"][0], result["everyone"][1])  # the processes stay in step
+    assert torch.allclose(result["logits"], single, atol=1e-6), (result["logits"] - single).abs().max()
+
+
+def test_the_update_is_not_trivially_equal() -> None:
+    """The comparison above can fail: half the batch gives another update."""
+    config = CONFIGS["batch_std_dapo"]
+    assert not torch.allclose(grpo_update(GROUPS[:2], config), grpo_update(GROUPS, config), atol=1e-6)
+
+
+def test_outside_a_process_group_everything_is_the_identity() -> None:
+    rows = torch.arange(6.0).reshape(3, 2)
+    gathered, mine = distributed.gather_rows(rows)
+    assert gathered is rows and mine == slice(0, 3)
+    assert distributed.world_size() == 1 and distributed.rank() == 0 and distributed.is_main_process()
+    assert distributed.mean_over_processes({"a": 2.0}) == {"a": 2.0}
+    assert distributed.sum_over_processes(3.0) == 3.0
