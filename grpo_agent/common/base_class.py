@@ -28,6 +28,7 @@ from typing_extensions import Self
 from grpo_agent.common import distributed
 from grpo_agent.common.callbacks import make_callback
 from grpo_agent.common.logger import configure_logger
+from grpo_agent.common.reward_workers import RewardWorkerPool
 from grpo_agent.common.rollout import OnStep, draw_tasks
 from grpo_agent.common.schedules import Schedule, SchedulerType, make_schedule
 from grpo_agent.common.utils import get_device, set_random_seed
@@ -45,6 +46,7 @@ _NOT_PICKLED = (
     "_logger_finalizer",
     "lr_schedule",
     "multi_turn_collector",
+    "_reward_pool",
 )
 
 
@@ -77,6 +79,9 @@ class BaseAlgorithm(ABC):
         env's first reset.
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"``...
     :param verbose: 0 silent, 1 prints the logged metrics.
+    :param reward_workers: score each rollout's one-step completions in this many worker
+        processes, each with its own copy of the env (0: in this process). Multi-turn episodes
+        are always played here.
     """
 
     #: The name under which TensorBoard runs are filed.
@@ -97,7 +102,10 @@ class BaseAlgorithm(ABC):
         seed: int | None = None,
         device: torch.device | str = "auto",
         verbose: int = 0,
+        reward_workers: int = 0,
     ) -> None:
+        if reward_workers < 0:
+            raise ValueError(f"reward_workers must be >= 0 (0: score in this process), got {reward_workers}")
         self.env: gym.Env | None = gym.make(env) if isinstance(env, str) else env
         spaces_from: gym.Env | BasePolicy
         if self.env is not None:
@@ -124,6 +132,8 @@ class BaseAlgorithm(ABC):
         self.seed = seed
         self.device = get_device(device)
         self.verbose = verbose
+        self.reward_workers = reward_workers
+        self._reward_pool: RewardWorkerPool | None = None
 
         self.num_timesteps = 0
         self._total_timesteps = 0
@@ -198,6 +208,16 @@ class BaseAlgorithm(ABC):
     def _draw_tasks(self, env: gym.Env, n: int) -> tuple[list[Any], list[Any]]:
         """``n`` prompts from the training env, with the task ids that pin them again."""
         return draw_tasks(self._reset_env, n, type(self).__name__)
+
+    def _reward_pool_for(self, env: gym.Env) -> RewardWorkerPool | None:
+        """The worker pool that scores ``env``'s completions (built on first use), or None."""
+        if not self.reward_workers:
+            return None
+        if self._reward_pool is None or self._reward_pool.spec != env.spec:
+            if self._reward_pool is not None:
+                self._reward_pool.close()
+            self._reward_pool = RewardWorkerPool(env, self.reward_workers)
+        return self._reward_pool
 
     def _step_hook(self, callback: BaseCallback) -> OnStep:
         """What the collectors call after each scored completion: count the timestep and run the
@@ -464,6 +484,7 @@ class BaseAlgorithm(ABC):
         model.__dict__.update(kwargs)
         model.device = target
         model._logger, model._custom_logger, model._logger_finalizer = None, False, None
+        model._reward_pool = None
         model.env = None
         if env is not None:
             model.set_env(env)

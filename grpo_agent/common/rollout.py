@@ -7,11 +7,13 @@ multi-turn envs go through :class:`~grpo_agent.common.multi_turn.MultiTurnCollec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from grpo_agent.common.reward_workers import RewardWorkerPool, Scored
 
 #: ``(reward, info) -> keep going``: called after every scored completion (the agent counts
 #: the timestep and runs its callbacks' ``on_step``); False stops the rollout.
@@ -39,8 +41,19 @@ def draw_tasks(reset: Callable[[], tuple[Any, dict[str, Any]]], n: int, algorith
     return observations, task_ids
 
 
+def _score_here(env: gym.Env, actions: Sequence[Any], task_ids: Sequence[Any]) -> Iterator[Scored]:
+    for action, task_id in zip(actions, task_ids):
+        env.reset(options={"task_id": task_id})
+        _, reward, terminated, truncated, info = env.step(action)
+        yield float(reward), bool(terminated), bool(truncated), info
+
+
 def score_completions(
-    env: gym.Env, actions: Sequence[Any], task_ids: Sequence[Any], on_step: OnStep
+    env: gym.Env,
+    actions: Sequence[Any],
+    task_ids: Sequence[Any],
+    on_step: OnStep,
+    pool: RewardWorkerPool | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
     """Score ``actions[i]`` on task ``task_ids[i]`` with one ``reset`` + ``step`` each.
 
@@ -48,6 +61,8 @@ def score_completions(
     :param actions: the completions.
     :param task_ids: one task id per completion.
     :param on_step: see :data:`OnStep`.
+    :param pool: score in these worker processes (their own env copies) instead of ``env``;
+        ``on_step`` then runs once all are scored, in order.
     :return: ``(rewards (n,), infos)``, or None when ``on_step`` stopped the rollout.
     :raises RuntimeError: when an episode does not end after its first step.
     """
@@ -55,9 +70,8 @@ def score_completions(
         raise ValueError(f"one task id per completion: {len(actions)} completions, {len(task_ids)} task ids")
     rewards = np.empty(len(actions))
     infos: list[dict[str, Any]] = []
-    for i, (action, task_id) in enumerate(zip(actions, task_ids)):
-        env.reset(options={"task_id": task_id})
-        _, reward, terminated, truncated, info = env.step(action)
+    scored = pool.score(actions, task_ids) if pool is not None else _score_here(env, actions, task_ids)
+    for i, (reward, terminated, truncated, info) in enumerate(scored):
         if not (terminated or truncated):
             raise RuntimeError(
                 "the one-step collector needs episodes that end after one step; a multi-turn env "

@@ -117,6 +117,8 @@ class GRPO(BaseAlgorithm):
     :param seed: seed of every RNG involved (agent, policy sampler, env).
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"``.
     :param verbose: 1 prints the metrics after every ``log_interval`` updates.
+    :param reward_workers: score each rollout in this many worker processes, each with its own
+        env copy (0: in this process; see :class:`~grpo_agent.common.reward_workers.RewardWorkerPool`).
 
     Example::
 
@@ -182,6 +184,7 @@ class GRPO(BaseAlgorithm):
         seed: int | None = None,
         device: torch.device | str = "auto",
         verbose: int = 0,
+        reward_workers: int = 0,
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
@@ -199,7 +202,7 @@ class GRPO(BaseAlgorithm):
         clip_range_high, n_epochs = named["clip_range_high"], named["n_epochs"]
         super().__init__(
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
-            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose,
+            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers,
         )  # fmt: skip
         if scale_rewards is None:
             scale_rewards = "none" if advantage_estimator == "rloo" else "group"
@@ -350,7 +353,9 @@ class GRPO(BaseAlgorithm):
                 self._timings["rollout"] += time.perf_counter() - start
                 start = time.perf_counter()
                 row_tasks = [task_ids[i // self.group_size] for i in range(len(completions))]
-                scored = score_completions(env, completions.actions, row_tasks, self._step_hook(callback))
+                scored = score_completions(
+                    env, completions.actions, row_tasks, self._step_hook(callback), self._reward_pool_for(env)
+                )
                 if scored is None:
                     return None
                 rewards, infos = scored

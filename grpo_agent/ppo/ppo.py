@@ -112,6 +112,8 @@ class PPO(BaseAlgorithm):
     :param seed: seed of every RNG involved.
     :param device: ``"auto"``, ``"cpu"``, ``"cuda"``.
     :param verbose: 1 prints the metrics after every update.
+    :param reward_workers: score each rollout in this many worker processes, each with its own
+        env copy (0: in this process; see :class:`~grpo_agent.common.reward_workers.RewardWorkerPool`).
 
     Example::
 
@@ -154,11 +156,12 @@ class PPO(BaseAlgorithm):
         seed: int | None = None,
         device: torch.device | str = "auto",
         verbose: int = 0,
+        reward_workers: int = 0,
         _init_setup_model: bool = True,
     ) -> None:
         super().__init__(
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
-            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose,
+            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers,
         )  # fmt: skip
         if n_steps < 1 or n_epochs < 1 or (batch_size is not None and batch_size < 1):
             raise ValueError(
@@ -207,7 +210,7 @@ class PPO(BaseAlgorithm):
         rollout_seconds = time.perf_counter() - start
 
         start = time.perf_counter()
-        scored = score_completions(env, batch.actions, task_ids, self._step_hook(callback))
+        scored = score_completions(env, batch.actions, task_ids, self._step_hook(callback), self._reward_pool_for(env))
         if scored is None:
             return False
         scores, infos = scored

@@ -1,0 +1,121 @@
+"""Rewards per second in this process against ``reward_workers`` worker processes, in one run.
+
+Two workloads, each scored the way GRPO scores a rollout (``score_completions``: one reset and
+step per completion, results in order):
+
+- ``grpo/Code-v0`` on HumanEval: the canonical solutions of the first ``--problems`` problems
+  (every one passes), run in the sandbox;
+- ``grpo/Math-v0`` level 3 (fractions and linear equations): the right answer to each of
+  ``--math-tasks`` tasks, stated as "The answer is ...". The verifier's fast path settles these
+  in microseconds in the scoring process, so this row shows what a worker's round trip costs
+  when the reward itself is cheap.
+
+Each is scored in-process and with each ``--workers`` count; the pool's start-up (a fresh
+interpreter per worker, importing the env) is timed apart from the scoring. The ratio to
+in-process is measured in the same run. Ray is not measured (not installed here).
+
+Run::
+
+    .venv/bin/python benchmarks/reward_scale.py
+    .venv/bin/python benchmarks/reward_scale.py --workers 1 2 4 --problems 164
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import _report
+
+
+def workloads(problems: int, math_tasks: int) -> dict[str, tuple[Any, list[str], list[int]]]:
+    """Name -> (env, completions, task ids)."""
+    import gymnasium as gym
+
+    import grpo_envs  # noqa: F401 - registers the grpo/* ids
+
+    code = gym.make("grpo/Code-v0", source="humaneval")
+    code_tasks = code.unwrapped.tasks
+    n = min(problems, len(code_tasks))
+    solutions = [code_tasks[k].reference.solution for k in range(n)]
+    math = gym.make("grpo/Math-v0", levels=3, num_tasks=math_tasks)
+    answers = [f"The answer is {str(math.unwrapped.tasks[k].reference).replace(' ', '')} ." for k in range(math_tasks)]
+    return {
+        f"Code-v0 (HumanEval canonical, {n})": (code, solutions, list(range(n))),
+        f"Math-v0 level 3 ({math_tasks})": (math, answers, list(range(math_tasks))),
+    }
+
+
+def time_scoring(env: Any, actions: list[str], task_ids: list[int], workers: int) -> dict[str, float]:
+    """Seconds to start the pool (0 in-process), seconds and rewards/s to score, mean reward."""
+    from grpo_agent.common.reward_workers import RewardWorkerPool
+    from grpo_agent.common.rollout import score_completions
+
+    pool = RewardWorkerPool(env, workers) if workers else None
+    started = time.perf_counter()
+    if pool is not None:  # warm the workers up: their start-up is paid once per run, not per rollout
+        pool.score(actions[: workers * 2], task_ids[: workers * 2])
+    start_seconds = time.perf_counter() - started
+    t0 = time.perf_counter()
+    scored = score_completions(env, actions, task_ids, lambda r, i: True, pool)
+    seconds = time.perf_counter() - t0
+    if pool is not None:
+        pool.close()
+    assert scored is not None
+    return {
+        "start_s": start_seconds,
+        "score_s": seconds,
+        "rewards_per_s": len(actions) / seconds,
+        "mean_reward": float(scored[0].mean()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Score every workload in-process and with each worker count; print and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure")
+    parser.add_argument("--problems", type=int, default=164, help="HumanEval problems (canonical solutions)")
+    parser.add_argument("--math-tasks", type=int, default=400, help="Math-v0 level-3 tasks")
+    parser.add_argument("--out-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+
+    rows = []
+    for name, (env, actions, task_ids) in workloads(args.problems, args.math_tasks).items():
+        base = time_scoring(env, actions, task_ids, 0)
+        rows.append({"workload": name, "workers": 0, **base, "ratio": 1.0})
+        for workers in args.workers:
+            result = time_scoring(env, actions, task_ids, workers)
+            rows.append(
+                {
+                    "workload": name,
+                    "workers": workers,
+                    **result,
+                    "ratio": result["rewards_per_s"] / base["rewards_per_s"],
+                }
+            )
+        env.close()
+    header = ["workload", "scored in", "rewards/s", "vs in-process", "mean reward", "pool start-up s"]
+    table = _report.markdown_table(
+        header,
+        [
+            [
+                r["workload"], "this process" if r["workers"] == 0 else f"{r['workers']} worker(s)",
+                f"{r['rewards_per_s']:.0f}", f"{r['ratio']:.2f}x", f"{r['mean_reward']:.3f}", f"{r['start_s']:.1f}",
+            ]
+            for r in rows
+        ],
+    )  # fmt: skip
+    text = f"# Rewards per second: in-process vs reward workers\n\n{table}\n"
+    print(text)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    _report.write_markdown(args.out_dir / "reward_scale.md", text, _report.machine_description())
+    _report.write_csv(args.out_dir / "reward_scale.csv", rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

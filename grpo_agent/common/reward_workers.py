@@ -1,0 +1,106 @@
+"""Scoring a rollout's completions in parallel worker processes, each with its own copy of the env.
+
+Verifiers are CPU-bound (sympy, sandboxed unit tests, tool calls), and an env scores one
+completion at a time; :class:`RewardWorkerPool` spreads a rollout over ``n_workers`` processes
+and returns the results in input order. Each worker rebuilds the env from its spec
+(``gym.make(env.spec)``), so only envs made by ``gym.make`` can be scored this way.
+
+A worker that dies (a verifier that crashed the interpreter, the OOM killer) costs the
+completions it held a reward of 0 with ``info["reason"] == "reward_worker_died"``, counted in
+:attr:`RewardWorkerPool.worker_deaths`; the pool starts afresh for the next rollout, and the
+run goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import weakref
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import gymnasium as gym
+
+#: The reason given to a completion whose worker died before scoring it.
+WORKER_DIED = "reward_worker_died"
+
+#: One scored completion: ``(reward, terminated, truncated, info)``.
+Scored = tuple[float, bool, bool, dict[str, Any]]
+
+_worker_env: gym.Env | None = None  # the worker process's own env (set by its initializer)
+
+
+def _start_worker(spec: Any) -> None:
+    global _worker_env
+    _worker_env = gym.make(spec)
+
+
+def _score_in_worker(task_id: Any, action: Any) -> Scored:
+    assert _worker_env is not None, "the worker's initializer builds its env"
+    _worker_env.reset(options={"task_id": task_id})
+    _, reward, terminated, truncated, info = _worker_env.step(action)
+    return float(reward), bool(terminated), bool(truncated), dict(info)
+
+
+class RewardWorkerPool:
+    """``n_workers`` processes that score completions against tasks of one env.
+
+    :param env: an env made by ``gym.make`` (its ``spec`` rebuilds it in each worker).
+    :param n_workers: processes to score in.
+    :raises ValueError: when the env has no spec, or ``n_workers < 1``.
+    """
+
+    def __init__(self, env: gym.Env, n_workers: int) -> None:
+        if n_workers < 1:
+            raise ValueError(f"reward_workers must be >= 1, got {n_workers}")
+        if env.spec is None:
+            raise ValueError(
+                "reward_workers needs an env made with gym.make: each worker rebuilds it from its spec; "
+                "register your env (gymnasium.register) and make it by id"
+            )
+        self.spec = env.spec
+        self.n_workers = n_workers
+        #: Completions scored 0 because their worker died.
+        self.worker_deaths = 0
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn, not fork: the trainer holds torch's threads, which a forked child must not inherit
+            self._executor = ProcessPoolExecutor(
+                self.n_workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker, initargs=(self.spec,),
+            )  # fmt: skip
+            # The workers stop with the pool even if nobody calls close() (an agent dropped mid-run).
+            weakref.finalize(self, self._executor.shutdown, wait=False, cancel_futures=True)
+        return self._executor
+
+    def score(self, actions: Sequence[Any], task_ids: Sequence[Any]) -> list[Scored]:
+        """Score ``actions[i]`` on task ``task_ids[i]``; the results are in input order."""
+        if len(actions) != len(task_ids):
+            raise ValueError(f"one task id per completion: {len(actions)} completions, {len(task_ids)} task ids")
+        pool = self._pool()
+        futures = [pool.submit(_score_in_worker, task_id, action) for action, task_id in zip(actions, task_ids)]
+        results: list[Scored] = []
+        broken = False
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BrokenProcessPool:
+                broken = True
+                self.worker_deaths += 1
+                results.append((0.0, True, False, {"correct": False, "reason": WORKER_DIED}))
+        if broken:  # a dead worker breaks the whole executor: start a new one next time
+            self.close()
+        return results
+
+    def close(self) -> None:
+        """Stop the workers (a new pool starts on the next :meth:`score`)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A saved agent keeps the setting, not the processes.
+        return {**self.__dict__, "_executor": None}

@@ -1,0 +1,90 @@
+"""Scoring completions in worker processes: same rewards in the same order, and a dead worker
+costs its completions a zero with a reason, never the rollout."""
+
+from __future__ import annotations
+
+import zipfile
+
+import cloudpickle
+import dying_env  # noqa: F401 - registers test/Dying-v0
+import gymnasium as gym
+import pytest
+import torch
+
+import grpo_envs  # noqa: F401 - registers the grpo/* ids
+from grpo_agent import GRPO
+from grpo_agent.common.reward_workers import WORKER_DIED, RewardWorkerPool
+from grpo_agent.common.rollout import score_completions
+
+
+def test_workers_give_the_in_process_rewards_in_input_order() -> None:
+    env = gym.make("grpo/Math-v0", levels=1, num_tasks=20)
+    tasks = env.unwrapped.tasks
+    task_ids = [k % 5 for k in range(12)]
+    # right answers on even rows, a wrong one on odd rows, so order matters
+    actions = [f"\\boxed{{{tasks[k].reference}}}" if i % 2 == 0 else "\\boxed{-12345}" for i, k in enumerate(task_ids)]
+    here = score_completions(env, actions, task_ids, lambda r, i: True)
+    pool = RewardWorkerPool(env, 2)
+    try:
+        there = score_completions(env, actions, task_ids, lambda r, i: True, pool)
+    finally:
+        pool.close()
+    assert here is not None and there is not None
+    assert there[0].tolist() == here[0].tolist() == [1.0, 0.0] * 6
+    assert [i["reason"] for i in there[1]] == [i["reason"] for i in here[1]]
+
+
+def test_a_worker_that_dies_costs_its_completion_a_zero_and_the_pool_recovers() -> None:
+    pool = RewardWorkerPool(gym.make("test/Dying-v0"), 1)
+    try:
+        results = pool.score(["ab", "die", "abc"], [0, 0, 0])
+        assert results[1][0] == 0.0 and results[1][3]["reason"] == WORKER_DIED
+        assert pool.worker_deaths >= 1
+        assert pool.score(["abcd"], [0])[0][0] == 4.0  # a new pool for the next rollout
+    finally:
+        pool.close()
+
+
+def test_an_env_without_a_spec_is_refused_with_the_fix() -> None:
+    from grpo_envs.envs.bandit import ContextualBanditEnv
+
+    with pytest.raises(ValueError, match=r"gym\.make"):
+        RewardWorkerPool(ContextualBanditEnv(), 2)
+    with pytest.raises(ValueError, match="reward_workers"):
+        GRPO("tabular", gym.make("grpo/Bandit-v0"), reward_workers=-1)
+
+
+def test_grpo_learns_the_same_with_reward_workers(tmp_path) -> None:
+    def train(workers: int) -> GRPO:
+        env = gym.make("grpo/Bandit-v0", noise_std=0.0)  # noise-free: the rewards cannot depend on who scores
+        model = GRPO("tabular", env, learning_rate=0.1, group_size=4, n_groups=8, seed=0, reward_workers=workers)
+        model.learn(128)
+        return model
+
+    here, there = train(0), train(2)
+    assert torch.equal(here.policy.logits, there.policy.logits)
+    assert there._reward_pool is not None and there._reward_pool.worker_deaths == 0
+    there.save(tmp_path / "agent")
+    with zipfile.ZipFile(tmp_path / "agent.zip") as archive:
+        saved = cloudpickle.loads(archive.read("data.pkl"))
+    assert saved["reward_workers"] == 2 and "_reward_pool" not in saved
+    there._reward_pool.close()
+
+
+def test_the_reward_scale_benchmark_runs(tmp_path) -> None:
+    import importlib.util
+    import pathlib
+    import sys
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "reward_scale.py"
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("reward_scale", path)
+        assert spec is not None and spec.loader is not None
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        assert bench.main(["--workers", "1", "--problems", "2", "--math-tasks", "4", "--out-dir", str(tmp_path)]) == 0
+    finally:
+        sys.path.remove(str(path.parent))
+    table = (tmp_path / "reward_scale.md").read_text()
+    assert "| Code-v0 (HumanEval canonical, 2) | 1 worker(s) |" in table and "1.000" in table
