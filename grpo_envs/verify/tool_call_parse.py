@@ -138,7 +138,8 @@ def _loads_sequence(text: str, max_depth: int) -> list[Any]:
     ``<|python_tag|>``; reading stops at the first text that is not JSON."""
     if json_depth_exceeds(text, max_depth):
         raise ToolCallParseError(f"JSON nests deeper than {max_depth} levels")
-    decoder, values, pos, text = json.JSONDecoder(), [], 0, text.strip()
+    decoder, pos, text = json.JSONDecoder(), 0, text.strip()
+    values: list[Any] = []
     while pos < len(text):
         try:
             value, pos = decoder.raw_decode(text, pos)
