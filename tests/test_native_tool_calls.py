@@ -207,11 +207,12 @@ def test_tool_use_template_mode_conversation() -> None:
     calls = [{"name": "calculate", "arguments": {"expression": "16 - 33 - 46"}}]
     obs, _, terminated, _, info = env.step("[TOOL_CALLS]" + json.dumps(calls))
     assert (obs, terminated, info["reason"]) == ("-63", False, "tool_call")  # bare: the template marks it
+    assert info["call_format"] == "mistral"
     both = [*calls, {"name": "calculate", "arguments": {"expression": "1/0"}}]
     obs, _, _, _, info = env.step("[TOOL_CALLS]" + json.dumps(both))
     assert obs.splitlines() == ["calculate: -63", "calculate: Error: division by zero"]
     obs, _, terminated, _, info = env.step('<|python_tag|>{"name": "calculate", "parameters": {"expression": "2*3"}}')
-    assert (obs, terminated) == ("6", False)
+    assert (obs, terminated, info["call_format"]) == ("6", False, "llama_python_tag")
     obs, _, terminated, _, info = env.step("[TOOL_CALLS] calculate(2)")  # a broken native call is a failed call
     assert (terminated, info["reason"]) == (False, "parse_failed") and obs.startswith("Error: ")
     _, reward, terminated, _, info = env.step("Answer: -63")

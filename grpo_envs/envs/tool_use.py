@@ -132,7 +132,9 @@ class ToolUseEnv(TextBanditEnv):
 
     0 on every tool-calling step; on the final step 1.0 if the answer is right, else 0.
     ``info`` always has ``correct``, ``reason``, ``turn``, ``tool_calls``, ``tool_results``,
-    ``tool_output`` (the observation's text, ``""`` on the final step) and ``messages``.
+    ``tool_output`` (the observation's text, ``""`` on the final step) and ``messages``; a
+    tool-calling step also has ``call_format`` (the syntax the calls were read from, see
+    :data:`~grpo_envs.verify.tool_call_parse.CALL_FORMATS`).
     Reasons: intermediate steps ``tool_call`` or the first failing call's reason
     (``parse_failed | unknown_function | invalid_arguments | tool_error | timeout | error``);
     final steps ``correct | wrong | parse_failed | error``; truncated steps ``max_turns``.
@@ -226,11 +228,12 @@ class ToolUseEnv(TextBanditEnv):
         task = self._check_action(action)
         self._turn += 1
         self._messages.append({"role": "assistant", "content": action})
-        calls, parse_error = [], None
+        calls, parse_error, call_format = [], None, None
         if len(action) > self.action_space.max_length:  # refused unread, as a final answer
             return self._finish(task, self.verify_safely(task, action), terminated=True)
         try:
-            calls = parse_tool_calls(action, max_chars=self.action_space.max_length).calls
+            parsed = parse_tool_calls(action, max_chars=self.action_space.max_length)
+            calls, call_format = parsed.calls, parsed.format
         except ToolCallParseError as exc:
             # The protocol writes calls in tags: only a broken *tagged* (or fenced) call is a
             # failed call; untagged text that merely starts with "[" or "{" is an answer.
@@ -250,7 +253,7 @@ class ToolUseEnv(TextBanditEnv):
         failed = next((o.reason for o in outputs if not o.ok), None)
         truncated = self._turn >= self.max_turns
         reason = MAX_TURNS if truncated else (failed or TOOL_CALL)
-        info = self._turn_info(task, reason, calls, outputs, observation)
+        info = {**self._turn_info(task, reason, calls, outputs, observation), "call_format": call_format}
         self._outcome = {"reward": 0.0, "info": info}
         if truncated:
             self._task = None
