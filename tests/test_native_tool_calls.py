@@ -17,7 +17,7 @@ from gymnasium.utils.env_checker import check_env
 import grpo_envs  # noqa: F401 - registers the grpo/* ids
 from grpo_envs import Task
 from grpo_envs.envs.tool_call import ToolCallEnv
-from grpo_envs.tasks.tool_format import ToolPrompt, chat_template_tools, prompt_request
+from grpo_envs.tasks.tool_format import ToolPrompt, as_tool_prompt, chat_template_tools, prompt_request
 from grpo_envs.verify.tool_call import CALL_FORMATS, MAX_JSON_DEPTH, ToolCallParseError, parse_tool_calls
 
 TEMPLATES = Path(__file__).parent / "fixtures" / "chat_templates"
@@ -309,3 +309,23 @@ def test_calls_written_by_each_template_are_read_back(name: str, call_format: st
     env = gym.make("grpo/ToolCall-v0", categories=["simple"])
     reward, info = _step(env, completion)
     assert (reward, info["call_format"]) == (1.0, call_format), completion
+
+
+def test_the_request_is_recovered_from_every_generated_prompt() -> None:
+    """The template form rests on reading the request back out of the text prompt: check it
+    over every category and level of both generators (the prompt is rebuilt exactly)."""
+    from grpo_envs.tasks.tool_call import ToolCallTasks, ToolUseTasks
+    from grpo_envs.tasks.tool_format import TOOL_USE_PROTOCOL, format_tool_prompt, tool_call_protocol
+
+    calls = ToolCallTasks(60, seed=5, level=[1, 2, 3])
+    uses = ToolUseTasks(30, seed=5, level=[1, 2, 3])
+    for task in [calls[i] for i in range(len(calls))]:
+        request = prompt_request(task.prompt)
+        assert request is not None
+        assert format_tool_prompt(request, task.reference["tools"], tool_call_protocol()) == task.prompt
+    for task in [uses[i] for i in range(len(uses))]:
+        request = prompt_request(task.prompt)
+        assert request is not None and task.prompt.endswith(request)
+        assert TOOL_USE_PROTOCOL in task.prompt and TOOL_USE_PROTOCOL not in request
+    assert prompt_request("Just a question?") is None
+    assert as_tool_prompt("Just a question?", [], "sys").messages == ({"role": "user", "content": "Just a question?"},)
