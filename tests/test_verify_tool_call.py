@@ -630,3 +630,14 @@ def test_broken_spec_is_reported_not_raised() -> None:
     broken = {"name": "f", "parameters": {"type": "object", "properties": {"a": {"minLength": "five"}}}}
     result = verify_tool_calls(call("f", a=1), [{"f": {"a": [1]}}], [broken])
     assert result.reason == "error" and result.reward == 0.0
+
+
+def test_the_format_read_is_reported() -> None:
+    tagged_call = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}}</tool_call>'
+    mistral_call = '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}'
+    reference = [{"get_weather": {"city": ["Paris"], "unit": [""]}}]
+    assert verify_tool_calls(tagged_call, reference, [WEATHER]).details["call_format"] == "hermes"
+    assert verify_tool_calls(mistral_call, reference, [WEATHER]).details["call_format"] == "mistral_args"
+    assert verify_tool_calls("It is sunny.", reference, [WEATHER]).details["call_format"] is None
+    broken = verify_tool_calls("[TOOL_CALLS]get_weather[ARGS]{", reference, [WEATHER])
+    assert (broken.reason, broken.details["call_format"]) == ("parse_failed", None)

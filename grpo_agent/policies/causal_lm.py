@@ -161,6 +161,8 @@ class CausalLMPolicy(BasePolicy):
         self.trust_remote_code = bool(trust_remote_code)
         self.share_prefix = bool(share_prefix)
         self._unshareable: set[int] = set()  # ids of networks whose cache cannot be gathered
+        # (chat template, whether it renders tools=): probed once per template, see render
+        self._tools_support: tuple[str, bool] | None = None
         self._lora_arg = lora
 
         network, self.name_or_path = load_causal_lm(model, self.torch_dtype, self.trust_remote_code)
@@ -197,11 +199,44 @@ class CausalLMPolicy(BasePolicy):
 
     def render(self, observation: Observation) -> str:
         """The text the model conditions on: the chat template (with a generation prompt) when
-        the tokenizer has one, else the raw messages, each followed by a newline."""
+        the tokenizer has one, else the raw messages, each followed by a newline.
+
+        An observation that carries tool specs (``.tools`` and ``.messages``, as the tool envs'
+        :class:`~grpo_envs.tasks.tool_format.ToolPrompt` does with ``tool_prompt="template"``)
+        is rendered as ``apply_chat_template(observation.messages, tools=observation.tools)``
+        when the chat template renders tools; otherwise as the text it also is (specs pasted in)."""
+        tools, tool_messages = getattr(observation, "tools", None), getattr(observation, "messages", None)
+        if tools and tool_messages and self._template_renders_tools():
+            return self.tokenizer.apply_chat_template(
+                [dict(m) for m in tool_messages],
+                tools=[dict(t) for t in tools],
+                tokenize=False,
+                add_generation_prompt=True,
+            )
         messages = [{"role": "user", "content": observation}] if isinstance(observation, str) else list(observation)
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return "".join(m["content"] + "\n" for m in messages)
+
+    def _template_renders_tools(self) -> bool:
+        """Whether the tokenizer's chat template shows ``tools=`` (a template that ignores them,
+        or has no tool section, renders the same text with and without them)."""
+        template = getattr(self.tokenizer, "chat_template", None)
+        if not template:
+            return False
+        key = json.dumps(template, sort_keys=True) if not isinstance(template, str) else template
+        if self._tools_support is not None and self._tools_support[0] == key:
+            return self._tools_support[1]
+        probe = [{"role": "user", "content": "x"}]
+        tool = {"type": "function", "function": {"name": "probe_tool", "description": "", "parameters": {}}}
+        try:
+            with_tools = self.tokenizer.apply_chat_template(probe, tools=[tool], tokenize=False)
+            without = self.tokenizer.apply_chat_template(probe, tokenize=False)
+            supported = with_tools != without
+        except Exception:  # noqa: BLE001 - a template that fails on tools is a template without them
+            supported = False
+        self._tools_support = (key, supported)
+        return supported
 
     def encode_context(self, observation: Observation) -> list[int]:
         """Token ids of one rendered observation."""

@@ -10,7 +10,13 @@ from grpo_envs.core import TextBanditEnv
 from grpo_envs.tasks.base import Task, TaskSource
 from grpo_envs.tasks.bfcl import load_bfcl
 from grpo_envs.tasks.tool_call import ToolCallTasks
-from grpo_envs.tasks.tool_format import TOOL_CALL_CATEGORIES
+from grpo_envs.tasks.tool_format import (
+    TOOL_CALL_CATEGORIES,
+    TOOL_PROMPT_MODES,
+    as_tool_prompt,
+    chat_template_tools,
+    native_tool_call_protocol,
+)
 from grpo_envs.verify.result import VerifyResult
 from grpo_envs.verify.tool_call import ABSTAIN_MODES, REWARD_MODES, verify_tool_calls
 
@@ -37,11 +43,18 @@ class ToolCallEnv(TextBanditEnv):
 
     ``UnicodeText(0, max_completion_length)``: the completion. Calls are read as a JSON object
     ``{"name": ..., "arguments": {...}}`` or a list of them, inside ``<tool_call>...</tool_call>``
-    tags (one per call), in a fenced code block, or bare. ``[]`` is an explicit "no call".
+    tags (one per call), in a fenced code block, or bare; and in the native formats of Llama 3.x
+    (``{"name": ..., "parameters": {...}}``, optionally after ``<|python_tag|>``) and Mistral
+    (``[TOOL_CALLS][{...}]`` or ``[TOOL_CALLS]name[ARGS]{...}``). ``[]`` is an explicit "no
+    call". ``info["call_format"]`` says which format was read.
 
     ## Observation Space
 
-    ``UnicodeText(0, max_prompt_length)``: the prompt (tool specs, protocol, request).
+    ``UnicodeText(0, max_prompt_length)``: the prompt (tool specs, protocol, request). With
+    ``tool_prompt="template"`` the prompt is a
+    :class:`~grpo_envs.tasks.tool_format.ToolPrompt`: the same text, carrying ``.messages``
+    (the protocol as a system message, then the request) and ``.tools`` (the specs as chat
+    templates take them), which ``reset``'s ``info["tools"]`` repeats.
 
     ## Rewards
 
@@ -68,6 +81,9 @@ class ToolCallEnv(TextBanditEnv):
     - ``abstain`` (``"empty_list"`` or ``"plain_text"``, default ``"empty_list"``): how an
       irrelevance task is answered. ``empty_list`` needs an explicit ``[]``, so that random text
       scores 0; ``plain_text`` is BFCL's rule (any reply without a call is right).
+    - ``tool_prompt`` (``"text"`` or ``"template"``, default ``"text"``): ``"template"`` also
+      hands the specs over in structured form, for a policy whose chat template renders
+      tools (see the Observation Space).
     - ``render_mode`` (None or ``"ansi"``), ``max_prompt_length``, ``max_completion_length``.
 
     ## Version History
@@ -100,6 +116,7 @@ class ToolCallEnv(TextBanditEnv):
         seed: int = 0,
         reward_mode: str = "binary",
         abstain: str = "empty_list",
+        tool_prompt: str = "text",
         render_mode: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -107,6 +124,8 @@ class ToolCallEnv(TextBanditEnv):
             raise ValueError(f"reward_mode={reward_mode!r} is not supported; use one of {REWARD_MODES}")
         if abstain not in ABSTAIN_MODES:
             raise ValueError(f"abstain={abstain!r} is not supported; use one of {ABSTAIN_MODES}")
+        if tool_prompt not in TOOL_PROMPT_MODES:
+            raise ValueError(f"tool_prompt={tool_prompt!r} is not supported; use one of {TOOL_PROMPT_MODES}")
         if tasks is not None and bfcl is not None:
             raise ValueError("pass either tasks or bfcl, not both")
         if tasks is None:
@@ -115,7 +134,20 @@ class ToolCallEnv(TextBanditEnv):
             else:
                 tasks = ToolCallTasks(num_tasks, seed=seed, level=level, categories=categories, abstain=abstain)
         super().__init__(tasks, render_mode=render_mode, **kwargs)
-        self.reward_mode, self.abstain = reward_mode, abstain
+        self.reward_mode, self.abstain, self.tool_prompt = reward_mode, abstain, tool_prompt
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        prompt, info = super().reset(seed=seed, options=options)
+        if self.tool_prompt == "template":
+            assert self._task is not None
+            specs = self._task.reference["tools"]
+            prompt = as_tool_prompt(prompt, specs, native_tool_call_protocol(self.abstain))
+            info = {**info, "tools": list(prompt.tools)}
+        return prompt, info
+
+    def tools_for(self, task: Task) -> list[dict[str, Any]]:
+        """The specs shown with ``task``, as chat templates take them (``apply_chat_template(..., tools=)``)."""
+        return chat_template_tools(task.reference["tools"])
 
     def verify(self, task: Task, completion: str) -> VerifyResult:
         reference = task.reference

@@ -8,11 +8,17 @@ from typing import Any, SupportsFloat
 
 from grpo_envs.core import TextBanditEnv
 from grpo_envs.tasks.base import Task, TaskSource
+from grpo_envs.tasks.tool_format import (
+    NATIVE_TOOL_USE_PROTOCOL,
+    TOOL_PROMPT_MODES,
+    as_tool_prompt,
+    chat_template_tools,
+)
 from grpo_envs.tasks.tool_use import ToolUseTasks
 from grpo_envs.tools import KeyValueStore, Toolbox, ToolOutput, default_toolbox
 from grpo_envs.tools.base import DEFAULT_TOOL_TIMEOUT
 from grpo_envs.verify.result import PARSE_FAILED, WRONG, VerifyResult
-from grpo_envs.verify.tool_call_parse import ToolCallParseError, parse_tool_calls
+from grpo_envs.verify.tool_call_parse import MISTRAL_TOOL_CALLS, PYTHON_TAG, ToolCallParseError, parse_tool_calls
 
 #: Reasons of intermediate and truncated steps.
 TOOL_CALL = "tool_call"  #: the turn's calls ran; the episode goes on
@@ -22,7 +28,9 @@ MAX_CALLS_PER_TURN = 8
 #: Longest number token read from an answer: a policy cannot make sympy chew a huge literal.
 MAX_NUMBER_CHARS = 64
 
-_CALL_MARKER_RE = re.compile(r"<tool_call>|```", re.IGNORECASE)
+_CALL_MARKER_RE = re.compile(
+    "|".join(map(re.escape, ("<tool_call>", "```", MISTRAL_TOOL_CALLS, PYTHON_TAG))), re.IGNORECASE
+)
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
 _ANSWER_MARK_RE = re.compile(r"\banswer\b\s*(?:is\b)?\s*[:=]?[ \t]*", re.IGNORECASE)
 _NUMBER_RE = re.compile(
@@ -101,7 +109,9 @@ class ToolUseEnv(TextBanditEnv):
 
     ## Action Space
 
-    ``UnicodeText(0, max_completion_length)``: the policy's reply for this turn.
+    ``UnicodeText(0, max_completion_length)``: the policy's reply for this turn. Calls are read
+    in every format ``grpo/ToolCall-v0`` reads (``<tool_call>`` tags, Llama 3.x JSON and
+    ``<|python_tag|>``, Mistral ``[TOOL_CALLS]``, code fences, bare JSON).
 
     ## Observation Space
 
@@ -111,11 +121,20 @@ class ToolUseEnv(TextBanditEnv):
     is in ``info["messages"]`` (``role`` = ``user`` | ``assistant`` | ``tool``), so an agent can
     tell the environment's text from its own. After the final step: the prompt again.
 
+    With ``tool_prompt="template"`` the first observation is a
+    :class:`~grpo_envs.tasks.tool_format.ToolPrompt` (the same text, carrying ``.messages`` and
+    ``.tools`` for a chat template; ``info["tools"]`` repeats the specs), ``info["messages"]``
+    starts with its system and user messages, and a tool turn's observation is the bare output
+    (one ``name: output`` line per call when there are several), because the chat template
+    marks a ``tool`` message itself.
+
     ## Rewards
 
     0 on every tool-calling step; on the final step 1.0 if the answer is right, else 0.
     ``info`` always has ``correct``, ``reason``, ``turn``, ``tool_calls``, ``tool_results``,
-    ``tool_output`` (the observation's text, ``""`` on the final step) and ``messages``.
+    ``tool_output`` (the observation's text, ``""`` on the final step) and ``messages``; a
+    tool-calling step also has ``call_format`` (the syntax the calls were read from, see
+    :data:`~grpo_envs.verify.tool_call_parse.CALL_FORMATS`).
     Reasons: intermediate steps ``tool_call`` or the first failing call's reason
     (``parse_failed | unknown_function | invalid_arguments | tool_error | timeout | error``);
     final steps ``correct | wrong | parse_failed | error``; truncated steps ``max_turns``.
@@ -135,6 +154,7 @@ class ToolUseEnv(TextBanditEnv):
     - ``tool_timeout`` (float, default 2.0): wall-clock limit of an isolated tool call.
     - ``isolate_tools`` (bool, default True): run the calculator in the worker process.
     - ``toolbox`` (Toolbox, optional): replaces the project's tools.
+    - ``tool_prompt`` (``"text"`` or ``"template"``, default ``"text"``): see the Observation Space.
     - ``render_mode`` (None or ``"ansi"``), ``max_prompt_length``, ``max_completion_length``.
 
     ## Version History
@@ -167,15 +187,18 @@ class ToolUseEnv(TextBanditEnv):
         tool_timeout: float = DEFAULT_TOOL_TIMEOUT,
         isolate_tools: bool = True,
         toolbox: Toolbox | None = None,
+        tool_prompt: str = "text",
         render_mode: str | None = None,
         **kwargs: Any,
     ) -> None:
         if max_turns < 1:
             raise ValueError(f"max_turns must be at least 1 (the answer is a turn), got {max_turns}")
+        if tool_prompt not in TOOL_PROMPT_MODES:
+            raise ValueError(f"tool_prompt={tool_prompt!r} is not supported; use one of {TOOL_PROMPT_MODES}")
         if tasks is None:
             tasks = ToolUseTasks(num_tasks, seed=seed, level=level)
         super().__init__(tasks, render_mode=render_mode, **kwargs)
-        self.max_turns = max_turns
+        self.max_turns, self.tool_prompt = max_turns, tool_prompt
         self.toolbox = toolbox if toolbox is not None else default_toolbox(timeout=tool_timeout, isolate=isolate_tools)
         self._episode_tools: Toolbox | None = None
         self._store: KeyValueStore | None = None
@@ -194,17 +217,23 @@ class ToolUseEnv(TextBanditEnv):
         self._store = KeyValueStore(reference.get("store") or {})
         self._turn, self._outcome = 0, None
         self._messages = [{"role": "user", "content": prompt}]
-        return prompt, {**info, "turn": 0, "max_turns": self.max_turns}
+        info = {**info, "turn": 0, "max_turns": self.max_turns}
+        if self.tool_prompt == "template":
+            prompt = as_tool_prompt(prompt, self._episode_tools.specs(), NATIVE_TOOL_USE_PROTOCOL)
+            self._messages = [dict(m) for m in prompt.messages]
+            info["tools"] = list(prompt.tools)
+        return prompt, info
 
     def step(self, action: str) -> tuple[str, SupportsFloat, bool, bool, dict[str, Any]]:
         task = self._check_action(action)
         self._turn += 1
         self._messages.append({"role": "assistant", "content": action})
-        calls, parse_error = [], None
+        calls, parse_error, call_format = [], None, None
         if len(action) > self.action_space.max_length:  # refused unread, as a final answer
             return self._finish(task, self.verify_safely(task, action), terminated=True)
         try:
-            calls = parse_tool_calls(action, max_chars=self.action_space.max_length).calls
+            parsed = parse_tool_calls(action, max_chars=self.action_space.max_length)
+            calls, call_format = parsed.calls, parsed.format
         except ToolCallParseError as exc:
             # The protocol writes calls in tags: only a broken *tagged* (or fenced) call is a
             # failed call; untagged text that merely starts with "[" or "{" is an answer.
@@ -214,13 +243,17 @@ class ToolUseEnv(TextBanditEnv):
             return self._finish(task, self.verify_safely(task, action), terminated=True)
 
         outputs = self._run_calls(calls, parse_error)
-        observation = "\n".join(f'<tool_response name="{o.name}">\n{o.content}\n</tool_response>' for o in outputs)
+        if self.tool_prompt == "template":  # the chat template marks the tool message itself
+            lines = [o.content if len(outputs) == 1 else f"{o.name or 'error'}: {o.content}" for o in outputs]
+            observation = "\n".join(lines)
+        else:
+            observation = "\n".join(f'<tool_response name="{o.name}">\n{o.content}\n</tool_response>' for o in outputs)
         observation = observation[: self.observation_space.max_length]
         self._messages.append({"role": "tool", "content": observation})
         failed = next((o.reason for o in outputs if not o.ok), None)
         truncated = self._turn >= self.max_turns
         reason = MAX_TURNS if truncated else (failed or TOOL_CALL)
-        info = self._turn_info(task, reason, calls, outputs, observation)
+        info = {**self._turn_info(task, reason, calls, outputs, observation), "call_format": call_format}
         self._outcome = {"reward": 0.0, "info": info}
         if truncated:
             self._task = None
@@ -229,6 +262,11 @@ class ToolUseEnv(TextBanditEnv):
     def verify(self, task: Task, completion: str) -> VerifyResult:
         """Check a final answer (see :func:`verify_final_answer`)."""
         return verify_final_answer(completion, task.reference)
+
+    def tools_for(self, task: Task) -> list[dict[str, Any]]:
+        """The specs shown with ``task``, as chat templates take them (``apply_chat_template(..., tools=)``)."""
+        names = task.reference.get("tools")
+        return chat_template_tools(self.toolbox.specs(names))
 
     def describe_reference(self, task: Task) -> Any:
         """The expected answer only (the reference solution path stays in ``task.reference``)."""

@@ -19,7 +19,9 @@ Three pure steps, each usable on its own and each in its own module (re-exported
 
 :func:`verify_tool_calls` chains the three and returns a
 :class:`~grpo_envs.verify.result.VerifyResult` whose ``details`` name the first call or
-argument that was wrong. Nothing here executes a call.
+argument that was wrong, and whose ``details["call_format"]`` says which syntax the calls
+were read from (see :data:`~grpo_envs.verify.tool_call_parse.CALL_FORMATS`; None for plain
+text). Nothing here executes a call.
 
 Example::
 
@@ -38,12 +40,14 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from jsonschema.exceptions import SchemaError
 
 from grpo_envs.verify.result import ERROR, PARSE_FAILED, VerifyResult
 from grpo_envs.verify.tool_call_parse import (
+    CALL_FORMATS,
     MAX_CALLS,
     MAX_CHARS,
     MAX_JSON_DEPTH,
@@ -115,7 +119,19 @@ def verify_tool_calls(
     try:
         parsed = parse_tool_calls(completion, max_chars=max_chars, max_depth=max_depth)
     except ToolCallParseError as exc:
-        return VerifyResult.fail(PARSE_FAILED, message=str(exc))
+        return VerifyResult.fail(PARSE_FAILED, message=str(exc), call_format=None)
+    result = _verify_parsed(parsed, reference, tools, reward_mode, abstain, string_match)
+    return replace(result, details={**result.details, "call_format": parsed.format})
+
+
+def _verify_parsed(
+    parsed: ParsedCompletion,
+    reference: Sequence[Mapping[str, Mapping[str, list[Any]]]],
+    tools: Sequence[Mapping[str, Any]],
+    reward_mode: str,
+    abstain: str,
+    string_match: Mapping[str, str] | None,
+) -> VerifyResult:
     calls = parsed.calls
     counts = {"num_calls": len(calls), "expected_calls": len(reference)}
     if not calls:
@@ -157,6 +173,7 @@ def verify_tool_calls(
 
 __all__ = [
     "ABSTAIN_MODES",
+    "CALL_FORMATS",
     "INVALID_ARGUMENTS",
     "MAX_CALLS",
     "MAX_CHARS",
