@@ -329,3 +329,16 @@ def test_the_request_is_recovered_from_every_generated_prompt() -> None:
         assert TOOL_USE_PROTOCOL in task.prompt and TOOL_USE_PROTOCOL not in request
     assert prompt_request("Just a question?") is None
     assert as_tool_prompt("Just a question?", [], "sys").messages == ({"role": "user", "content": "Just a question?"},)
+
+
+def test_completion_text_keeps_tool_call_markers_and_drops_the_framing_tokens() -> None:
+    from grpo_agent.policies.causal_lm import CausalLMPolicy
+    from grpo_agent.policies.tiny import build_char_tokenizer, build_tiny_model
+
+    tok = build_char_tokenizer()
+    tok.add_special_tokens({"additional_special_tokens": ["[TOOL_CALLS]"]})
+    policy = CausalLMPolicy.from_pretrained(build_tiny_model(tok), tokenizer=tok, max_new_tokens=4)
+    marker = tok.convert_tokens_to_ids("[TOOL_CALLS]")
+    body = tok('[{"name": "f", "arguments": {}}]', add_special_tokens=False)["input_ids"]
+    ids = [tok.bos_token_id, marker, *body, tok.eos_token_id, tok.pad_token_id]
+    assert policy.completion_text(ids) == '[TOOL_CALLS][{"name": "f", "arguments": {}}]'

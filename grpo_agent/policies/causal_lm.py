@@ -336,6 +336,14 @@ class CausalLMPolicy(BasePolicy):
     def _sample_top_p(self, logits: Tensor) -> Tensor:
         return sample_top_p(logits, self.top_p, self.generator)
 
+    def completion_text(self, token_ids: Sequence[int]) -> str:
+        """A completion's text, without the tokens that frame it (BOS, EOS, padding, unknown) but
+        with every other special token: tool-call markers such as Mistral's ``[TOOL_CALLS]`` or
+        Llama's ``<|python_tag|>`` are special tokens, and the env must see them."""
+        tok = self.tokenizer
+        framing = {*self.eos_token_ids, tok.pad_token_id, tok.bos_token_id, tok.unk_token_id}
+        return str(tok.decode([t for t in token_ids if t not in framing], skip_special_tokens=False))
+
     def _batch(
         self,
         observations: list[Any],
@@ -346,7 +354,7 @@ class CausalLMPolicy(BasePolicy):
         length: Tensor,
         truncated: Tensor,
     ) -> CompletionBatch:
-        texts = self.tokenizer.batch_decode([row[m].tolist() for row, m in zip(tokens, own)], skip_special_tokens=True)
+        texts = [self.completion_text(row[m].tolist()) for row, m in zip(tokens, own)]
         device = self.device
         return CompletionBatch(
             observations=list(observations),
@@ -388,7 +396,7 @@ class CausalLMPolicy(BasePolicy):
                 own_prefix[i] = own_prefix[i] + [False] * len(env_tokens[i]) + [True] * k
                 logp_prefix[i] = logp_prefix[i] + [0.0] * len(env_tokens[i]) + logp[j, :k].tolist()
                 truncated[i] = not bool(done[j])
-                actions[i] = self.tokenizer.decode(tokens[j, :k].tolist(), skip_special_tokens=True)
+                actions[i] = self.completion_text(tokens[j, :k].tolist())
         width = max(len(p) for p in prefixes)
         pad = int(self.tokenizer.pad_token_id)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
