@@ -31,14 +31,22 @@ def draw_tasks(reset: Callable[[], tuple[Any, dict[str, Any]]], n: int, algorith
     observations, task_ids = [], []
     for _ in range(n):
         obs, info = reset()
-        if info.get("task_id") is None:
-            raise ValueError(
-                f"{algorithm} scores each completion by resetting to its task: the env's reset() must return "
-                "info['task_id'] and accept options={'task_id': k}"
-            )
         observations.append(obs)
-        task_ids.append(info["task_id"])
+        task_ids.append(task_id_of(info, algorithm))
     return observations, task_ids
+
+
+def task_id_of(info: dict[str, Any], algorithm: str) -> Any:
+    """The ``task_id`` of reset's ``info``.
+
+    :raises ValueError: when there is none, saying what the env must provide.
+    """
+    if info.get("task_id") is None:
+        raise ValueError(
+            f"{algorithm} scores each completion by resetting to its task: the env's reset() must return "
+            "info['task_id'] and accept options={'task_id': k}"
+        )
+    return info["task_id"]
 
 
 def _score_here(env: gym.Env, actions: Sequence[Any], task_ids: Sequence[Any]) -> Iterator[Scored]:

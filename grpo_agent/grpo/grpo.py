@@ -23,6 +23,7 @@ from grpo_agent.common.base_class import BaseAlgorithm
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
 from grpo_agent.common.losses import ImportanceSamplingLevel, high_entropy_mask
 from grpo_agent.common.multi_turn import MultiTurnCollector, is_multi_turn
+from grpo_agent.common.prompt_samplers import PromptSampler, UniformPromptSampler, make_prompt_sampler
 from grpo_agent.common.reward_shaping import overlong_penalty
 from grpo_agent.common.rollout import score_completions
 from grpo_agent.common.schedules import Schedule, SchedulerType
@@ -98,6 +99,10 @@ class GRPO(BaseAlgorithm):
     :param reward_weights: weights of named reward components: when the env's step ``info``
         has a dict ``"reward_components"``, the reward is ``sum(w[k] * c[k])`` (TRL's
         ``reward_weights``, by name). None uses the env's reward as is.
+    :param prompt_sampler: which prompts go into an update: ``"uniform"`` (the env's draws),
+        ``"difficulty"`` (skip tasks whose recent groups were all solved or all failed; a
+        curriculum option), ``"similarity"`` (one update's prompts share a level), or a
+        :class:`~grpo_agent.common.prompt_samplers.PromptSampler` configured by hand.
     :param dynamic_sampling: what to do with zero-std groups (no learning signal): None keeps
         them (their advantage is 0), ``"drop"`` removes them, ``"resample"`` replaces them
         with new prompts up to ``max_resample_rounds`` times (DAPO's dynamic sampling).
@@ -169,6 +174,7 @@ class GRPO(BaseAlgorithm):
         overlong_buffer_len: int | None = None,
         overlong_penalty_factor: float = 1.0,
         reward_weights: dict[str, float] | None = None,
+        prompt_sampler: str | PromptSampler = "uniform",
         dynamic_sampling: DynamicSampling = None,
         max_resample_rounds: int = 4,
         reward_threshold: float | None = None,
@@ -249,6 +255,7 @@ class GRPO(BaseAlgorithm):
         self.entropy_coef, self.top_entropy_quantile = entropy_coef, top_entropy_quantile
         self.overlong_buffer_len, self.overlong_penalty_factor = overlong_buffer_len, overlong_penalty_factor
         self.reward_weights = None if reward_weights is None else dict(reward_weights)
+        self.prompt_sampler = make_prompt_sampler(prompt_sampler)
         self.dynamic_sampling, self.max_resample_rounds = dynamic_sampling, max_resample_rounds
         self.reward_threshold = reward_threshold
         self.baseline_coef, self.baseline_decay = baseline_coef, baseline_decay
@@ -297,6 +304,7 @@ class GRPO(BaseAlgorithm):
             completions, rewards, ref, components = result
             buffer.add(observations, task_ids, completions, rewards, ref, components)
             grouped = rewards.reshape(-1, self.group_size)
+            self.prompt_sampler.update(task_ids, grouped)
             all_rewards.append(rewards)
             n_drawn += len(grouped)
             n_zero_std += int((grouped.max(axis=1) == grouped.min(axis=1)).sum())
@@ -315,6 +323,8 @@ class GRPO(BaseAlgorithm):
         self.logger.record("rollout/reward_std", float(rewards.std()))
         self.logger.record("rollout/frac_zero_std", n_zero_std / max(n_drawn, 1))
         self.logger.record("rollout/groups_trained", buffer.n_groups)
+        if not isinstance(self.prompt_sampler, UniformPromptSampler):
+            self.logger.record("rollout/prompts_filled", self.prompt_sampler.last_stats.get("filled", 0))
         for name, value in self._info_means.items():
             self.logger.record(f"rollout/{name}", value)
         self.logger.record("time/rollout_s", self._timings["rollout"])
@@ -322,6 +332,10 @@ class GRPO(BaseAlgorithm):
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    def _draw_tasks(self, env: gym.Env, n: int) -> tuple[list[Any], list[Any]]:
+        """``n`` prompts chosen by :attr:`prompt_sampler`, with their task ids."""
+        return self.prompt_sampler.draw(self._reset_env, n, type(self).__name__)
 
     def _rollout_groups(
         self, env: gym.Env, observations: list[Any], task_ids: list[Any], callback: BaseCallback
