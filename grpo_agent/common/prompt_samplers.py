@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,6 +30,8 @@ from grpo_agent.common.rollout import draw_tasks, task_id_of
 
 #: ``reset() -> (observation, info)``: the agent's reset (seeded on first use).
 Reset = Callable[[], tuple[Any, dict[str, Any]]]
+#: The samplers that have a name.
+PromptSamplerName = Literal["uniform", "difficulty", "similarity"]
 #: A task's key, read from reset's ``info``: the name of an ``info`` entry or a function of ``info``.
 KeyFn = str | Callable[[dict[str, Any]], Hashable]
 
@@ -189,7 +191,7 @@ class SimilarityPromptSampler(_FilteringSampler):
         return not chosen or self.key(info) == self.key(chosen[0])
 
 
-def make_prompt_sampler(sampler: str | PromptSampler) -> PromptSampler:
+def make_prompt_sampler(sampler: PromptSamplerName | str | PromptSampler) -> PromptSampler:
     """A sampler from its name (``"uniform"``, ``"difficulty"``, ``"similarity"``) or as given."""
     if isinstance(sampler, PromptSampler):
         return sampler

@@ -23,7 +23,12 @@ from grpo_agent.common.base_class import BaseAlgorithm
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
 from grpo_agent.common.losses import ImportanceSamplingLevel, high_entropy_mask
 from grpo_agent.common.multi_turn import MultiTurnCollector, is_multi_turn
-from grpo_agent.common.prompt_samplers import PromptSampler, UniformPromptSampler, make_prompt_sampler
+from grpo_agent.common.prompt_samplers import (
+    PromptSampler,
+    PromptSamplerName,
+    UniformPromptSampler,
+    make_prompt_sampler,
+)
 from grpo_agent.common.reward_shaping import overlong_penalty
 from grpo_agent.common.rollout import score_completions
 from grpo_agent.common.schedules import Schedule, SchedulerType
@@ -174,7 +179,7 @@ class GRPO(BaseAlgorithm):
         overlong_buffer_len: int | None = None,
         overlong_penalty_factor: float = 1.0,
         reward_weights: dict[str, float] | None = None,
-        prompt_sampler: str | PromptSampler = "uniform",
+        prompt_sampler: PromptSamplerName | PromptSampler = "uniform",
         dynamic_sampling: DynamicSampling = None,
         max_resample_rounds: int = 4,
         reward_threshold: float | None = None,

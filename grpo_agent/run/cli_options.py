@@ -109,7 +109,12 @@ def _json_object(text: str) -> dict[str, Any]:
 def _argparse_spec(hint: Any) -> dict[str, Any] | None:
     """``add_argument`` keywords for a type hint, or None when no flag can express it."""
     args = typing.get_args(hint)
-    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
+    is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    named = [a for a in args if typing.get_origin(a) is Literal]
+    if is_union and type(None) not in args and len(named) == 1:
+        # A name or an object (e.g. a sampler): a command line can only give the name.
+        return {"choices": [str(c) for c in typing.get_args(named[0])]}
+    optional = is_union and type(None) in args
     if optional:
         rest = [a for a in args if a is not type(None)]
         if len(rest) != 1:
