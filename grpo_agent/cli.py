@@ -225,7 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--env-kwargs", default=None, help="JSON env arguments (default: the run's)")
     ev.add_argument("--split", default="test", help="which split to evaluate on, when the env has splits")
     ev.add_argument("--n-tasks", type=int, default=DEFAULT_EVAL_TASKS, help="number of tasks")
-    ev.add_argument("--samples", type=int, default=8, help="samples per task for sampled accuracy and pass@k")
+    ev.add_argument(
+        "--samples",
+        type=int,
+        default=8,
+        help="samples per task for sampled accuracy and pass@k (k = 1, 4, 8, those <= samples)",
+    )
     ev.add_argument(
         "--temperature",
         type=float,
@@ -536,7 +541,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import grpo_envs  # noqa: F401 - registers the grpo/* ids
     from grpo_agent.common.utils import set_random_seed
     from grpo_agent.run import run_folder as rf
-    from grpo_agent.run.accuracy import evaluate_report
+    from grpo_agent.run.accuracy import DEFAULT_PASS_KS, evaluate_report
 
     set_random_seed(args.seed)
     target = pathlib.Path(args.checkpoint)
@@ -585,7 +590,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             return 2
     temperature = args.temperature if args.temperature is not None else run_settings.get("temperature")
     try:
-        report = evaluate_report(policy, eval_env, args.n_tasks, n_samples=args.samples, temperature=temperature)
+        ks = tuple(k for k in DEFAULT_PASS_KS if k <= args.samples) or (1,)
+        report = evaluate_report(policy, eval_env, args.n_tasks, n_samples=args.samples, ks=ks, temperature=temperature)
     except ValueError as exc:
         print(f"grpo eval: {exc}", file=sys.stderr)
         return 2
