@@ -6,7 +6,7 @@ The main job, with no arguments at all::
     grpo train
 
 warm-starts the built-in tiny model on ``grpo/Math-v0`` level 6 (two-digit addition and
-subtraction, 20,000 questions) until it answers ~30% of unseen training questions, trains it
+subtraction, 15,050 questions) until it answers ~30% of unseen training questions, trains it
 with GRPO with a live progress bar, and writes a run folder (logs, checkpoint, reward curve
 with held-out accuracy along the run, summary with held-out accuracy before and after).
 ``grpo train --help`` lists every knob; ``grpo eval RUN_OR_MODEL`` reports greedy accuracy,
@@ -28,7 +28,7 @@ from typing import Any
 #: few minutes (see docs/lm.md for the measurements behind them; tests/test_main_job.py checks
 #: that docs/lm.md states exactly these).
 DEFAULT_ENV = "grpo/Math-v0"
-#: Level 6: 2 x 100 x 100 two-operand questions, so the rollout reward cannot rise by
+#: Level 6: 15,050 two-operand questions, so the rollout reward cannot rise by
 #: memorising (level 1 has ~840 training questions, and RL on it did not transfer). The prompt
 #: is the bare question: the tiny model answers in level 6's worked form (``861 168``, the
 #: verifier reads the last number), so the ``\boxed{}`` instruction would only triple the

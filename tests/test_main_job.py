@@ -52,7 +52,7 @@ def test_level_6_questions_and_worked_answers_are_scored_by_the_verifier():
         task = env.unwrapped.tasks[k]
         a, op, b = re.fullmatch(r"What is (\d+) ([+-]) (\d+)\?\n.*", task.prompt, re.S).groups()
         assert 0 <= int(a) <= 99 and 0 <= int(b) <= 99
-        assert int(task.reference) == (int(a) + int(b) if op == "+" else int(a) - int(b))
+        assert int(task.reference) == (int(a) + int(b) if op == "+" else int(a) - int(b)) >= 0
         completion = reference_completion(env, task)
         assert completion == task.meta["worked_answer"]
         env.reset(options={"task_id": k})
@@ -64,7 +64,7 @@ def test_level_6_questions_and_worked_answers_are_scored_by_the_verifier():
 def test_level_6_splits_never_share_a_question_and_level_1_is_unchanged():
     train = {ProceduralMathTasks(6, 3000, "train")[k].prompt for k in range(3000)}
     test = {ProceduralMathTasks(6, 1000, "test")[k].prompt for k in range(1000)}
-    assert len(train) > 2500 and not train & test
+    assert len(train) > 2400 and not train & test
     first = ProceduralMathTasks(1, 5, "train")[0]
     assert "worked_answer" not in first.meta and gym.make("grpo/Math-v0").unwrapped.tasks[0].meta["level"] in (
         1,

@@ -14,8 +14,9 @@ Levels (the reference answers are strings the verifier reads, e.g. ``"-3"``, ``"
 - level 5: symbolic: expand a product (``x^2+2x+1``; the answer must be expanded), or the
   positive root of ``a x^2 = b`` (reference in simplest radical form, ``\\frac{\\sqrt{2}}{2}``;
   any equal form scores);
-- level 6: column arithmetic: addition or subtraction of two operands in 0..99
-  (``What is 86 + 82?`` -> ``168``), about 20,000 distinct questions. Not in the default mix
+- level 6: column arithmetic: addition or subtraction of two operands in 0..99, differences
+  never negative (``What is 86 + 82?`` -> ``168``, ``What is 57 - 23?`` -> ``34``), 15,050
+  distinct questions. Not in the default mix
   (ask for ``levels=6``); it is the main job of ``grpo train``. Each task also carries a
   worked answer in ``meta["worked_answer"]`` (:func:`column_worked_answer`), the form a
   supervised warm start imitates.
@@ -45,8 +46,8 @@ LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 #: Every level the generator knows: the default mix plus level 6 (column arithmetic), which
 #: is asked for by name.
 ALL_LEVELS: tuple[int, ...] = (*LEVELS, 6)
-#: Level 6's operands lie in 0..COLUMN_OPERAND_MAX: two digits, 2 x 100 x 100 = 20,000
-#: questions, too many for a small model to memorise (~4,000 of them are held out).
+#: Level 6's operands lie in 0..COLUMN_OPERAND_MAX: two digits, 100 x 100 sums and 5,050
+#: non-negative differences, too many for a small model to memorise (~3,000 are held out).
 COLUMN_OPERAND_MAX = 99
 SPLITS: tuple[str, ...] = ("train", "test")
 #: Share of all possible questions that belong to the held-out ``test`` split.
@@ -203,7 +204,8 @@ def _level5(rng: random.Random) -> Generated:
 def column_worked_answer(reference: str) -> str:
     """A completion that works out an integer answer the way column arithmetic does: the sign,
     the digits from the units column up, then the answer itself, which the verifier reads as
-    the last number: ``"168"`` -> ``"861 168"``, ``"-34"`` -> ``"-43 -34"``, ``"7"`` -> ``"7 7"``.
+    the last number: ``"168"`` -> ``"861 168"``, ``"7"`` -> ``"7 7"`` (and ``"-34"`` -> ``"-43 -34"``,
+    although level 6 asks for no negative result).
 
     Writing the units digit first lets a model that reads left to right produce each digit
     from the two operand digits of its column and the carry it has just written, instead of
@@ -217,6 +219,10 @@ def column_worked_answer(reference: str) -> str:
 def _level6(rng: random.Random) -> Generated:
     a, b = rng.randint(0, COLUMN_OPERAND_MAX), rng.randint(0, COLUMN_OPERAND_MAX)
     op = rng.choice("+-")
+    if op == "-" and a < b:
+        # Non-negative differences, as in column subtraction: a negative result would make the
+        # first character of a worked answer (its sign) depend on comparing the whole operands.
+        a, b = b, a
     value = a + b if op == "+" else a - b
     return f"What is {a} {op} {b}?", str(value), "column_arithmetic"
 
