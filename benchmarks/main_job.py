@@ -91,6 +91,13 @@ def run_cli_arm(arm: str, seed: int, args: argparse.Namespace, runs: pathlib.Pat
         runs / f"cache-seed{seed}",
         args.threads,
     )
+    return cli_row(arm, seed, out, summary, wall, args.target)
+
+
+def cli_row(
+    arm: str, seed: int, out: pathlib.Path, summary: dict[str, Any], wall: float, target: float
+) -> dict[str, Any]:
+    """One table row from a ``grpo train`` run folder's summary."""
     return {
         "arm": arm,
         "seed": seed,
@@ -105,7 +112,7 @@ def run_cli_arm(arm: str, seed: int, args: argparse.Namespace, runs: pathlib.Pat
         "train_seconds": summary["train_seconds"],
         "peak_memory_mb": summary["peak_memory_mb"],
         "completions": summary["timesteps"],
-        "samples_to_target": samples_to_target(out, summary, args.target),
+        "samples_to_target": samples_to_target(out, summary, target),
         "run_dir": str(out),
     }
 
@@ -302,6 +309,42 @@ def tables(rows: list[dict[str, Any]], target: float) -> str:
     return "\n".join(lines)
 
 
+def collect(runs: pathlib.Path, target: float) -> list[dict[str, Any]]:
+    """Every finished run under ``runs`` as a table row (``--render``): the command's own wall
+    time (``summary.json``) stands for the process time of the ``grpo``/``ppo`` arms."""
+    rows = []
+    for arm in ("grpo", "ppo", "sft", "beyond"):
+        for seed in range(100):
+            folder, result = runs / f"{arm}-seed{seed}", runs / f"{arm}-seed{seed}.json"
+            if (folder / "summary.json").exists():
+                summary = json.loads((folder / "summary.json").read_text())
+                if summary.get("status") == "finished":
+                    rows.append(cli_row(arm, seed, folder, summary, summary["wall_seconds"], target))
+            elif result.exists():
+                rows.append(json.loads(result.read_text()))
+    return rows
+
+
+def write_outputs(rows: list[dict[str, Any]], args: argparse.Namespace, seeds: list[int]) -> None:
+    """``main_job.csv`` and ``main_job.md`` under ``args.out_dir``; the table is printed too."""
+    order = {a: i for i, a in enumerate(["grpo", "ppo", "sft", "beyond"])}
+    rows.sort(key=lambda r: (order.get(r["arm"], 9), r["seed"]))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(args.out_dir / "main_job.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    text = (
+        f"# The main job and its baselines, seeds {', '.join(map(str, seeds))}\n\n"
+        + tables(rows, args.target)
+        + f"\n\nMeasured on: {_report.machine_description()}; {args.threads} torch thread(s) per run, "
+        f"{args.jobs} run(s) at a time.\n"
+    )
+    (args.out_dir / "main_job.md").write_text(text)
+    print(text)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         worker_main(sys.argv[2:])
@@ -317,7 +360,14 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.5, help="held-out accuracy of 'samples to target'")
     parser.add_argument("--out-dir", type=pathlib.Path, default=_report.DEFAULT_OUT_DIR)
     parser.add_argument("--runs-dir", type=pathlib.Path, default=None, help="run folders (default: a temp dir)")
+    parser.add_argument(
+        "--render", action="store_true", help="only re-render the tables from the finished runs in --runs-dir"
+    )
     args = parser.parse_args()
+    if args.render:
+        rows = collect(args.runs_dir, args.target)
+        write_outputs(rows, args, sorted({r["seed"] for r in rows}))
+        return
     runs = args.runs_dir or pathlib.Path(tempfile.mkdtemp(prefix="main_job-"))
     runs.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
@@ -343,22 +393,7 @@ def main() -> None:
             return row
 
         rows += list(pool.map(run, jobs))
-    order = {a: i for i, a in enumerate(["grpo", "ppo", "sft", "beyond"])}
-    rows.sort(key=lambda r: (order.get(r["arm"], 9), r["seed"]))
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(args.out_dir / "main_job.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    text = (
-        f"# The main job and its baselines, seeds {', '.join(map(str, args.seeds))}\n\n"
-        + tables(rows, args.target)
-        + f"\n\nMeasured on: {_report.machine_description()}; {args.threads} torch thread(s) per run, "
-        f"{args.jobs} seed(s) at a time.\n"
-    )
-    (args.out_dir / "main_job.md").write_text(text)
-    print(text)
+    write_outputs(rows, args, args.seeds)
 
 
 if __name__ == "__main__":

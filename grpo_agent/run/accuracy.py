@@ -194,7 +194,7 @@ class EvalReport:
         return [
             f"greedy accuracy   {self.greedy}",
             f"sampled accuracy  {self.sampled}  (temperature {self.temperature:g}, {self.n_samples} samples per task)",
-            *(f"pass@{k:<14}{e}" for k, e in self.pass_at.items()),
+            *(f"pass@{k:<13}{e}" for k, e in self.pass_at.items()),
             f"tasks             {self.n_tasks} (95% intervals: Wilson for greedy, normal over tasks otherwise)",
         ]
 
