@@ -32,6 +32,7 @@ Writes ``lm_grpo_vs_ppo.csv`` (one row per run), ``lm_grpo_vs_ppo.md`` (the tabl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -59,14 +60,12 @@ def machine() -> str:
     """When and where the numbers were taken (absolute times mean nothing without it)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     model = platform.processor() or platform.machine()
-    try:
+    with contextlib.suppress(OSError, StopIteration):  # no /proc (macOS) or no "model name" line
         model = next(
             line.split(":", 1)[1].strip()
             for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    except (OSError, StopIteration):
-        pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"{now}; {cores} usable CPU cores ({model}); no GPU used; load average (1, 5, 15 min) {load}"
