@@ -28,6 +28,8 @@ FAST = [
     "--no-progress",
     "--save-every",
     "1",
+    "--eval-every",
+    "1",
 ]
 
 
@@ -64,7 +66,20 @@ def test_train_writes_a_complete_run_folder_and_resume_continues_it(tmp_path, ca
     assert summary["status"] == "finished" and summary["timesteps"] == 16 and summary["heldout_split"] == "test"
     for key in ("heldout_accuracy_before", "heldout_accuracy_after", "wall_seconds", "peak_memory_mb"):
         assert summary[key] is not None, key
-    assert len(progress_rows(run)) == 2
+    for when in ("heldout_before", "heldout_after"):
+        report = summary[when]
+        assert report["n_tasks"] == 4 and report["n_samples"] == 8 and report["temperature"] == 1.0
+        for name in ("greedy_accuracy", "sampled_accuracy", "pass@1", "pass@4", "pass@8"):
+            e = report[name]
+            assert 0.0 <= e["ci95_low"] <= e["value"] <= e["ci95_high"] <= 1.0, (when, name)
+    assert summary["heldout_before"]["greedy_accuracy"]["value"] == summary["heldout_accuracy_before"]
+    markdown = (run / "summary.md").read_text()
+    assert "| pass@8 |" in markdown and "| greedy accuracy |" in markdown
+    rows = progress_rows(run)
+    assert len(rows) == 2
+    # --eval-every 1: the second rollout's row holds the accuracy of the weights after update 1.
+    assert rows[0]["eval/heldout_accuracy"] == "" and 0.0 <= float(rows[1]["eval/heldout_accuracy"]) <= 1.0
+    assert float(rows[1]["eval/trained_completions"]) == 8
 
     # A second train into the same folder is refused: it would overwrite the run.
     assert cli.main(["train", *FAST, "--output", str(run)]) == 2
@@ -80,8 +95,14 @@ def test_train_writes_a_complete_run_folder_and_resume_continues_it(tmp_path, ca
     assert cli.main(["eval", str(run), "--n-tasks", "4", "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["n_tasks"] == 4 and 0.0 <= report["accuracy"] <= 1.0
+    assert report["accuracy"] == report["greedy_accuracy"]["value"] and "pass@4" in report
     assert report["env_kwargs"]["split"] == "test"
-    assert cli.main(["eval", str(run / "model"), "--n-tasks", "4"]) == 0
+    assert cli.main(["eval", str(run / "model"), "--n-tasks", "4", "--samples", "4", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "pass@4" in report and "pass@8" not in report  # pass@k only where k <= samples
+    assert cli.main(["eval", str(run / "model"), "--n-tasks", "4", "--temperature", "0.5"]) == 0
+    text = capsys.readouterr().out
+    assert "pass@8" in text and "temperature 0.5" in text
 
 
 def test_ppo_runs_from_the_cli(tmp_path):

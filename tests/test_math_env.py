@@ -177,7 +177,7 @@ def test_prompt_template_and_strategies_are_configurable() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"levels": 6}, "levels must be"),
+        ({"levels": 7}, "levels must be"),
         ({"levels": []}, "levels must be"),
         ({"split": "validation"}, "split must be one of"),
         ({"num_tasks": 0}, "num_tasks must be"),

@@ -10,9 +10,13 @@ exactly like any Hugging Face model on disk.
 A freshly initialised model knows nothing, and RL from zero reward learns nothing (every
 GRPO group has the same reward 0). :func:`warm_start_tiny` therefore fine-tunes it with
 supervised learning (:func:`sft`) on the env's own training tasks, prompt -> reference
-answer written the way the env's answer extractor reads it, for a deliberately short budget:
-the result answers some tasks correctly, leaving room for RL to improve it. The warm-started
-model is cached on disk, keyed by a hash of everything that determines it.
+answer written the way the env's answer extractor reads it (or the task's worked answer when
+it has one), for a deliberately short budget: the result answers some tasks correctly,
+leaving room for RL to improve it. The budget is either a fixed number of steps or, with
+``SFTConfig(target_accuracy=...)``, "until greedy accuracy on training questions the warm
+start has not seen reaches the target": a fixed budget leaves some seeds far weaker than
+others, a target gives every seed the same starting skill. The warm-started model is cached
+on disk, keyed by a hash of everything that determines it.
 
 Example::
 
@@ -71,7 +75,7 @@ def default_cache_dir() -> Path:
 
 
 #: Bump when anything below changes what a cached warm start contains.
-_WARM_START_VERSION = 1
+_WARM_START_VERSION = 2
 
 
 def build_char_tokenizer(charset: str = DEFAULT_CHARSET) -> PreTrainedTokenizerFast:
@@ -181,13 +185,18 @@ def render_chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> str:
 def reference_completion(env: Any, task: Any) -> str:
     """The completion that states ``task``'s reference answer the way ``env`` reads answers.
 
-    An env can define ``reference_completion(task) -> str``; otherwise math-style envs get
-    ``\\boxed{reference}`` (read by every math extractor) and other envs the reference as text.
+    An env can define ``reference_completion(task) -> str``; otherwise a task with a worked
+    answer (``task.meta["worked_answer"]``, e.g. Math-v0 level 6's ``861 168``) gets it,
+    math-style envs ``\\boxed{reference}`` (read by every math extractor) and other envs the
+    reference as text.
     """
     base = getattr(env, "unwrapped", env)
     custom: Callable[[Any], str] | None = getattr(base, "reference_completion", None)
     if callable(custom):
         return str(custom(task))
+    worked = (getattr(task, "meta", None) or {}).get("worked_answer")
+    if worked is not None:
+        return str(worked)
     ref = task.reference
     if isinstance(ref, (int, float, str)) and "math" in type(base).__name__.lower():
         return f"\\boxed{{{ref}}}"
@@ -211,18 +220,70 @@ def sft_examples_from_env(env: Any, max_examples: int | None = None) -> list[tup
     return [(tasks[i].prompt, reference_completion(base, tasks[i])) for i in range(n)]
 
 
+def split_off_check_tasks(env: Any, n_check: int, max_examples: int | None = None) -> tuple[list[Any], list[Any]]:
+    """``(sft_tasks, check_tasks)``: the env's tasks, with ``n_check`` distinct questions set
+    aside (the last ones) and every copy of those questions removed from the SFT tasks, so that
+    accuracy on the check tasks measures questions the warm start has never seen.
+
+    :param env: the (training-split) env whose tasks are split.
+    :param n_check: how many distinct questions to set aside.
+    :param max_examples: use only the env's first ``max_examples`` tasks.
+    """
+    base = getattr(env, "unwrapped", env)
+    tasks = base.tasks
+    n = len(tasks) if max_examples is None else min(len(tasks), max_examples)
+    everything = [tasks[i] for i in range(n)]
+    check: dict[str, Any] = {}
+    for task in reversed(everything):
+        if len(check) == n_check:
+            break
+        check.setdefault(task.prompt, task)
+    kept = [t for t in everything if t.prompt not in check]
+    if not kept or len(check) < n_check:
+        raise ValueError(
+            f"the env has {n} tasks, too few to set {n_check} distinct questions aside for the accuracy check "
+            "and still train on the rest: give the env more tasks (num_tasks) or lower check_tasks"
+        )
+    return kept, list(check.values())[::-1]
+
+
+def greedy_accuracy(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, env: Any, tasks: Sequence[Any], max_new_tokens: int
+) -> float:
+    """Fraction of ``tasks`` that ``model`` answers correctly with greedy decoding, as ``env``
+    verifies them (``env.verify(task, completion)``)."""
+    from grpo_agent.policies.causal_lm import CausalLMPolicy  # causal_lm imports this module
+
+    base = getattr(env, "unwrapped", env)
+    policy = CausalLMPolicy(None, None, model, tokenizer, device=model.device, max_new_tokens=max_new_tokens)
+    correct = 0
+    for start in range(0, len(tasks), 128):
+        chunk = tasks[start : start + 128]
+        actions = policy.sample([t.prompt for t in chunk], n=1, deterministic=True).actions
+        correct += sum(bool(base.verify(t, a).correct) for t, a in zip(chunk, actions, strict=True))
+    return correct / max(len(tasks), 1)
+
+
 @dataclass(frozen=True)
 class SFTConfig:
     """Budget of the supervised warm start.
 
     The default budget is deliberately short: on ``grpo/Math-v0`` at level 1 it leaves the
     tiny model with a partial held-out accuracy, which is the headroom GRPO is shown to use.
+    With ``target_accuracy`` set, training stops at the first check (every ``check_every``
+    steps) where greedy accuracy on ``check_tasks`` training questions kept out of the SFT
+    data reaches the target, and ``steps`` is only the most it may take.
 
-    :param steps: optimizer steps.
+    :param steps: optimizer steps (with ``target_accuracy``: at most this many).
     :param batch_size: examples per step.
     :param lr: AdamW learning rate (linear warm-up over the first 10% of steps, then constant).
     :param weight_decay: AdamW weight decay.
     :param seed: seed of the batch order and the model's initialisation.
+    :param target_accuracy: stop once greedy accuracy on the check questions reaches this
+        (None: always take ``steps`` steps).
+    :param check_every: steps between accuracy checks.
+    :param check_tasks: distinct training questions set aside for the checks.
+    :param warmup_steps: steps of linear learning-rate warm-up (None: 10% of ``steps``).
     """
 
     steps: int = 600
@@ -230,6 +291,10 @@ class SFTConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     seed: int = 0
+    target_accuracy: float | None = None
+    check_every: int = 25
+    check_tasks: int = 200
+    warmup_steps: int | None = None
 
 
 def sft(
@@ -240,6 +305,7 @@ def sft(
     *,
     device: str | torch.device = "cpu",
     on_step: Callable[[int, float], None] | None = None,
+    should_stop: Callable[[int], bool] | None = None,
 ) -> list[float]:
     """Supervised fine-tuning on ``(prompt, completion)`` pairs; the loss covers only the
     completion and its closing EOS token, never the prompt.
@@ -250,7 +316,9 @@ def sft(
     :param config: the step budget and optimizer settings.
     :param device: where to train.
     :param on_step: called as ``on_step(step, loss)`` after every step (e.g. a progress bar).
-    :return: the loss of every step.
+    :param should_stop: called as ``should_stop(steps_done)`` every ``config.check_every``
+        steps (with the model in eval mode); True ends the training there.
+    :return: the loss of every step taken.
     """
     if not examples:
         raise ValueError("sft needs at least one (prompt, completion) example")
@@ -262,7 +330,7 @@ def sft(
         encoded.append((p, c))
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    warmup = max(1, config.steps // 10)
+    warmup = max(1, config.steps // 10 if config.warmup_steps is None else config.warmup_steps)
 
     def lr_at(step: int) -> float:
         # Linear warm-up, then constant: a decaying rate would make the warm start's accuracy
@@ -298,12 +366,25 @@ def sft(
         losses.append(out.loss.item())
         if on_step is not None:
             on_step(step, losses[-1])
+        if should_stop is not None and (step + 1) % config.check_every == 0:
+            model.eval()
+            stop = should_stop(step + 1)
+            model.train()
+            if stop:
+                break
     model.eval()
     return losses
 
 
-def warm_start_key(examples: Sequence[tuple[str, str]], tiny: TinyConfig, sft_config: SFTConfig, charset: str) -> str:
-    """Hash of everything that determines a warm-started tiny model (its cache key)."""
+def warm_start_key(
+    examples: Sequence[tuple[str, str]],
+    tiny: TinyConfig,
+    sft_config: SFTConfig,
+    charset: str,
+    check: Sequence[tuple[str, str]] = (),
+) -> str:
+    """Hash of everything that determines a warm-started tiny model (its cache key): the
+    shape, the budget, the characters, every training example and every check question."""
     h = hashlib.sha256()
     h.update(
         json.dumps(
@@ -319,6 +400,10 @@ def warm_start_key(examples: Sequence[tuple[str, str]], tiny: TinyConfig, sft_co
     )
     for prompt, target in examples:
         h.update(prompt.encode("utf-8", "surrogatepass") + b"\x00" + target.encode("utf-8", "surrogatepass") + b"\x01")
+    if check:
+        h.update(b"\x02check")
+        for prompt, reference in check:
+            h.update(prompt.encode("utf-8", "surrogatepass") + b"\x00" + reference.encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:20]
 
 
@@ -332,6 +417,7 @@ def warm_start_tiny(
     cache_dir: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
     verbose: int = 0,
+    max_new_tokens: int = 16,
 ) -> Path:
     """Build the tiny model, fine-tune it on ``env``'s tasks, save it; return its folder.
 
@@ -349,12 +435,19 @@ def warm_start_tiny(
     :param cache_dir: cache root (default ``$GRPO_GYM_CACHE`` or ``~/.cache/grpo-gym``).
     :param device: where to train.
     :param verbose: 1 prints what is being done and how long it took.
+    :param max_new_tokens: longest greedy answer in the accuracy checks (``target_accuracy``).
     """
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Writing model shards" bars would clutter the run's output
-    examples = sft_examples_from_env(env, max_examples)
-    key = warm_start_key(examples, tiny, sft_config, charset)
+    base = getattr(env, "unwrapped", env)
+    check_tasks: list[Any] = []
+    if sft_config.target_accuracy is None:
+        examples = sft_examples_from_env(env, max_examples)
+    else:
+        kept, check_tasks = split_off_check_tasks(env, sft_config.check_tasks, max_examples)
+        examples = [(t.prompt, reference_completion(base, t)) for t in kept]
+    key = warm_start_key(examples, tiny, sft_config, charset, [(t.prompt, str(t.reference)) for t in check_tasks])
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     final = root / "tiny" / key
     if (final / "config.json").exists():
@@ -365,17 +458,32 @@ def warm_start_tiny(
     start = time.perf_counter()
     tokenizer = build_char_tokenizer(charset)
     model = build_tiny_model(tokenizer, tiny, seed=sft_config.seed)
+    checks: list[tuple[int, float]] = []
+
+    def reached_target(steps_done: int) -> bool:
+        accuracy = greedy_accuracy(model, tokenizer, env, check_tasks, max_new_tokens)
+        checks.append((steps_done, accuracy))
+        if verbose >= 2:
+            print(f"  SFT step {steps_done}: greedy accuracy {accuracy:.1%} on {len(check_tasks)} unseen questions")
+        return accuracy >= float(sft_config.target_accuracy or 0.0)
+
+    steps_taken = 0
     if sft_config.steps > 0:
         # A live bar only on a terminal: in a log file every redraw would be a new line.
         bar = _sft_progress(sft_config.steps) if verbose and sys.stderr.isatty() else None
-        sft(
-            model,
-            tokenizer,
-            examples,
-            sft_config,
-            device=device,
-            on_step=(lambda s, loss: bar(s, loss)) if bar else None,
+        steps_taken = len(
+            sft(
+                model,
+                tokenizer,
+                examples,
+                sft_config,
+                device=device,
+                on_step=(lambda s, loss: bar(s, loss)) if bar else None,
+                should_stop=reached_target if check_tasks else None,
+            )
         )
+        if bar is not None:
+            bar(sft_config.steps - 1, float("nan"), close=True)
     model.to("cpu")
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
     try:
@@ -388,6 +496,8 @@ def warm_start_tiny(
                     "sft": asdict(sft_config),
                     "n_examples": len(examples),
                     "env": getattr(getattr(env, "spec", None), "id", None),
+                    "steps_taken": steps_taken,
+                    "check_accuracy": checks,
                 },
                 indent=2,
             )
@@ -400,20 +510,30 @@ def warm_start_tiny(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if verbose:
+        reached = (
+            f" (greedy accuracy {checks[-1][1]:.1%} on {len(check_tasks)} unseen training questions, "
+            f"target {sft_config.target_accuracy:.0%})"
+            if checks
+            else ""
+        )
         print(
-            f"tiny warm start: {sft_config.steps} SFT steps on {len(examples)} tasks in "
+            f"tiny warm start: {steps_taken} SFT steps on {len(examples)} tasks{reached} in "
             f"{time.perf_counter() - start:.1f}s, saved to {final}"
         )
     return final
 
 
-def _sft_progress(total: int) -> Callable[[int, float], None]:
-    """A tqdm bar for the warm start, advanced by ``(step, loss)`` calls."""
+def _sft_progress(total: int) -> Callable[..., None]:
+    """A tqdm bar for the warm start, advanced by ``(step, loss)`` calls; ``close=True`` closes
+    it (a warm start that reaches its target stops before ``total``)."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, desc="warm start (SFT)", leave=False)
 
-    def update(step: int, loss: float) -> None:
+    def update(step: int, loss: float, close: bool = False) -> None:
+        if close:
+            bar.close()
+            return
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}")
         if step + 1 == total:
@@ -443,7 +563,10 @@ class TinyPolicy(_causal_lm_policy()):  # type: ignore[misc]
     :param action_space: the env's action space.
     :param env: the env (its training tasks) to warm-start on; None for no warm start.
     :param sft_steps: warm-start budget in optimizer steps (default :class:`SFTConfig`'s);
-        0 skips the warm start.
+        0 skips the warm start. With ``sft_config``: overrides its ``steps``.
+    :param sft_config: the whole warm-start configuration, as an :class:`SFTConfig` or a dict
+        of its fields (e.g. ``{"target_accuracy": 0.3, "steps": 2000}``); its ``seed`` is
+        replaced by ``seed``.
     :param seed: seed of the initialisation and of the SFT batch order.
     :param tiny_config: the network's shape, as a :class:`TinyConfig` or a dict of its fields.
     :param charset: the tokenizer's characters.
@@ -464,6 +587,7 @@ class TinyPolicy(_causal_lm_policy()):  # type: ignore[misc]
         env: Any = None,
         *,
         sft_steps: int | None = None,
+        sft_config: SFTConfig | dict[str, Any] | None = None,
         seed: int = 0,
         tiny_config: TinyConfig | dict[str, Any] | None = None,
         charset: str = DEFAULT_CHARSET,
@@ -477,10 +601,20 @@ class TinyPolicy(_causal_lm_policy()):  # type: ignore[misc]
         kwargs.setdefault("max_new_tokens", 16)
         kwargs.setdefault("device", "cpu")
         kwargs.pop("model", None)  # the tiny network is rebuilt from tiny_config, never loaded by name
-        sft_config = SFTConfig(seed=seed) if sft_steps is None else SFTConfig(steps=int(sft_steps), seed=seed)
+        fields = asdict(sft_config) if isinstance(sft_config, SFTConfig) else dict(sft_config or {})
+        fields["seed"] = seed
+        if sft_steps is not None:
+            fields["steps"] = int(sft_steps)
+        sft_config = SFTConfig(**fields)
         if env is not None and sft_config.steps > 0:
             path = warm_start_tiny(
-                env, tiny=tiny_config, sft_config=sft_config, charset=charset, cache_dir=cache_dir, verbose=verbose
+                env,
+                tiny=tiny_config,
+                sft_config=sft_config,
+                charset=charset,
+                cache_dir=cache_dir,
+                verbose=verbose,
+                max_new_tokens=kwargs["max_new_tokens"],
             )
             super().__init__(observation_space, action_space, path, **kwargs)
         else:

@@ -4,13 +4,15 @@
 
     runs/<name>/
       config.json        every setting of the run (what --resume reads back)
-      progress.csv       one row per update: rollout/*, train/*, time/* metrics
+      progress.csv       one row per update: rollout/*, train/*, time/* metrics, and every
+                         --eval-every updates eval/heldout_accuracy (greedy, held-out split)
       tb/                TensorBoard event files (``tensorboard --logdir runs/<name>/tb``)
       checkpoint.zip     the last checkpoint: agent, optimiser and RNG states (written atomically)
       model/             the trained policy as a Hugging Face model folder (final step)
-      reward_curve.png   rollout reward and accuracy against completions seen
-      summary.json       held-out accuracy before and after, time, peak memory, faults
-      summary.md         the same, as a table to read
+      reward_curve.png   rollout reward and held-out accuracy against completions seen
+      summary.json       held-out greedy/sampled accuracy and pass@k before and after (with
+                         95% intervals), time, peak memory, faults
+      summary.md         the same, as tables to read
 """
 
 from __future__ import annotations
@@ -93,6 +95,43 @@ class RunCallback(BaseCallback):
             atomic_save(self.model, self.run_dir / CHECKPOINT_FILE)
 
 
+class HeldoutAccuracyCallback(BaseCallback):
+    """Greedy held-out accuracy every ``every`` updates, logged as ``eval/heldout_accuracy``
+    together with ``eval/trained_completions``, the completions the evaluated weights were
+    trained on (the reward curve's x for that point).
+
+    It runs at the end of a rollout, before that rollout's update, so it measures the weights
+    the previous updates produced; the policy's sampling RNG is untouched (greedy decoding).
+
+    :param eval_env: the held-out env.
+    :param n_tasks: its first ``n_tasks`` tasks are answered.
+    :param every: updates between evaluations (0: never).
+    """
+
+    def __init__(self, eval_env: Any, n_tasks: int, every: int) -> None:
+        super().__init__()
+        self.eval_env, self.n_tasks, self.every = eval_env, n_tasks, every
+        self.rollouts = 0
+        self.trained_on = 0
+
+    def _on_training_start(self) -> None:
+        self.trained_on = self.model.num_timesteps
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        from grpo_agent.run.accuracy import evaluate_accuracy
+
+        self.rollouts += 1
+        # Rollout 1 sees the starting weights, which the run measured before training.
+        if self.every and self.rollouts > 1 and (self.rollouts - 1) % self.every == 0:
+            accuracy = evaluate_accuracy(self.model.policy, self.eval_env, self.n_tasks).accuracy
+            self.logger.record("eval/heldout_accuracy", accuracy)
+            self.logger.record("eval/trained_completions", self.trained_on)
+        self.trained_on = self.model.num_timesteps
+
+
 def peak_memory_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -112,10 +151,17 @@ def plot_reward_curve(
     run_dir: pathlib.Path, title: str, before: float | None = None, after: float | None = None
 ) -> pathlib.Path | None:
     """Draw ``reward_curve.png``: rollout reward (and its running mean) against completions,
-    with the held-out accuracy before and after as horizontal marks. None if nothing was logged."""
-    rows = [r for r in read_progress(run_dir) if r.get("rollout/reward_mean") not in (None, "")]
+    and held-out greedy accuracy at the start, at every mid-run evaluation and at the end.
+    None if nothing was logged."""
+    progress = read_progress(run_dir)
+    rows = [r for r in progress if r.get("rollout/reward_mean") not in (None, "")]
     if not rows:
         return None
+    held = [
+        (float(r["eval/trained_completions"]), float(r["eval/heldout_accuracy"]))
+        for r in progress
+        if r.get("eval/heldout_accuracy") not in (None, "") and r.get("eval/trained_completions") not in (None, "")
+    ]
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
@@ -128,10 +174,12 @@ def plot_reward_curve(
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(x, y, color="tab:blue", alpha=0.3, label="rollout reward (train tasks, sampled)")
     ax.plot(x, smooth, color="tab:blue", label=f"running mean ({window} updates)")
-    if before is not None:
-        ax.axhline(before, color="tab:gray", linestyle="--", label=f"held-out accuracy before: {before:.1%}")
-    if after is not None:
-        ax.axhline(after, color="tab:green", linestyle="--", label=f"held-out accuracy after: {after:.1%}")
+    points = ([(0.0, before)] if before is not None else []) + held + ([(x[-1], after)] if after is not None else [])
+    if points:
+        label = "held-out accuracy (greedy)"
+        if before is not None and after is not None:
+            label += f": {before:.1%} -> {after:.1%}"
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color="tab:green", label=label)
     ax.set_xlabel("completions")
     ax.set_ylabel("reward / accuracy")
     ax.set_ylim(-0.02, 1.02)
@@ -152,11 +200,43 @@ def write_json_atomic(path: pathlib.Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+#: The held-out reports of a summary (``EvalReport.as_dict()``), shown side by side in summary.md.
+REPORT_KEYS = ("heldout_before", "heldout_after")
+
+
+def _report_table(summary: dict[str, Any]) -> list[str]:
+    """Held-out quantities before and after, one row each, with their 95% intervals."""
+    reports = [summary.get(k) for k in REPORT_KEYS]
+    if not any(isinstance(r, dict) for r in reports):
+        return []
+    first = next(r for r in reports if isinstance(r, dict))
+    names = [k for k, v in first.items() if isinstance(v, dict) and "value" in v]
+
+    def cell(report: Any, name: str) -> str:
+        if not isinstance(report, dict) or name not in report:
+            return ""
+        e = report[name]
+        return f"{e['value']:.1%} [{e['ci95_low']:.1%}, {e['ci95_high']:.1%}]"
+
+    lines = [
+        f"Held-out split, first {first['n_tasks']} tasks; sampled at temperature {first['temperature']:g}, "
+        f"{first['n_samples']} samples per task; 95% intervals (Wilson for greedy, normal over tasks otherwise).",
+        "",
+        "| held-out | before | after |",
+        "| --- | --- | --- |",
+    ]
+    lines += [f"| {name.replace('_', ' ')} | {cell(reports[0], name)} | {cell(reports[1], name)} |" for name in names]
+    return [*lines, ""]
+
+
 def write_summary(run_dir: pathlib.Path, summary: dict[str, Any]) -> None:
-    """``summary.json`` and a readable ``summary.md``."""
+    """``summary.json`` and a readable ``summary.md`` (the held-out reports side by side, then
+    every other entry)."""
     write_json_atomic(run_dir / SUMMARY_FILE, summary)
-    lines = ["| quantity | value |", "| --- | --- |"]
+    lines = [*_report_table(summary), "| quantity | value |", "| --- | --- |"]
     for key, value in summary.items():
+        if key in REPORT_KEYS:
+            continue
         if isinstance(value, float):
             value = f"{value:.4g}"
         elif isinstance(value, (dict, list)):

@@ -13,9 +13,15 @@ Levels (the reference answers are strings the verifier reads, e.g. ``"-3"``, ``"
 - level 4: a linear equation in x (``-3``, ``7/2``);
 - level 5: symbolic: expand a product (``x^2+2x+1``; the answer must be expanded), or the
   positive root of ``a x^2 = b`` (reference in simplest radical form, ``\\frac{\\sqrt{2}}{2}``;
-  any equal form scores).
+  any equal form scores);
+- level 6: column arithmetic: addition or subtraction of two operands in 0..99, differences
+  never negative (``What is 86 + 82?`` -> ``168``, ``What is 57 - 23?`` -> ``34``), 15,050
+  distinct questions. Not in the default mix
+  (ask for ``levels=6``); it is the main job of ``grpo train``. Each task also carries a
+  worked answer in ``meta["worked_answer"]`` (:func:`column_worked_answer`), the form a
+  supervised warm start imitates.
 
-Level 1 is meant to be learnable by the built-in tiny language model.
+Levels 1 and 6 are meant to be learnable by the built-in tiny language model.
 
 The loaders read GSM8K-format (``question``, ``answer`` ending in ``#### 72``) and MATH-format
 (``problem``, ``solution`` with a ``\\boxed{}`` answer, optional ``answer``, ``level``,
@@ -35,7 +41,14 @@ from typing import Any
 from grpo_envs.tasks.base import GeneratedTasks, Task
 from grpo_envs.verify.math import extract_answer
 
+#: The levels a generated Math-v0 draws from by default.
 LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
+#: Every level the generator knows: the default mix plus level 6 (column arithmetic), which
+#: is asked for by name.
+ALL_LEVELS: tuple[int, ...] = (*LEVELS, 6)
+#: Level 6's operands lie in 0..COLUMN_OPERAND_MAX: two digits, 100 x 100 sums and 5,050
+#: non-negative differences, too many for a small model to memorise (~3,000 are held out).
+COLUMN_OPERAND_MAX = 99
 SPLITS: tuple[str, ...] = ("train", "test")
 #: Share of all possible questions that belong to the held-out ``test`` split.
 TEST_FRACTION = 0.2
@@ -188,6 +201,35 @@ def _level5(rng: random.Random) -> Generated:
     return question, _simplified_root(b, a), "radical"
 
 
+def column_worked_answer(reference: str) -> str:
+    """A completion that works out an integer answer the way column arithmetic does: the sign,
+    the digits from the units column up, then the answer itself, which the verifier reads as
+    the last number: ``"168"`` -> ``"861 168"``, ``"7"`` -> ``"7 7"`` (and ``"-34"`` -> ``"-43 -34"``,
+    although level 6 asks for no negative result).
+
+    Writing the units digit first lets a model that reads left to right produce each digit
+    from the two operand digits of its column and the carry it has just written, instead of
+    having to know the carry out of the units before it writes the tens.
+    """
+    value = int(reference)
+    digits = str(abs(value))[::-1]
+    return f"{'-' if value < 0 else ''}{digits} {value}"
+
+
+def _level6(rng: random.Random) -> Generated:
+    a, b = rng.randint(0, COLUMN_OPERAND_MAX), rng.randint(0, COLUMN_OPERAND_MAX)
+    op = rng.choice("+-")
+    if op == "-" and a < b:
+        # Non-negative differences, as in column subtraction: a negative result would make the
+        # first character of a worked answer (its sign) depend on comparing the whole operands.
+        a, b = b, a
+    value = a + b if op == "+" else a - b
+    return f"What is {a} {op} {b}?", str(value), "column_arithmetic"
+
+
+#: Worked answers (a completion that shows the work and ends with the answer), by family.
+_WORKED: dict[str, Callable[[str], str]] = {"column_arithmetic": column_worked_answer}
+
 #: Extra constraints on the *form* of an answer, checked by the env: "expand (x+1)^2" is not
 #: answered by "(x+1)^2", although the two are equal.
 _FORMS: dict[str, dict[str, str]] = {"expand": {"answer_form": "expanded"}}
@@ -198,13 +240,14 @@ _GENERATORS: dict[int, Callable[[random.Random], Generated]] = {
     3: _level3,
     4: _level4,
     5: _level5,
+    6: _level6,
 }
 
 
 class ProceduralMathTasks(GeneratedTasks):
     """A fixed-size, deterministic source of generated math tasks.
 
-    :param levels: difficulty levels to draw from (an int or a sequence of ints in 1..5);
+    :param levels: difficulty levels to draw from (an int or a sequence of ints in 1..6);
         task ``k`` has level ``levels[k % len(levels)]``, so the levels are balanced.
     :param num_tasks: number of tasks (the source's length).
     :param split: ``"train"`` or ``"test"``; the two never share a question.
@@ -221,7 +264,7 @@ class ProceduralMathTasks(GeneratedTasks):
     def __init__(
         self, levels: int | Sequence[int] = LEVELS, num_tasks: int = 1000, split: str = "train", seed: int = 0
     ) -> None:
-        super().__init__(num_tasks, levels, LEVELS)
+        super().__init__(num_tasks, levels, ALL_LEVELS)
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         self.split, self.seed = split, int(seed)
@@ -231,11 +274,12 @@ class ProceduralMathTasks(GeneratedTasks):
         for _ in range(_MAX_DRAWS):
             question, reference, family = _GENERATORS[level](rng)
             if split_of(question) == self.split:
+                worked = {"worked_answer": _WORKED[family](reference)} if family in _WORKED else {}
                 return Task(
                     prompt=question,
                     reference=reference,
                     id=f"math-{self.split}-L{level}-{index:05d}",
-                    meta={"level": level, "family": family, "source": "procedural", **_FORMS.get(family, {})},
+                    meta={"level": level, "family": family, "source": "procedural", **_FORMS.get(family, {}), **worked},
                 )
         raise RuntimeError(f"level {level} produced no {self.split} question in {_MAX_DRAWS} draws")
 
