@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import grpo_envs  # noqa: F401 - registers the grpo/* ids
-from grpo_agent.policies import tiny as tiny_module
+from grpo_agent.policies import warm_start as warm_start_module
 from grpo_agent.policies.causal_lm import CausalLMPolicy
 from grpo_agent.policies.tiny import (
     SFTConfig,
@@ -97,13 +97,13 @@ def test_warm_start_is_cached_by_content_and_written_atomically(tmp_path, monkey
     def must_not_train(*args, **kwargs):
         raise AssertionError("a cached warm start must not train again")
 
-    monkeypatch.setattr(tiny_module, "sft", must_not_train)
+    monkeypatch.setattr(warm_start_module, "sft", must_not_train)
     assert warm_start_tiny(env, tiny=SMALL, sft_config=config, cache_dir=tmp_path) == path
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tiny_module, "sft", interrupted)
+    monkeypatch.setattr(warm_start_module, "sft", interrupted)
     with pytest.raises(KeyboardInterrupt):
         warm_start_tiny(env, tiny=SMALL, sft_config=SFTConfig(steps=4, batch_size=4), cache_dir=tmp_path)
     # Only the finished entry exists: no half-written folder under any name.
