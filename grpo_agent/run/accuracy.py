@@ -268,7 +268,7 @@ def evaluate_report(
         policy.train(was_training)
         if saved_temperature is not None:
             policy.temperature = saved_temperature
-        if rng_state is not None:
+        if rng_state is not None and isinstance(generator, torch.Generator):
             generator.set_state(rng_state)
     right = sum(greedy)
     per_task_mean = [c / n_samples for c in sampled]

@@ -42,7 +42,7 @@ class FiniteGuardAdamW(torch.optim.AdamW):
         self.skipped_steps = 0
 
     @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Any = None) -> Any:
         """One AdamW step, or nothing (gradients zeroed) when a gradient is non-finite."""
         params = [p for group in self.param_groups for p in group["params"]]
         if not gradients_are_finite(params):

@@ -86,7 +86,8 @@ class RunCallback(BaseCallback):
     def _on_rollout_end(self) -> None:
         # on_rollout_end runs before the update of this rollout: record what the previous
         # updates skipped, and checkpoint the weights those updates produced.
-        skipped = getattr(self.model.optimizer, "skipped_steps", 0)
+        # self.model is our BaseAlgorithm (SB3's callbacks type it as SB3's own)
+        skipped = getattr(getattr(self.model, "optimizer", None), "skipped_steps", 0)
         self.logger.record("train/skipped_nonfinite", skipped)
         self.rollouts += 1
         if self.save_every and self.rollouts % self.save_every == 0:

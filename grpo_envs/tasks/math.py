@@ -149,11 +149,11 @@ def _level4(rng: random.Random) -> Generated:
     a = rng.choice([k for k in range(-9, 10) if k != 0])
     if rng.random() < 0.5:  # a x + b = c
         b = rng.randint(-20, 20)
-        c = a * solution + b
-        if c.denominator != 1:
+        value = a * solution + b
+        if value.denominator != 1:
             return _level4(rng)
         lhs = f"{'' if a == 1 else '-' if a == -1 else a}x" + (_signed_term(b) if b else "")
-        question = f"Solve for $x$: ${lhs} = {c}$."
+        question = f"Solve for $x$: ${lhs} = {value}$."
     else:  # a x + b = c x + d
         c = rng.choice([k for k in range(-9, 10) if k not in (0, a)])
         b = rng.randint(-20, 20)
@@ -284,7 +284,10 @@ class ProceduralMathTasks(GeneratedTasks):
         raise RuntimeError(f"level {level} produced no {self.split} question in {_MAX_DRAWS} draws")
 
     def __repr__(self) -> str:
-        return f"ProceduralMathTasks(levels={self.levels}, num_tasks={self.num_tasks}, split={self.split!r}, seed={self.seed})"
+        return (
+            f"ProceduralMathTasks(levels={self.levels}, num_tasks={self.num_tasks}, split={self.split!r}, "
+            f"seed={self.seed})"
+        )
 
 
 # -- dataset loaders --------------------------------------------------------------------------

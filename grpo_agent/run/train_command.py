@@ -1,0 +1,178 @@
+"""``grpo train``: warm start (tiny policy), held-out accuracy before, training with checkpoints
+and a live progress bar, held-out accuracy after, and a run folder that ``--resume`` continues."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+import weakref
+from typing import Any
+
+from grpo_agent.run.settings import (
+    algorithm_class,
+    build_algorithm,
+    build_policy,
+    policy_device,
+    resolve_env_kwargs,
+    settings_from_args,
+)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``grpo train``: see the module docstring and ``grpo train --help``."""
+    import gymnasium as gym
+    import torch
+
+    import grpo_envs  # noqa: F401 - registers the grpo/* ids
+    from grpo_agent.common.utils import set_random_seed
+    from grpo_agent.run import run_folder as rf
+    from grpo_agent.run.accuracy import evaluate_report
+    from grpo_agent.run.faults import atomic_save, is_oom, oom_message
+
+    started = time.perf_counter()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    resuming = args.resume is not None
+    if resuming:
+        run_dir = pathlib.Path(args.resume)
+        if not (run_dir / rf.CONFIG_FILE).exists() or not (run_dir / rf.CHECKPOINT_FILE).exists():
+            print(
+                f"grpo train: {run_dir} has no {rf.CONFIG_FILE} and {rf.CHECKPOINT_FILE}; give the folder of a "
+                "run that wrote a checkpoint",
+                file=sys.stderr,
+            )
+            return 2
+        settings = json.loads((run_dir / rf.CONFIG_FILE).read_text())
+        if args.total_timesteps is not None:
+            settings["total_timesteps"] = args.total_timesteps
+    else:
+        settings = settings_from_args(args)
+        env_name, policy_name = settings["env"].replace("/", "_"), pathlib.Path(settings["policy"]).name
+        name = f"{settings['algo']}-{env_name}-{policy_name}-seed{settings['seed']}"
+        run_dir = pathlib.Path(args.output or os.path.join("runs", name))
+        if (run_dir / rf.CHECKPOINT_FILE).exists():
+            print(
+                f"grpo train: {run_dir} already holds a run; continue it with --resume {run_dir}, or choose "
+                "another --output",
+                file=sys.stderr,
+            )
+            return 2
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rf.write_json_atomic(run_dir / rf.CONFIG_FILE, settings)
+
+    env_kwargs, eval_kwargs, has_split = resolve_env_kwargs(settings["env"], settings["env_kwargs"])
+    train_env = gym.make(settings["env"], **env_kwargs)
+    eval_env = gym.make(settings["env"], **eval_kwargs)
+    set_random_seed(settings["seed"])
+    show = not args.no_progress
+    print(f"run folder: {run_dir}")
+
+    previous = json.loads((run_dir / rf.SUMMARY_FILE).read_text()) if (run_dir / rf.SUMMARY_FILE).exists() else {}
+    algo_class = algorithm_class(settings["algo"])
+    where = "held-out" if has_split else "training tasks (the env has no held-out split)"
+    if resuming:
+        model = algo_class.load(run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings))
+        before = previous.get("heldout_accuracy_before")
+        before_report = previous.get("heldout_before")
+        print(f"resuming at {model.num_timesteps} / {settings['total_timesteps']} completions")
+    else:
+        policy = build_policy(settings, train_env, verbose=1)
+        print(f"policy: {policy}")
+        report = evaluate_report(policy, eval_env, settings["eval_tasks"])
+        before, before_report = report.greedy.value, report.as_dict()
+        print(f"{where} before training:")
+        print("\n".join("  " + line for line in report.lines()))
+        model = build_algorithm(settings, policy, train_env)
+    run_logger = rf.make_run_logger(run_dir, stdout=args.verbose >= 1)
+    model.set_logger(run_logger)
+    weakref.finalize(model, run_logger.close)  # the run's CSV/TensorBoard files close with the agent, however we return
+    summary: dict[str, Any] = {
+        "env": settings["env"],
+        "env_kwargs": env_kwargs,
+        "algo": settings["algo"],
+        "policy": settings["policy"],
+        "seed": settings["seed"],
+        "heldout_accuracy_before": before,
+        "heldout_before": before_report,
+        "status": "running",
+    }
+    rf.write_summary(run_dir, {**previous, **summary})
+
+    remaining = settings["total_timesteps"] - model.num_timesteps
+    status, code = "finished", 0
+    train_start = time.perf_counter()
+    try:
+        if remaining > 0:
+            model.learn(
+                remaining,
+                callback=[
+                    rf.RunCallback(run_dir, settings["save_every"]),
+                    rf.HeldoutAccuracyCallback(eval_env, settings["eval_tasks"], settings.get("eval_every", 0)),
+                ],
+                reset_num_timesteps=not resuming and model.num_timesteps == 0,
+                progress_bar=show,
+            )
+    except KeyboardInterrupt:
+        status, code = "interrupted", 130
+        print("\ninterrupted: writing the last checkpoint", file=sys.stderr)
+    except Exception as exc:
+        if not is_oom(exc):
+            raise
+        print(
+            "grpo train: "
+            + oom_message(
+                exc,
+                n_groups=settings["n_groups"],
+                group_size=settings["group_size"],
+                max_new_tokens=settings["max_new_tokens"],
+                gradient_checkpointing=settings["gradient_checkpointing"],
+            ),
+            file=sys.stderr,
+        )
+        summary.update(status="out_of_memory")
+        rf.write_summary(run_dir, {**previous, **summary})
+        return 3
+    train_seconds = time.perf_counter() - train_start
+    if status == "finished" or model.num_timesteps > 0:
+        atomic_save(model, run_dir / rf.CHECKPOINT_FILE)
+    if status == "interrupted":
+        summary.update(status=status, timesteps=model.num_timesteps)
+        rf.write_summary(run_dir, {**previous, **summary})
+        print(f"checkpoint saved; continue with: grpo train --resume {run_dir}", file=sys.stderr)
+        return code
+    if hasattr(model.policy, "save_pretrained"):
+        model.policy.save_pretrained(run_dir / rf.MODEL_DIR)
+    after_report = evaluate_report(model.policy, eval_env, settings["eval_tasks"])
+    after = after_report.greedy.value
+    optimizer_skips = getattr(model.optimizer, "skipped_steps", 0)
+    summary.update(
+        status="finished",
+        heldout_accuracy_after=after,
+        heldout_after=after_report.as_dict(),
+        heldout_gain_points=None if before is None else 100 * (after - before),
+        heldout_tasks=settings["eval_tasks"],
+        heldout_split="test" if has_split else "train (no held-out split)",
+        timesteps=model.num_timesteps,
+        updates=model._n_updates,
+        skipped_nonfinite_updates=int(optimizer_skips)
+        + int(previous.get("skipped_nonfinite_updates", 0) if resuming else 0),
+        train_seconds=round(train_seconds + (previous.get("train_seconds", 0) if resuming else 0), 1),
+        wall_seconds=round(time.perf_counter() - started + (previous.get("wall_seconds", 0) if resuming else 0), 1),
+        peak_memory_mb=round(rf.peak_memory_mb(), 1),
+    )
+    rf.write_summary(run_dir, {**previous, **summary})
+    rf.plot_reward_curve(
+        run_dir, f"{settings['algo'].upper()} {settings['policy']} on {settings['env']}", before, after
+    )
+    print(f"{where} after training:")
+    print("\n".join("  " + line for line in after_report.lines()))
+    gain = "" if before is None else f"{before:.1%} -> {after:.1%} ({summary['heldout_gain_points']:+.1f} points) "
+    print(f"held-out accuracy (greedy): {gain}in {summary['wall_seconds']:.0f}s; run folder: {run_dir}")
+    return 0
+
+
+# -- eval -------------------------------------------------------------------------------------
