@@ -152,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest completion in tokens (default 16 for tiny, 256 otherwise)",
     )
     budget.add_argument("--lr-scheduler-type", default="constant", choices=("constant", "linear", "cosine"))
+    # Every other constructor argument of GRPO and PPO, generated so the CLI cannot fall behind.
+    from grpo_agent.grpo import GRPO
+    from grpo_agent.ppo import PPO
+    from grpo_agent.run.cli_options import add_algorithm_options
+
+    every = train.add_argument_group(
+        "every other GRPO/PPO hyperparameter", "the algorithms' constructor arguments (docs/agent.md explains each)"
+    )
+    train.set_defaults(algorithm_options=add_algorithm_options(every, {"grpo": GRPO, "ppo": PPO}))
     machine = train.add_argument_group("machine")
     machine.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     machine.add_argument("--dtype", default="auto", help="auto (bf16 on a capable GPU, else fp32), float32, bfloat16")

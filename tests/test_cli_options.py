@@ -76,3 +76,24 @@ def test_options_the_parser_already_has_are_left_to_it() -> None:
     options = add_algorithm_options(parser, ALGORITHMS)
     assert "--beta" not in {o.flag for o in options}
     assert parser.parse_args([]).beta == 0.04
+
+
+def test_grpo_train_takes_the_generated_options_and_keeps_them_in_the_run(tmp_path) -> None:
+    import json
+
+    from test_cli import FAST
+
+    from grpo_agent import cli
+    from grpo_agent.run.settings import settings_from_args
+
+    parser = cli.build_parser()
+    settings = settings_from_args(parser.parse_args(["train", "--clip-range-high", "0.28", "--entropy-coef", "0.01"]))
+    assert settings["algorithm_options"] == {"clip_range_high": 0.28, "entropy_coef": 0.01}
+    with pytest.raises(SystemExit, match="--gae-lambda applies to --algo ppo, not grpo"):
+        settings_from_args(parser.parse_args(["train", "--gae-lambda", "0.9"]))
+    run = tmp_path / "run"
+    argv = ["train", *FAST, "--total-timesteps", "8", "--advantage-estimator", "rloo", "--output", str(run)]
+    assert cli.main(argv) == 0
+    assert json.loads((run / "config.json").read_text())["algorithm_options"] == {"advantage_estimator": "rloo"}
+    model = GRPO.load(run / "checkpoint.zip", device="cpu")
+    assert model.advantage_estimator == "rloo" and model.scale_rewards == "none"

@@ -87,6 +87,8 @@ def sft_settings(policy: str, env: str, env_kwargs: str | None, steps: int | Non
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    from grpo_agent.run.cli_options import algorithm_kwargs
+
     tiny = args.policy == "tiny"
     return {
         "env": args.env,
@@ -116,6 +118,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "eval_tasks": args.eval_tasks,
         "eval_every": args.eval_every,
         "save_every": args.save_every,
+        # the generated options the user gave (the constructor's defaults rule the rest)
+        "algorithm_options": algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", [])),
     }
 
 
@@ -171,20 +175,16 @@ def build_algorithm(settings: dict[str, Any], policy: Any, env: Any) -> Any:
         "optimizer_class": FiniteGuardAdamW,
         "device": policy.device,
     }
+    options = settings.get("algorithm_options") or {}  # run folders written before them have none
     if settings["algo"] == "ppo":
         from grpo_agent.ppo import PPO
 
-        return PPO(policy, env, n_steps=settings["n_groups"] * settings["group_size"], **common)
+        n_steps = settings["n_groups"] * settings["group_size"]
+        return PPO(policy, env, **{"n_steps": n_steps, **common, **options})
     from grpo_agent.grpo import GRPO
 
-    return GRPO(
-        policy,
-        env,
-        group_size=settings["group_size"],
-        n_groups=settings["n_groups"],
-        loss_type=settings["loss_type"],
-        **common,
-    )
+    grpo_settings = {"group_size": settings["group_size"], "n_groups": settings["n_groups"]}
+    return GRPO(policy, env, **{**grpo_settings, "loss_type": settings["loss_type"], **common, **options})
 
 
 def algorithm_class(name: str) -> Any:
