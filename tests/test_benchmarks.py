@@ -5,21 +5,11 @@ numbers it reports are consistent with what it ran. Speed itself is never assert
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import pathlib
-import sys
 from typing import Any
 
 import pytest
-
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load(name: str) -> Any:
-    """Import a benchmark script as a module (they import their helpers from their folder)."""
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))
-    return importlib.import_module(name)
+from benchmark_scripts import load
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import dying_env  # noqa: F401 - registers test/Dying-v0
 import gymnasium as gym
 import pytest
 import torch
+from benchmark_scripts import load
 
 import grpo_envs  # noqa: F401 - registers the grpo/* ids
 from grpo_agent import GRPO
@@ -72,19 +73,7 @@ def test_grpo_learns_the_same_with_reward_workers(tmp_path) -> None:
 
 
 def test_the_reward_scale_benchmark_runs(tmp_path) -> None:
-    import importlib.util
-    import pathlib
-    import sys
-
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "reward_scale.py"
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("reward_scale", path)
-        assert spec is not None and spec.loader is not None
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
-        assert bench.main(["--workers", "1", "--problems", "2", "--math-tasks", "4", "--out-dir", str(tmp_path)]) == 0
-    finally:
-        sys.path.remove(str(path.parent))
+    bench = load("reward_scale")
+    assert bench.main(["--workers", "1", "--problems", "2", "--math-tasks", "4", "--out-dir", str(tmp_path)]) == 0
     table = (tmp_path / "reward_scale.md").read_text()
     assert "| Code-v0 (HumanEval canonical, 2) | 1 worker(s) |" in table and "1.000" in table

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from benchmark_scripts import load
 from gymnasium import spaces
 from numeric import central_differences
 
@@ -340,22 +341,10 @@ def test_passk_training_learns_pass_at_k_not_pass_at_1(seed: int) -> None:
 
 
 def test_the_variants_benchmark_runs_and_writes_its_table(tmp_path: Any) -> None:
-    import importlib.util
-    import pathlib
-    import sys
-
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "grpo_variants.py"
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location("grpo_variants", path)
-        assert spec is not None and spec.loader is not None
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
-        names = ["GRPO", "RLOO (advantage_estimator='rloo')"]
-        args = ["--seeds", "0", "--budget", "256", "--no-isolate", "--out-dir", str(tmp_path), "--variants", *names]
-        assert bench.main(args) == 0
-    finally:
-        sys.path.remove(str(path.parent))
+    bench = load("grpo_variants")
+    names = ["GRPO", "RLOO (advantage_estimator='rloo')"]
+    args = ["--seeds", "0", "--budget", "256", "--no-isolate", "--out-dir", str(tmp_path), "--variants", *names]
+    assert bench.main(args) == 0
     table = (tmp_path / "grpo_variants.md").read_text()
     assert all(f"| {name} |" in table for name in names)
     assert (tmp_path / "grpo_variants.csv").read_text().count("\n") > 2
