@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from grpo_envs.core import DEFAULT_MAX_COMPLETION_LENGTH, DEFAULT_MAX_PROMPT_LENGTH, TextBanditEnv
-from grpo_envs.tasks.base import Task
+from grpo_envs.tasks.base import Task, task_index
 from grpo_envs.verify.result import CORRECT, PARSE_FAILED, WRONG, VerifyResult
 
 #: The prompt; ``{question}`` is replaced by the generator's question. reasoning-gym's own
@@ -56,9 +56,7 @@ class ReasoningGymTasks:
         return self.num_tasks
 
     def __getitem__(self, index: int) -> Task:
-        if not -self.num_tasks <= index < self.num_tasks:
-            raise IndexError(f"task index {index} is out of range for {self.num_tasks} tasks")
-        index %= self.num_tasks
+        index = task_index(index, self.num_tasks)
         task = self._cache.get(index)
         if task is None:
             entry = self.dataset[index]

@@ -25,6 +25,17 @@ class Task:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
 
+def task_index(index: int, num_tasks: int) -> int:
+    """``index`` as a position in ``range(num_tasks)`` (negative indices count from the end, as
+    in a list).
+
+    :raises IndexError: when it is out of range.
+    """
+    if not -num_tasks <= index < num_tasks:
+        raise IndexError(f"task index {index} is out of range for {num_tasks} tasks")
+    return index % num_tasks
+
+
 @runtime_checkable
 class TaskSource(Protocol):
     """Anything indexable that yields tasks: a list, or a procedural generator of fixed size.
@@ -76,9 +87,7 @@ class GeneratedTasks(ABC):
         return self.num_tasks
 
     def __getitem__(self, index: int) -> Task:
-        if not -self.num_tasks <= index < self.num_tasks:
-            raise IndexError(f"task index {index} is out of range for {self.num_tasks} tasks")
-        index %= self.num_tasks
+        index = task_index(index, self.num_tasks)
         return self.generate(index, self.levels[index % len(self.levels)])
 
     @abstractmethod
