@@ -20,6 +20,7 @@ import json
 import sys
 from typing import Any
 
+from grpo_agent.run.cli_options import algorithm_kwargs
 from grpo_agent.run.eval_command import cmd_eval
 from grpo_agent.run.settings import (
     DEFAULT_ENV,
@@ -31,11 +32,13 @@ from grpo_agent.run.settings import (
     PRETRAINED_LEARNING_RATE,
     TINY_LEARNING_RATE,
     build_algorithm,
+    env_problem,
     resolve_env_kwargs,
     settings_from_args,
     sft_settings,
 )
 from grpo_agent.run.train_command import cmd_train
+from grpo_envs.version import __version__
 
 __all__ = [
     "DEFAULT_ENV",
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with `grpo train` (the main job, a few minutes on a laptop CPU), then "
         "`grpo eval runs/<name>`. Details: docs/lm.md.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s (grpo-gym) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser(
@@ -225,9 +229,29 @@ def main_job_settings() -> dict[str, Any]:
     return settings_from_args(build_parser().parse_args(["train"]))
 
 
+def input_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, in one sentence (None: nothing). Checked before
+    anything is written, so bad input leaves no half-made run folder behind."""
+    if args.command == "train" and args.resume is None:
+        problem = env_problem(args.env, args.env_kwargs)
+        if problem is not None:
+            return problem
+        try:
+            algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", []))
+        except SystemExit as refusal:
+            return str(refusal).removeprefix("grpo train: ")
+    if args.command == "eval" and args.env is not None:
+        return env_problem(args.env, args.env_kwargs)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``grpo`` command."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``grpo`` command. Bad input exits with status 2 and one sentence."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = input_problem(args)
+    if problem is not None:
+        parser.exit(2, f"grpo {args.command}: {problem}\n")
     if args.command == "train":
         return cmd_train(args)
     return cmd_eval(args)

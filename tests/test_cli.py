@@ -179,3 +179,31 @@ def test_non_finite_loss_during_training_is_skipped_and_logged(tmp_path, monkeyp
     monkeypatch.setattr(TinyPolicy, "log_probs", original)
     agent = GRPO.load(run / "checkpoint.zip", device="cpu")
     assert all(torch.isfinite(p).all() for p in agent.policy.parameters())
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--env-kwargs", "{bad"], "--env-kwargs is not JSON"),
+        (["--env-kwargs", "[1]"], "must be a JSON object"),
+        (["--env", "grpo/Nope-v0"], "unknown env id 'grpo/Nope-v0'; the registered ones are grpo/Bandit-v0"),
+        (["--env-kwargs", '{"levls": 1}'], "grpo/Math-v0 takes no argument levls; it takes"),
+        (["--gae-lambda", "0.9"], "--gae-lambda applies to --algo ppo, not grpo"),
+    ],
+)
+def test_bad_input_exits_2_with_one_sentence_before_writing_anything(tmp_path, capsys, argv, says):
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train", *argv, "--output", str(run)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grpo train: ") and says in err and "Traceback" not in err
+    assert not run.exists()
+
+
+def test_version(capsys):
+    from grpo_envs.version import __version__
+
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"grpo (grpo-gym) {__version__}"

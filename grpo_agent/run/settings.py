@@ -56,6 +56,42 @@ def env_accepts(env_id: str, name: str) -> bool:
         return False
 
 
+def env_problem(env_id: str, env_kwargs_json: str | None) -> str | None:
+    """What is wrong with an env id and its ``--env-kwargs``, in one sentence (None: nothing),
+    checked before a run writes anything."""
+    import gymnasium as gym
+
+    import grpo_envs  # noqa: F401 - registers the grpo/* ids
+
+    try:
+        spec = gym.spec(env_id)
+    except gym.error.Error:
+        known = ", ".join(sorted(i for i in gym.registry if i.startswith("grpo/")))
+        return f"unknown env id {env_id!r}; the registered ones are {known} (register your own before running)"
+    if not env_kwargs_json:
+        return None
+    try:
+        kwargs = json.loads(env_kwargs_json)
+    except ValueError as exc:
+        return f"--env-kwargs is not JSON ({exc}): give an object such as '{{\"levels\": 1}}'"
+    if not isinstance(kwargs, dict):
+        return f"--env-kwargs must be a JSON object such as '{{\"levels\": 1}}', got {env_kwargs_json!r}"
+    entry: Any = spec.entry_point
+    if isinstance(entry, str):
+        module, attr = entry.split(":")
+        entry = getattr(__import__(module, fromlist=[attr]), attr)
+    try:
+        params = inspect.signature(entry).parameters
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None  # forwarded elsewhere: the env itself will say
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown:
+        return f"{env_id} takes no argument {', '.join(unknown)}; it takes {', '.join(sorted(params))}"
+    return None
+
+
 def resolve_env_kwargs(env_id: str, given: str | None) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """``(train kwargs, held-out kwargs, has_split)`` for ``env_id``: the given JSON (or the main
     job's default), and the same with ``split="test"`` when the env has a held-out split."""
