@@ -189,6 +189,7 @@ def test_non_finite_loss_during_training_is_skipped_and_logged(tmp_path, monkeyp
         (["--env", "grpo/Nope-v0"], "unknown env id 'grpo/Nope-v0'; the registered ones are grpo/Bandit-v0"),
         (["--env-kwargs", '{"levls": 1}'], "grpo/Math-v0 takes no argument levls; it takes"),
         (["--gae-lambda", "0.9"], "--gae-lambda applies to --algo ppo, not grpo"),
+        (["--env", "grpo/Bandit-v0"], "is not a text env (ContextualBanditEnv)"),
     ],
 )
 def test_bad_input_exits_2_with_one_sentence_before_writing_anything(tmp_path, capsys, argv, says):

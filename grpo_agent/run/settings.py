@@ -62,12 +62,22 @@ def env_problem(env_id: str, env_kwargs_json: str | None) -> str | None:
     import gymnasium as gym
 
     import grpo_envs  # noqa: F401 - registers the grpo/* ids
+    from grpo_envs.core import TextBanditEnv
 
     try:
         spec = gym.spec(env_id)
     except gym.error.Error:
         known = ", ".join(sorted(i for i in gym.registry if i.startswith("grpo/")))
         return f"unknown env id {env_id!r}; the registered ones are {known} (register your own before running)"
+    entry: Any = spec.entry_point
+    if isinstance(entry, str):
+        module, attr = entry.split(":")
+        entry = getattr(__import__(module, fromlist=[attr]), attr)
+    if isinstance(entry, type) and not issubclass(entry, TextBanditEnv):
+        return (
+            f"{env_id} is not a text env ({entry.__name__}), and grpo train trains language-model policies; "
+            f"train it from Python instead, e.g. GRPO('tabular', gym.make({env_id!r})) (docs/agent.md)"
+        )
     if not env_kwargs_json:
         return None
     try:
@@ -76,10 +86,6 @@ def env_problem(env_id: str, env_kwargs_json: str | None) -> str | None:
         return f"--env-kwargs is not JSON ({exc}): give an object such as '{{\"levels\": 1}}'"
     if not isinstance(kwargs, dict):
         return f"--env-kwargs must be a JSON object such as '{{\"levels\": 1}}', got {env_kwargs_json!r}"
-    entry: Any = spec.entry_point
-    if isinstance(entry, str):
-        module, attr = entry.split(":")
-        entry = getattr(__import__(module, fromlist=[attr]), attr)
     try:
         params = inspect.signature(entry).parameters
     except (TypeError, ValueError):
