@@ -70,3 +70,16 @@ def run_rank(rank: int, world: int, port: int, config: dict[str, Any], out: str)
             torch.save({"logits": logits, "everyone": everyone}, out)
     finally:
         dist.destroy_process_group()
+
+
+def run_cli(rank: int, world: int, port: int, argv: list[str], cache: str) -> None:
+    """One process of ``grpo train`` started the way torchrun starts it (its environment)."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
+    )
+    os.environ["GRPO_GYM_CACHE"] = cache
+    from grpo_agent import cli
+
+    code = cli.main(argv)
+    if code:
+        raise SystemExit(code)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 import torch.multiprocessing as mp
-from distributed_worker import GROUPS, grpo_update, run_rank
+from distributed_worker import GROUPS, grpo_update, run_cli, run_rank
 
 from grpo_agent.common import distributed
 
@@ -58,3 +58,22 @@ def test_outside_a_process_group_everything_is_the_identity() -> None:
     assert distributed.world_size() == 1 and distributed.rank() == 0 and distributed.is_main_process()
     assert distributed.mean_over_processes({"a": 2.0}) == {"a": 2.0}
     assert distributed.sum_over_processes(3.0) == 3.0
+
+
+def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(tmp_path: Path) -> None:
+    import json
+
+    from test_cli import FAST
+
+    run = tmp_path / "run"
+    argv = ["train", *FAST, "--total-timesteps", "16", "--output", str(run)]
+    mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["timesteps"] == 16  # both processes' completions
+    assert (run / "checkpoint.zip").exists() and (run / "config.json").exists()
+    rows = (run / "progress.csv").read_text().strip().splitlines()
+    # 16 completions are one update of 2 processes x 2 groups x 4: a header and one row, rank 0's
+    assert len(rows) == 1 + 1
+    argv = ["train", "--resume", str(run), "--total-timesteps", "32", "--threads", "1", "--no-progress"]
+    mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
+    assert json.loads((run / "summary.json").read_text())["timesteps"] == 32

@@ -497,4 +497,6 @@ class BaseAlgorithm(ABC):
         model.optimizer.load_state_dict(tensors["optimizer"])
         model._set_extra_state(tensors["extra"])
         model.policy.set_rng_state(rng["policy"])
+        if distributed.rank() > 0:  # the checkpoint holds rank 0's generators: the others need streams of their own
+            model.set_random_seed((model.seed or 0) + model.num_timesteps)
         return model

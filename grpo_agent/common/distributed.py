@@ -110,6 +110,12 @@ def mean_over_processes(values: Mapping[str, float]) -> dict[str, float]:
     return {k: sum(d[k] for d in everyone if k in d) / sum(k in d for d in everyone) for k in keys}
 
 
+def barrier() -> None:
+    """Wait until every process gets here (nothing outside a group)."""
+    if is_distributed():
+        dist.barrier()
+
+
 def broadcast_parameters(params: Iterable[torch.Tensor]) -> None:
     """Copy rank 0's values into every process's tensors, so all start from the same weights."""
     if not is_distributed():

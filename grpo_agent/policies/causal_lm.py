@@ -48,6 +48,7 @@ from grpo_agent.policies.hf_loading import (
     eos_token_ids,
     load_causal_lm,
     load_tokenizer,
+    no_progress_bars,
 )
 from grpo_agent.policies.lm_ops import (
     disable_dropout,
@@ -525,7 +526,8 @@ class CausalLMPolicy(BasePolicy):
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         model = copy.deepcopy(self.model).merge_and_unload() if self.lora_config is not None else self.model
-        model.save_pretrained(tmp)
+        with no_progress_bars():  # "Writing model shards" bars would clutter a run's output
+            model.save_pretrained(tmp)
         self.tokenizer.save_pretrained(tmp)
         (tmp / POLICY_CONFIG_FILE).write_text(
             json.dumps(

@@ -12,6 +12,7 @@ import time
 import weakref
 from typing import Any
 
+from grpo_agent.common import distributed
 from grpo_agent.run.settings import (
     algorithm_class,
     build_algorithm,
@@ -22,8 +23,40 @@ from grpo_agent.run.settings import (
 )
 
 
+def _quiet(*_args: Any, **_kwargs: Any) -> None:
+    """``print`` on the processes that are not rank 0."""
+
+
+def _train_quietly(model: Any, settings: dict[str, Any], resuming: bool) -> int:
+    """A non-main process's share of the training: the same learn() calls as rank 0's, no output."""
+    from stable_baselines3.common.logger import Logger
+
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    remaining = settings["total_timesteps"] - model.num_timesteps
+    if remaining > 0:
+        model.learn(remaining, reset_num_timesteps=not resuming and model.num_timesteps == 0)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """``grpo train``: see the module docstring and ``grpo train --help``."""
+    """``grpo train``: see the module docstring and ``grpo train --help``.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every process trains its share of each rollout
+    (:mod:`grpo_agent.common.distributed`) and rank 0 alone warms the tiny model up (the others
+    load its cache), evaluates, prints and writes the run folder."""
+    already = distributed.is_distributed()
+    started_group = distributed.init_from_environment() and not already
+    try:
+        return _train(args, distributed.is_main_process())
+    finally:
+        if started_group:  # a group this command started ends with it
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, main: bool) -> int:
+    """The run itself; ``main`` is False on every process but rank 0 of a multi-process run."""
     import gymnasium as gym
     import torch
 
@@ -61,15 +94,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        run_dir.mkdir(parents=True, exist_ok=True)
-        rf.write_json_atomic(run_dir / rf.CONFIG_FILE, settings)
+        if main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            rf.write_json_atomic(run_dir / rf.CONFIG_FILE, settings)
 
     env_kwargs, eval_kwargs, has_split = resolve_env_kwargs(settings["env"], settings["env_kwargs"])
     train_env = gym.make(settings["env"], **env_kwargs)
     eval_env = gym.make(settings["env"], **eval_kwargs)
     set_random_seed(settings["seed"])
-    show = not args.no_progress
-    print(f"run folder: {run_dir}")
+    show = not args.no_progress and main
+    say = print if main else _quiet
+    say(f"run folder: {run_dir}")
 
     previous = json.loads((run_dir / rf.SUMMARY_FILE).read_text()) if (run_dir / rf.SUMMARY_FILE).exists() else {}
     algo_class = algorithm_class(settings["algo"])
@@ -78,15 +113,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = algo_class.load(run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings))
         before = previous.get("heldout_accuracy_before")
         before_report = previous.get("heldout_before")
-        print(f"resuming at {model.num_timesteps} / {settings['total_timesteps']} completions")
+        say(f"resuming at {model.num_timesteps} / {settings['total_timesteps']} completions")
     else:
-        policy = build_policy(settings, train_env, verbose=1)
-        print(f"policy: {policy}")
-        report = evaluate_report(policy, eval_env, settings["eval_tasks"])
-        before, before_report = report.greedy.value, report.as_dict()
-        print(f"{where} before training:")
-        print("\n".join("  " + line for line in report.lines()))
+        # Rank 0 warms the tiny model up; the others wait, then load its cache.
+        if not main:
+            distributed.barrier()
+        policy = build_policy(settings, train_env, verbose=1 if main else 0)
+        if main:
+            distributed.barrier()
+        say(f"policy: {policy}")
+        before, before_report = None, None
+        if main:
+            report = evaluate_report(policy, eval_env, settings["eval_tasks"])
+            before, before_report = report.greedy.value, report.as_dict()
+            say(f"{where} before training:")
+            say("\n".join("  " + line for line in report.lines()))
         model = build_algorithm(settings, policy, train_env)
+    if not main:  # the other processes train, and write nothing
+        return _train_quietly(model, settings, resuming)
     run_logger = rf.make_run_logger(run_dir, stdout=args.verbose >= 1)
     model.set_logger(run_logger)
     weakref.finalize(model, run_logger.close)  # the run's CSV/TensorBoard files close with the agent, however we return
