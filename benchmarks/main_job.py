@@ -130,6 +130,19 @@ def _main_job_envs(**extra: Any) -> tuple[Any, Any]:
     return gym.make(cli.DEFAULT_ENV, **kwargs), gym.make(cli.DEFAULT_ENV, **{**kwargs, "split": "test"})
 
 
+def _before_after(before: Any, after: Any) -> dict[str, float]:
+    """A row's accuracy columns from two evaluation reports (greedy, sampled, pass@8)."""
+    return {
+        "before": before.greedy.value,
+        "after": after.greedy.value,
+        "gain_points": 100 * (after.greedy.value - before.greedy.value),
+        "sampled_before": before.sampled.value,
+        "sampled_after": after.sampled.value,
+        "pass8_before": before.pass_at[8].value,
+        "pass8_after": after.pass_at[8].value,
+    }
+
+
 def worker_sft(seed: int, budget_seconds: float, runs: pathlib.Path) -> dict[str, Any]:
     """More SFT from the seed's warm start, on the same demonstrations, for ``budget_seconds``."""
     import torch
@@ -163,13 +176,7 @@ def worker_sft(seed: int, budget_seconds: float, runs: pathlib.Path) -> dict[str
     return {
         "arm": "sft",
         "seed": seed,
-        "before": before.greedy.value,
-        "after": after.greedy.value,
-        "gain_points": 100 * (after.greedy.value - before.greedy.value),
-        "sampled_before": before.sampled.value,
-        "sampled_after": after.sampled.value,
-        "pass8_before": before.pass_at[8].value,
-        "pass8_after": after.pass_at[8].value,
+        **_before_after(before, after),
         "train_seconds": round(seconds, 1),
         "sft_steps": len(losses),
         "completions": len(losses) * more.batch_size,
@@ -220,13 +227,7 @@ def worker_beyond(seed: int, runs: pathlib.Path, threads: int) -> dict[str, Any]
     return {
         "arm": "beyond",
         "seed": seed,
-        "before": hard_before.greedy.value,
-        "after": hard_after.greedy.value,
-        "gain_points": 100 * (hard_after.greedy.value - hard_before.greedy.value),
-        "sampled_before": hard_before.sampled.value,
-        "sampled_after": hard_after.sampled.value,
-        "pass8_before": hard_before.pass_at[8].value,
-        "pass8_after": hard_after.pass_at[8].value,
+        **_before_after(hard_before, hard_after),
         "easy_before": easy_before.greedy.value,
         "easy_after": easy_after.greedy.value,
         "sft_examples": len(easy),
