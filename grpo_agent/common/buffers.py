@@ -17,6 +17,11 @@ import torch
 
 from grpo_agent.common import distributed
 from grpo_agent.common.advantages import DEFAULT_STD_EPS, AdvantageEstimator, ScaleRewards, estimate_advantages
+from grpo_agent.common.multi_objective import (
+    MultiObjectiveAggregation,
+    normalize_then_sum_advantages,
+    stack_components,
+)
 from grpo_agent.policies.base import CompletionBatch
 
 
@@ -171,6 +176,12 @@ class GroupRolloutBuffer:
         """Mean of each named reward component over the buffer."""
         return {k: float(np.concatenate(v).mean()) for k, v in self.reward_components.items()}
 
+    def components(self, names: list[str]) -> torch.Tensor:
+        """``(n_groups, group_size, len(names))`` float64: the named reward components."""
+        return stack_components(
+            {k: np.concatenate(v) for k, v in self.reward_components.items()}, names, self.group_size
+        )
+
     # -- advantages and filtering ----------------------------------------------------------
 
     def compute_advantages(
@@ -182,11 +193,16 @@ class GroupRolloutBuffer:
         baseline: RunningTaskBaseline | None = None,
         baseline_coef: float = 0.0,
         estimator: AdvantageEstimator = "grpo",
+        aggregation: MultiObjectiveAggregation = "sum_then_normalize",
+        component_weights: dict[str, float] | None = None,
     ) -> torch.Tensor:
         """Fill :attr:`advantages` (``(rows,)``) and :attr:`zero_std` (``(n_groups,)``).
 
         Parameters are those of :func:`grpo_agent.common.advantages.estimate_advantages`;
-        ``baseline`` is read for these groups before being updated with their means.
+        ``baseline`` is read for these groups before being updated with their means. With
+        ``aggregation="normalize_then_sum"`` the advantages come from the reward components and
+        ``component_weights`` instead (:func:`~grpo_agent.common.multi_objective.normalize_then_sum_advantages`;
+        ``advantage_clip`` still applies).
         """
         # In a data-parallel run every process computes the advantages of all groups, so that the
         # batch statistics (scale_rewards="batch", the REINFORCE++ std) are the whole batch's,
@@ -194,9 +210,21 @@ class GroupRolloutBuffer:
         rewards, mine = distributed.gather_rows(self.rewards)
         task_ids = distributed.gather_objects(self.task_ids)
         learned = baseline(task_ids) if baseline is not None else None
-        advantages, zero_std = estimate_advantages(
-            rewards, estimator, scale_rewards, std_eps, advantage_clip, reward_threshold, learned, baseline_coef
-        )
+        if aggregation == "normalize_then_sum":
+            if component_weights is None:
+                raise ValueError("multi_objective_aggregation='normalize_then_sum' needs reward_weights")
+            names = list(component_weights)
+            components, _ = distributed.gather_rows(self.components(names))
+            weights = torch.tensor([component_weights[k] for k in names], dtype=torch.float64)
+            advantages, zero_std = normalize_then_sum_advantages(components, weights, std_eps)
+            if advantage_clip is not None:
+                if advantage_clip <= 0:
+                    raise ValueError(f"advantage_clip must be > 0 (or None to disable), got {advantage_clip}")
+                advantages = advantages.clamp(-advantage_clip, advantage_clip)
+        else:
+            advantages, zero_std = estimate_advantages(
+                rewards, estimator, scale_rewards, std_eps, advantage_clip, reward_threshold, learned, baseline_coef
+            )
         if baseline is not None:
             baseline.update(task_ids, rewards.mean(dim=1).tolist())
         self.zero_std = zero_std[mine]

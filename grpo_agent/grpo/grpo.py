@@ -22,6 +22,12 @@ from grpo_agent.common.advantages import AdvantageEstimator
 from grpo_agent.common.base_class import BaseAlgorithm
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
 from grpo_agent.common.losses import ImportanceSamplingLevel, high_entropy_mask
+from grpo_agent.common.multi_objective import (
+    MultiObjectiveAggregation,
+    VarianceShareWeights,
+    component_terms,
+    variance_shares,
+)
 from grpo_agent.common.multi_turn import MultiTurnCollector, is_multi_turn
 from grpo_agent.common.prompt_samplers import (
     PromptSampler,
@@ -104,6 +110,16 @@ class GRPO(BaseAlgorithm):
     :param reward_weights: weights of named reward components: when the env's step ``info``
         has a dict ``"reward_components"``, the reward is ``sum(w[k] * c[k])`` (TRL's
         ``reward_weights``, by name). None uses the env's reward as is.
+    :param multi_objective_aggregation: ``"sum_then_normalize"`` (the weighted sum, then the
+        group advantage) or ``"normalize_then_sum"`` (each component normalised in its group, the
+        weighted sum divided by its batch std: GDPO; TRL's name); see
+        :mod:`grpo_agent.common.multi_objective`. Needs ``reward_weights``.
+    :param reward_weight_targets: the share of the advantage variance each component should have
+        (positive, summing to 1); the weights then adapt after every rollout to keep the shares
+        near these targets (:class:`~grpo_agent.common.multi_objective.VarianceShareWeights`),
+        starting from ``reward_weights``. None keeps the weights fixed.
+    :param reward_weight_rate: how far the adaptive weights move towards the targets per rollout
+        (1: all the way on the rollout just measured).
     :param prompt_sampler: which prompts go into an update: ``"uniform"`` (the env's draws),
         ``"difficulty"`` (skip tasks whose recent groups were all solved or all failed; a
         curriculum option), ``"similarity"`` (one update's prompts share a level), or a
@@ -179,6 +195,9 @@ class GRPO(BaseAlgorithm):
         overlong_buffer_len: int | None = None,
         overlong_penalty_factor: float = 1.0,
         reward_weights: dict[str, float] | None = None,
+        multi_objective_aggregation: MultiObjectiveAggregation = "sum_then_normalize",
+        reward_weight_targets: dict[str, float] | None = None,
+        reward_weight_rate: float = 0.5,
         prompt_sampler: PromptSamplerName | PromptSampler = "uniform",
         dynamic_sampling: DynamicSampling = None,
         max_resample_rounds: int = 4,
@@ -225,6 +244,7 @@ class GRPO(BaseAlgorithm):
             ("scale_rewards", scale_rewards, get_args(ScaleRewards)),
             ("kl_estimator", kl_estimator, get_args(KLEstimator)),
             ("dynamic_sampling", dynamic_sampling, (None, "drop", "resample")),
+            ("multi_objective_aggregation", multi_objective_aggregation, get_args(MultiObjectiveAggregation)),
         ):
             if value not in choices:
                 raise ValueError(f"{name}={value!r} is not supported; choose one of {choices}")
@@ -260,6 +280,23 @@ class GRPO(BaseAlgorithm):
         self.entropy_coef, self.top_entropy_quantile = entropy_coef, top_entropy_quantile
         self.overlong_buffer_len, self.overlong_penalty_factor = overlong_buffer_len, overlong_penalty_factor
         self.reward_weights = None if reward_weights is None else dict(reward_weights)
+        self.multi_objective_aggregation = multi_objective_aggregation
+        self.reward_weight_targets = None if reward_weight_targets is None else dict(reward_weight_targets)
+        self.reward_weight_rate = reward_weight_rate
+        if (multi_objective_aggregation != "sum_then_normalize" or reward_weight_targets is not None) and (
+            reward_weights is None
+        ):
+            raise ValueError(
+                "multi_objective_aggregation='normalize_then_sum' and reward_weight_targets weigh named reward "
+                "components: set reward_weights too (e.g. {'correct': 1.0, 'format': 1.0})"
+            )
+        if multi_objective_aggregation == "normalize_then_sum" and (
+            advantage_estimator != "grpo" or reward_threshold is not None or baseline_coef > 0
+        ):
+            raise ValueError(
+                "multi_objective_aggregation='normalize_then_sum' computes its own advantages: use it with "
+                "advantage_estimator='grpo' and without reward_threshold or baseline_coef"
+            )
         self.prompt_sampler = make_prompt_sampler(prompt_sampler)
         self.dynamic_sampling, self.max_resample_rounds = dynamic_sampling, max_resample_rounds
         self.reward_threshold = reward_threshold
@@ -269,6 +306,11 @@ class GRPO(BaseAlgorithm):
             FixedKLController(beta) if kl_target is None else AdaptiveKLController(beta, kl_target, kl_horizon)
         )
         self.task_baseline = RunningTaskBaseline(baseline_decay) if baseline_coef > 0 else None
+        self.adaptive_reward_weights = (
+            VarianceShareWeights(reward_weights, reward_weight_targets, reward_weight_rate)
+            if reward_weights is not None and reward_weight_targets is not None
+            else None
+        )
         # What the last rollout measured, logged at its end: seconds per phase, means of info entries.
         self._timings: dict[str, float] = {"rollout": 0.0, "reward": 0.0}
         self._info_means: dict[str, float] = {}
@@ -321,7 +363,9 @@ class GRPO(BaseAlgorithm):
             buffer.compute_advantages(
                 self.scale_rewards, self.std_eps, self.advantage_clip, self.reward_threshold,
                 self.task_baseline, self.baseline_coef, self.advantage_estimator,
+                self.multi_objective_aggregation, self.current_reward_weights,
             )  # fmt: skip
+            self._log_reward_weights(buffer)
 
         rewards = np.concatenate(all_rewards)
         self.logger.record("rollout/reward_mean", float(rewards.mean()))
@@ -337,6 +381,34 @@ class GRPO(BaseAlgorithm):
         callback.update_locals(locals())
         callback.on_rollout_end()
         return True
+
+    @property
+    def current_reward_weights(self) -> dict[str, float] | None:
+        """The weights the next rollout is scored with: ``reward_weights``, or their adapted values."""
+        if self.adaptive_reward_weights is not None:
+            return dict(self.adaptive_reward_weights.weights)
+        return self.reward_weights
+
+    def _log_reward_weights(self, buffer: GroupRolloutBuffer) -> None:
+        """Log each component's weight and share of the advantage variance in this rollout, then
+        let the adaptive weights (if any) move for the next one."""
+        weights = self.current_reward_weights
+        if weights is None:
+            return
+        names = list(weights)
+        terms = component_terms(
+            buffer.components(names),
+            torch.tensor([weights[k] for k in names], dtype=torch.float64),
+            self.multi_objective_aggregation,
+            self.std_eps,
+        )
+        if self.adaptive_reward_weights is not None:
+            shares = self.adaptive_reward_weights.update(terms)
+        else:
+            shares = dict(zip(names, variance_shares(terms).tolist()))
+        for name in names:
+            self.logger.record(f"rollout/reward_weight_{name}", weights[name])
+            self.logger.record(f"rollout/advantage_share_{name}", shares[name])
 
     def _draw_tasks(self, env: gym.Env, n: int) -> tuple[list[Any], list[Any]]:
         """``n`` prompts chosen by :attr:`prompt_sampler`, with their task ids."""
@@ -417,18 +489,19 @@ class GRPO(BaseAlgorithm):
         if isinstance(parts, dict):
             for name, value in parts.items():
                 components.setdefault(name, np.zeros(rows))[row] = float(value)
-        if self.reward_weights is None:
+        weights = self.current_reward_weights
+        if weights is None:
             return reward
         if not isinstance(parts, dict):
             raise ValueError(  # noqa: TRY004 - a missing entry of info, not an argument of the wrong type
                 "reward_weights is set but the env's info has no dict 'reward_components'; drop reward_weights"
             )
-        missing = set(parts) - set(self.reward_weights)
+        missing = set(parts) - set(weights)
         if missing:
             raise ValueError(
                 f"reward_weights has no weight for component(s) {sorted(missing)}; add them (0 ignores one)"
             )
-        return float(sum(self.reward_weights[k] * float(v) for k, v in parts.items()))
+        return float(sum(weights[k] * float(v) for k, v in parts.items()))
 
     # -- update ----------------------------------------------------------------------------
 
