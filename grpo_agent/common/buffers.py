@@ -30,7 +30,8 @@ class GroupRolloutSamples:
     """One minibatch drawn from a :class:`GroupRolloutBuffer`.
 
     :param completions: the completions (with their old log-probs and mask).
-    :param advantages: ``(b,)`` one advantage per completion.
+    :param advantages: ``(b,)`` one advantage per completion, or ``(b, T)`` per token when the
+        buffer holds step-level terms.
     :param rewards: ``(b,)`` the combined rewards.
     :param ref_log_probs: ``(b, T)`` reference log-probs, or None when none were stored.
     """
@@ -95,8 +96,11 @@ class GroupRolloutBuffer:
         self._completions: CompletionBatch | None = None
         self._rewards: list[np.ndarray] = []
         self._ref: list[torch.Tensor | None] = []
+        self._step: list[torch.Tensor | None] = []
         self.reward_components: dict[str, list[np.ndarray]] = {}
         self.advantages: torch.Tensor | None = None
+        #: ``(rows, T)`` per-token advantages when step-level terms were added, else None.
+        self.token_advantages: torch.Tensor | None = None
         self.zero_std: torch.Tensor | None = None
 
     # -- filling ---------------------------------------------------------------------------
@@ -109,6 +113,7 @@ class GroupRolloutBuffer:
         rewards: np.ndarray | Sequence[float],
         ref_log_probs: torch.Tensor | None = None,
         reward_components: dict[str, np.ndarray] | None = None,
+        step_advantages: torch.Tensor | None = None,
     ) -> None:
         """Add ``len(observations)`` whole groups.
 
@@ -118,6 +123,9 @@ class GroupRolloutBuffer:
         :param rewards: one combined reward per completion.
         :param ref_log_probs: ``(rows, T)`` reference log-probs, or None.
         :param reward_components: named per-completion reward components, for logging.
+        :param step_advantages: ``(rows, T)`` per-token terms added to each completion's
+            advantage (multi-turn step-level advantages, already weighted;
+            :mod:`grpo_agent.common.step_advantages`), or None.
         """
         rows = len(observations) * self.group_size
         rewards = np.asarray(rewards, dtype=np.float64)
@@ -133,9 +141,10 @@ class GroupRolloutBuffer:
         self._completions = None
         self._rewards.append(rewards)
         self._ref.append(ref_log_probs)
+        self._step.append(step_advantages)
         for name, values in (reward_components or {}).items():
             self.reward_components.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
-        self.advantages = self.zero_std = None
+        self.advantages = self.zero_std = self.token_advantages = None
 
     # -- views -----------------------------------------------------------------------------
 
@@ -166,11 +175,19 @@ class GroupRolloutBuffer:
     @property
     def ref_log_probs(self) -> torch.Tensor | None:
         """``(rows, T)`` reference log-probs, or None if any chunk came without them."""
-        refs = [r for r in self._ref if r is not None]
-        if not refs or len(refs) < len(self._ref):
+        return self._padded(self._ref)
+
+    @property
+    def step_advantages(self) -> torch.Tensor | None:
+        """``(rows, T)`` the step-level terms, or None if any chunk came without them."""
+        return self._padded(self._step)
+
+    def _padded(self, chunks: list[torch.Tensor | None]) -> torch.Tensor | None:
+        present = [r for r in chunks if r is not None]
+        if not present or len(present) < len(chunks):
             return None
         width = self.completions.token_ids.shape[1]
-        return torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in refs])
+        return torch.cat([torch.nn.functional.pad(r, (0, width - r.shape[1])) for r in present])
 
     def component_means(self) -> dict[str, float]:
         """Mean of each named reward component over the buffer."""
@@ -229,6 +246,8 @@ class GroupRolloutBuffer:
             baseline.update(task_ids, rewards.mean(dim=1).tolist())
         self.zero_std = zero_std[mine]
         self.advantages = advantages[mine].reshape(-1)
+        step = self.step_advantages
+        self.token_advantages = None if step is None else self.advantages.unsqueeze(1).to(step) + step
         return self.advantages
 
     def group_zero_std(self) -> torch.Tensor:
@@ -245,7 +264,7 @@ class GroupRolloutBuffer:
             return
         groups = keep_t.nonzero().flatten().tolist()
         rows = [g * self.group_size + j for g in groups for j in range(self.group_size)]
-        ref = self.ref_log_probs
+        ref, step = self.ref_log_probs, self.step_advantages
         rewards = self.rewards.reshape(-1).numpy()[rows]
         components = {k: np.concatenate(v)[rows] for k, v in self.reward_components.items()}
         observations = [self.observations[g] for g in groups]
@@ -253,7 +272,10 @@ class GroupRolloutBuffer:
         completions = self.completions.index(rows) if rows else None
         self.reset()
         if completions is not None:
-            self.add(observations, task_ids, completions, rewards, None if ref is None else ref[rows], components)
+            self.add(
+                observations, task_ids, completions, rewards, None if ref is None else ref[rows], components,
+                None if step is None else step[rows],
+            )  # fmt: skip
 
     # -- minibatches -----------------------------------------------------------------------
 
@@ -271,11 +293,12 @@ class GroupRolloutBuffer:
         order = rng.permutation(n) if rng is not None else np.arange(n)
         completions, ref = self.completions, self.ref_log_probs
         rewards = self.rewards.reshape(-1)
+        advantages = self.advantages if self.token_advantages is None else self.token_advantages
         for start in range(0, n, batch_size):
             rows = torch.as_tensor(order[start : start + batch_size])
             yield GroupRolloutSamples(
                 completions=completions.index(rows),
-                advantages=self.advantages[rows].to(self.device),
+                advantages=advantages[rows].to(self.device),
                 rewards=rewards[rows].to(self.device),
                 ref_log_probs=None if ref is None else ref[rows].to(self.device),
             )

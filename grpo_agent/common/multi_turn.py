@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -65,12 +65,22 @@ class MultiTurnRollout:
     :param rewards: ``(rows,)`` each episode's total reward.
     :param infos: each episode's last step ``info``.
     :param turns: ``(rows,)`` policy turns per episode.
+    :param turn_ends: per episode, the completion position (in ``completions.token_ids``) where
+        each of its policy turns ends; turn ``t`` owns the policy tokens before ``turn_ends[t]``
+        and at or after ``turn_ends[t - 1]``.
+    :param turn_states: per episode, the state each turn acted in: the tuple of env observations
+        seen so far (the prompt, then every reply), so two episodes are in the same state when
+        the env showed them the same things.
+    :param turn_rewards: per episode, the reward of each turn's env step.
     """
 
     completions: CompletionBatch
     rewards: np.ndarray
     infos: list[dict[str, Any]]
     turns: np.ndarray
+    turn_ends: list[list[int]] = field(default_factory=list)
+    turn_states: list[list[tuple[Any, ...]]] = field(default_factory=list)
+    turn_rewards: list[list[float]] = field(default_factory=list)
 
 
 def rollout_multi_turn(
@@ -106,8 +116,13 @@ def rollout_multi_turn(
     turns = np.zeros(rows, dtype=np.int64)
     infos: list[dict[str, Any]] = [{} for _ in range(rows)]
     running = [True] * rows
+    seen: list[tuple[Any, ...]] = [(observations[i // n],) for i in range(rows)]
+    turn_ends: list[list[int]] = [[] for _ in range(rows)]
+    turn_states: list[list[tuple[Any, ...]]] = [[] for _ in range(rows)]
+    turn_rewards: list[list[float]] = [[] for _ in range(rows)]
     for _ in range(limit):
         replies: list[str | None] = [None] * rows
+        lengths = batch.extras["length"].tolist() if "length" in batch.extras else [batch.token_ids.shape[1]] * rows
         for i in range(rows):
             if not running[i]:
                 continue
@@ -115,19 +130,23 @@ def rollout_multi_turn(
             rewards[i] += float(reward)
             turns[i] += 1
             infos[i] = info
+            turn_ends[i].append(int(lengths[i]))
+            turn_states[i].append(seen[i])
+            turn_rewards[i].append(float(reward))
             if terminated or truncated:
                 running[i] = False
                 if on_episode_end is not None and not on_episode_end(i, float(rewards[i]), info):
                     return None
             else:
                 replies[i] = str(observation)
+                seen[i] = (*seen[i], replies[i])
         if not any(running):
             break
         batch = policy.continue_turn(batch, replies)
     for i in range(rows):  # cut off by max_turns here: scored as they stand
         if running[i] and on_episode_end is not None and not on_episode_end(i, float(rewards[i]), infos[i]):
             return None
-    return MultiTurnRollout(batch, rewards, infos, turns)
+    return MultiTurnRollout(batch, rewards, infos, turns, turn_ends, turn_states, turn_rewards)
 
 
 class MultiTurnCollector:

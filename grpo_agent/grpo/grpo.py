@@ -28,7 +28,7 @@ from grpo_agent.common.multi_objective import (
     component_terms,
     variance_shares,
 )
-from grpo_agent.common.multi_turn import MultiTurnCollector, is_multi_turn
+from grpo_agent.common.multi_turn import MultiTurnCollector, MultiTurnRollout, is_multi_turn
 from grpo_agent.common.prompt_samplers import (
     PromptSampler,
     PromptSamplerName,
@@ -38,6 +38,7 @@ from grpo_agent.common.prompt_samplers import (
 from grpo_agent.common.reward_shaping import overlong_penalty
 from grpo_agent.common.rollout import score_completions
 from grpo_agent.common.schedules import Schedule, SchedulerType
+from grpo_agent.common.step_advantages import DEFAULT_STEP_DISCOUNT, anchor_state_advantages, per_token
 from grpo_agent.grpo.kl_controller import AdaptiveKLController, FixedKLController
 from grpo_agent.grpo.loss import (
     DEFAULT_STD_EPS,
@@ -120,6 +121,12 @@ class GRPO(BaseAlgorithm):
         starting from ``reward_weights``. None keeps the weights fixed.
     :param reward_weight_rate: how far the adaptive weights move towards the targets per rollout
         (1: all the way on the rollout just measured).
+    :param step_advantage_weight: multi-turn envs: each token of turn ``t`` learns from the
+        episode's advantage plus this weight times the turn's step-level advantage, computed
+        among the turns of the group's episodes that acted in the same state (GiGPO's anchor
+        states, Feng et al. 2025; 1.0 in the paper); see :mod:`grpo_agent.common.step_advantages`.
+        0: episode-level advantages only.
+    :param step_discount: discount of the step returns the anchor groups compare (GiGPO: 0.95).
     :param prompt_sampler: which prompts go into an update: ``"uniform"`` (the env's draws),
         ``"difficulty"`` (skip tasks whose recent groups were all solved or all failed; a
         curriculum option), ``"similarity"`` (one update's prompts share a level), or a
@@ -198,6 +205,8 @@ class GRPO(BaseAlgorithm):
         multi_objective_aggregation: MultiObjectiveAggregation = "sum_then_normalize",
         reward_weight_targets: dict[str, float] | None = None,
         reward_weight_rate: float = 0.5,
+        step_advantage_weight: float = 0.0,
+        step_discount: float = DEFAULT_STEP_DISCOUNT,
         prompt_sampler: PromptSamplerName | PromptSampler = "uniform",
         dynamic_sampling: DynamicSampling = None,
         max_resample_rounds: int = 4,
@@ -281,6 +290,17 @@ class GRPO(BaseAlgorithm):
         self.overlong_buffer_len, self.overlong_penalty_factor = overlong_buffer_len, overlong_penalty_factor
         self.reward_weights = None if reward_weights is None else dict(reward_weights)
         self.multi_objective_aggregation = multi_objective_aggregation
+        if step_advantage_weight < 0 or not 0 <= step_discount <= 1:
+            raise ValueError(
+                f"need step_advantage_weight >= 0 and step_discount in [0, 1]; got {step_advantage_weight}, "
+                f"{step_discount}"
+            )
+        if step_advantage_weight > 0 and self.env is not None and not is_multi_turn(self.env):
+            raise ValueError(
+                "step_advantage_weight compares the turns of multi-turn episodes (unwrapped.max_turns > 1); "
+                "this env's episodes have one step: leave it at 0"
+            )
+        self.step_advantage_weight, self.step_discount = step_advantage_weight, step_discount
         self.reward_weight_targets = None if reward_weight_targets is None else dict(reward_weight_targets)
         self.reward_weight_rate = reward_weight_rate
         if (multi_objective_aggregation != "sum_then_normalize" or reward_weight_targets is not None) and (
@@ -348,8 +368,8 @@ class GRPO(BaseAlgorithm):
             result = self._rollout_groups(env, observations, task_ids, callback)
             if result is None:
                 return False
-            completions, rewards, ref, components = result
-            buffer.add(observations, task_ids, completions, rewards, ref, components)
+            completions, rewards, ref, components, step = result
+            buffer.add(observations, task_ids, completions, rewards, ref, components, step)
             grouped = rewards.reshape(-1, self.group_size)
             self.prompt_sampler.update(task_ids, grouped)
             all_rewards.append(rewards)
@@ -416,18 +436,19 @@ class GRPO(BaseAlgorithm):
 
     def _rollout_groups(
         self, env: gym.Env, observations: list[Any], task_ids: list[Any], callback: BaseCallback
-    ) -> tuple[CompletionBatch, np.ndarray, torch.Tensor | None, dict[str, np.ndarray]] | None:
+    ) -> tuple[CompletionBatch, np.ndarray, torch.Tensor | None, dict[str, np.ndarray], torch.Tensor | None] | None:
         """Sample ``group_size`` completions per prompt and score each one.
 
         One-step envs score a completion with one env step; multi-turn envs play each
         completion as an episode (:class:`~grpo_agent.common.multi_turn.MultiTurnCollector`),
         whose env-inserted tokens are masked out of the loss.
 
-        :return: ``(completions, rewards, reference log-probs, reward components)``, or None
-            when a callback stopped training.
+        :return: ``(completions, rewards, reference log-probs, reward components, weighted
+            step-level advantages or None)``, or None when a callback stopped training.
         """
         start = time.perf_counter()
         info_means: dict[str, float] = {}
+        step: torch.Tensor | None = None
         multi_turn = is_multi_turn(env) and hasattr(self.policy, "continue_turn")
         with torch.no_grad():
             if multi_turn:
@@ -438,6 +459,10 @@ class GRPO(BaseAlgorithm):
                     return None
                 completions, rewards, infos = episodes.completions, episodes.rewards, episodes.infos
                 info_means["turns"] = float(episodes.turns.mean())
+                if self.step_advantage_weight > 0:
+                    step = self._step_advantages(episodes)
+                    own = completions.mask.cpu()
+                    info_means["step_advantage_abs"] = float(step[own].abs().mean()) if bool(own.any()) else 0.0
                 self._timings["rollout"] += time.perf_counter() - start
             else:
                 completions = self.policy.sample(observations, n=self.group_size)
@@ -479,7 +504,23 @@ class GRPO(BaseAlgorithm):
         for name, values in components.items():
             info_means[f"reward_{name}"] = float(values.mean())
         self._info_means = info_means
-        return completions, rewards, ref, components
+        return completions, rewards, ref, components, step
+
+    def _step_advantages(self, episodes: MultiTurnRollout) -> torch.Tensor:
+        """``(rows, T)`` ``step_advantage_weight`` times each token's turn's anchor-state advantage,
+        anchor groups formed within each task's group of episodes."""
+        g = self.group_size
+        values: list[list[float]] = []
+        for start in range(0, len(episodes.rewards), g):
+            values += anchor_state_advantages(
+                episodes.turn_states[start : start + g],
+                episodes.turn_rewards[start : start + g],
+                self.step_discount,
+                self.scale_rewards,
+                self.std_eps,
+            )
+        width = episodes.completions.token_ids.shape[1]
+        return self.step_advantage_weight * per_token(episodes.turn_ends, values, width)
 
     def _combine_reward(
         self, reward: float, info: dict[str, Any], components: dict[str, np.ndarray], row: int, rows: int
