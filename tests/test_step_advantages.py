@@ -21,7 +21,8 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 class Corridor(gym.Env[str, str]):
     """Walk from 0 to the task's target: "+1" or "+2" per turn; reaching it exactly earns 1,
-    overshooting (or anything else) ends the episode with 0. The reply is the position."""
+    overshooting (or anything else) ends the episode with 0. The reply is the position, and
+    ``info["state"]`` declares it the state."""
 
     metadata: dict[str, Any] = {"render_modes": []}
     max_turns = 4
@@ -36,7 +37,7 @@ class Corridor(gym.Env[str, str]):
         super().reset(seed=seed)
         task = int((options or {}).get("task_id", self.np_random.integers(len(self.targets))))
         self.position, self.target, self.turn = 0, self.targets[task], 0
-        return f"walk to {self.target}", {"task_id": task}
+        return f"walk to {self.target}", {"task_id": task, "state": 0}
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         self.turn += 1
@@ -45,7 +46,7 @@ class Corridor(gym.Env[str, str]):
         done = move is None or self.position >= self.target
         reward = float(self.position == self.target)
         truncated = not done and self.turn >= self.max_turns
-        return f"at {self.position}", reward, done, truncated, {"correct": bool(reward)}
+        return f"at {self.position}", reward, done, truncated, {"correct": bool(reward), "state": self.position}
 
 
 def test_discounted_returns():
@@ -54,20 +55,29 @@ def test_discounted_returns():
 
 
 def test_anchor_groups_compare_turns_that_acted_in_the_same_state():
-    # Four episodes of one task, target 3, discount 0.5 (see the corridor test below for who did what).
-    states = [["s", "s1"], ["s", "s1", "s12"], ["s", "s2"], ["s", "s2"]]
+    # Four episodes of one task, target 3, discount 0.5, states = positions (see the corridor
+    # test below for who did what): ep1's third turn and the second turns of ep2 and ep3 all
+    # stand on square 2, reached by different paths.
+    states = [[0, 1], [0, 1, 2], [0, 2], [0, 2]]
     rewards = [[0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0], [0.0, 1.0]]
     adv = anchor_state_advantages(states, rewards, discount=0.5, scale_rewards="group", std_eps=EPS)
-    first = torch.tensor([0.5, 0.25, 0.0, 0.5], dtype=torch.float64)  # each episode's return from turn 0
-    expected_first = ((first - first.mean()) / (first.std() + EPS)).tolist()
-    pair = 0.5 / (2**-0.5 + EPS)  # returns 0 and 1 in "s2": centred -+0.5, std 1/sqrt(2)
-    assert [a[0] for a in adv] == pytest.approx(expected_first, abs=1e-12)
-    assert adv[0][1] == pytest.approx(0.25 / (0.5 * 2**-0.5 + EPS), abs=1e-12)  # returns 1 and 0.5 in "s1"
+    first = torch.tensor([0.5, 0.25, 0.0, 0.5], dtype=torch.float64)  # each episode's return from square 0
+    assert [a[0] for a in adv] == pytest.approx(((first - first.mean()) / (first.std() + EPS)).tolist(), abs=1e-12)
+    # square 1: returns 1 (ep0) and 0.5 (ep1): centred +-0.25, std 0.5 / sqrt(2)
+    assert adv[0][1] == pytest.approx(0.25 / (0.5 * 2**-0.5 + EPS), abs=1e-12)
     assert adv[1][1] == pytest.approx(-0.25 / (0.5 * 2**-0.5 + EPS), abs=1e-12)
-    assert adv[2][1] == pytest.approx(-pair, abs=1e-12) and adv[3][1] == pytest.approx(pair, abs=1e-12)
-    assert adv[1][2] == 0.0  # alone in its state: no relative signal
+    # square 2: returns 1 (ep1), 0 (ep2), 1 (ep3): mean 2/3, std sqrt(1/3)
+    std = (1 / 3) ** 0.5 + EPS
+    assert [adv[1][2], adv[2][1], adv[3][1]] == pytest.approx([1 / 3 / std, -2 / 3 / std, 1 / 3 / std], abs=1e-12)
     centred = anchor_state_advantages(states, rewards, discount=0.5, scale_rewards="none")
-    assert centred[0][1] == 0.25 and centred[2][1] == -0.5 and centred[1][2] == 0.0
+    assert centred[0][1] == 0.25 and centred[2][1] == pytest.approx(-2 / 3, abs=1e-15)
+
+
+def test_a_turn_alone_in_its_state_or_in_a_constant_group_gets_exactly_zero():
+    adv = anchor_state_advantages([["a", "b"], ["a", "c"], ["a"]], [[0.0, 1.0], [0.0, 1.0], [1.0]], discount=1.0)
+    assert adv == [[0.0, 0.0], [0.0, 0.0], [0.0]]  # "a": returns 1, 1, 1; "b" and "c" alone
+    with pytest.raises(ValueError, match="one entry per turn"):
+        anchor_state_advantages([["a"]], [[0.0, 1.0]])
 
 
 def test_per_token_gives_each_turn_its_positions():
@@ -90,9 +100,11 @@ def test_grpo_adds_weighted_step_advantages_to_each_turns_tokens_on_the_corridor
     assert buffer.rewards.tolist() == [[1.0, 1.0, 0.0, 1.0]]
     episode = torch.tensor([0.25, 0.25, -0.75, 0.25], dtype=torch.float64) / (0.5 + EPS)
     torch.testing.assert_close(buffer.advantages, episode, rtol=0, atol=1e-12)
-    states = [["s", "s1"], ["s", "s1", "s12"], ["s", "s2"], ["s", "s2"]]
+    states = [[0, 1], [0, 1, 2], [0, 2], [0, 2]]
     rewards = [[0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0], [0.0, 1.0]]
     step = anchor_state_advantages(states, rewards, discount=0.5, std_eps=EPS)
+    assert model.rollout_buffer is buffer
+    assert [len(s) for s in step] == [2, 3, 2, 2]
     tokens, mask = buffer.token_advantages, buffer.completions.mask
     assert tokens is not None
     for row in range(4):

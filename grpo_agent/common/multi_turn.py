@@ -30,6 +30,12 @@ def is_multi_turn(env: gym.Env) -> bool:
     return int(getattr(env.unwrapped, "max_turns", 1) or 1) > 1
 
 
+def _state_key(info: dict[str, Any], history: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The state a turn acts in: the env's ``info["state"]`` when it declares one (a Markov
+    state, so that different paths to it meet), else what the env has shown so far."""
+    return ("state", info["state"]) if info.get("state") is not None else history
+
+
 class EnvPool:
     """Independent copies of an env, one per concurrent episode (each keeps its own state).
 
@@ -68,9 +74,10 @@ class MultiTurnRollout:
     :param turn_ends: per episode, the completion position (in ``completions.token_ids``) where
         each of its policy turns ends; turn ``t`` owns the policy tokens before ``turn_ends[t]``
         and at or after ``turn_ends[t - 1]``.
-    :param turn_states: per episode, the state each turn acted in: the tuple of env observations
-        seen so far (the prompt, then every reply), so two episodes are in the same state when
-        the env showed them the same things.
+    :param turn_states: per episode, the state each turn acted in: the env's own state when its
+        ``reset``/``step`` info has a hashable ``"state"`` entry (``("state", value)``), else the
+        tuple of env observations seen so far (the prompt, then every reply), so that two
+        episodes are in the same state when the env showed them the same things.
     :param turn_rewards: per episode, the reward of each turn's env step.
     """
 
@@ -109,14 +116,15 @@ def rollout_multi_turn(
     if len(envs) < rows:
         raise ValueError(f"need one env per episode: {rows} episodes, {len(envs)} envs")
     limit = max_turns or int(getattr(envs[0].unwrapped, "max_turns", DEFAULT_MAX_TURNS) or DEFAULT_MAX_TURNS)
+    seen: list[tuple[Any, ...]] = []
     for i in range(rows):
-        envs[i].reset(options={"task_id": task_ids[i // n]})
+        _, info = envs[i].reset(options={"task_id": task_ids[i // n]})
+        seen.append(_state_key(info, (observations[i // n],)))
     batch = policy.sample(list(observations), n=n)
     rewards = np.zeros(rows)
     turns = np.zeros(rows, dtype=np.int64)
     infos: list[dict[str, Any]] = [{} for _ in range(rows)]
     running = [True] * rows
-    seen: list[tuple[Any, ...]] = [(observations[i // n],) for i in range(rows)]
     turn_ends: list[list[int]] = [[] for _ in range(rows)]
     turn_states: list[list[tuple[Any, ...]]] = [[] for _ in range(rows)]
     turn_rewards: list[list[float]] = [[] for _ in range(rows)]
@@ -139,7 +147,7 @@ def rollout_multi_turn(
                     return None
             else:
                 replies[i] = str(observation)
-                seen[i] = (*seen[i], replies[i])
+                seen[i] = _state_key(info, (*seen[i], replies[i]))
         if not any(running):
             break
         batch = policy.continue_turn(batch, replies)
