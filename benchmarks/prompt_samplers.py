@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     text = (
         f"# Prompt samplers on grpo/Math-v0 levels {args.levels}, seeds {args.seeds}\n\n"
         f"Budget {args.budget:,} completions per run ({args.n_groups} prompts x {args.group_size} per update), "
-        f"tiny policy warm-started to {args.sft_target:.0%} greedy accuracy (at most {args.sft_steps} SFT steps), held-out target = warm start + {args.gain:g} points "
+        f"tiny policy warm-started to {args.sft_target:.0%} greedy accuracy "
+        f"(at most {args.sft_steps} SFT steps), held-out target = warm start + {args.gain:g} points "
         f"of greedy accuracy on {args.eval_tasks} test questions, evaluated every {args.eval_every} updates.\n\n"
         + _report.markdown_table(
             [

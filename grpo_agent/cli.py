@@ -38,6 +38,7 @@ from grpo_agent.run.settings import (
     sft_settings,
 )
 from grpo_agent.run.train_command import cmd_train
+from grpo_agent.run.tune_command import add_tune_parser, cmd_tune, tune_problem
 from grpo_envs.version import __version__
 
 __all__ = [
@@ -62,7 +63,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``grpo`` argument parser (``grpo train``, ``grpo eval``)."""
+    """The ``grpo`` argument parser (``grpo train``, ``grpo eval``, ``grpo tune``)."""
     parser = argparse.ArgumentParser(
         prog="grpo",
         description="Train language-model policies with GRPO (or PPO) on verifiable-reward Gymnasium envs.",
@@ -221,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default="auto")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_tune_parser(sub, _HelpFormatter)
     return parser
 
 
@@ -242,6 +244,8 @@ def input_problem(args: argparse.Namespace) -> str | None:
             return str(refusal).removeprefix("grpo train: ")
     if args.command == "eval" and args.env is not None:
         return env_problem(args.env, args.env_kwargs)
+    if args.command == "tune":
+        return tune_problem(args)
     return None
 
 
@@ -254,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(2, f"grpo {args.command}: {problem}\n")
     if args.command == "train":
         return cmd_train(args)
+    if args.command == "tune":
+        return cmd_tune(args)
     return cmd_eval(args)
 
 
