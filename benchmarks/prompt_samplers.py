@@ -102,6 +102,7 @@ def run_one(sampler: str, seed: int, args: argparse.Namespace) -> dict[str, Any]
         "frac_zero_std": round(statistics.fmean(zero_std.values), 4),
         "completions": model.num_timesteps,
         "seconds": round(time.perf_counter() - start, 1),
+        "curve": " ".join(f"{n}:{a:.3f}" for n, a in curve),
     }
 
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-groups", type=int, default=8)
     parser.add_argument("--eval-every", type=int, default=8, help="updates between held-out evaluations")
     parser.add_argument("--eval-tasks", type=int, default=200, help="held-out questions per evaluation")
-    parser.add_argument("--gain", type=float, default=10.0, help="target: warm-start accuracy + this many points")
+    parser.add_argument("--gain", type=float, default=5.0, help="target: warm-start accuracy + this many points")
     parser.add_argument("--out-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -9,8 +9,9 @@ equal:
   traps. Its info declares the position as the state, so turns of different episodes that stand
   on the same square form one anchor group. The tiny policy starts untrained (its characters
   are the three moves), so everything it learns is RL.
-- ``tooluse``: grpo/ToolUse-v0 (level 1) with the tiny policy warm-started on its tasks, at a
-  small budget.
+- ``tooluse``: grpo/ToolUse-v0 (level 1, at most 3 turns) with the tiny policy, at a small
+  budget. The tiny model is not warm-started by default: the built-in warm start teaches final
+  answers only, never a tool call, so no tiny policy reaches a second turn either way.
 
 Per run: the rollout reward of the first and last ``--window`` updates, the fraction of
 zero-std groups, and ``rollout/step_advantage_abs`` (the mean size of the step terms).
@@ -131,7 +132,12 @@ def build(env_name: str, weight: float, seed: int, args: argparse.Namespace) -> 
         policy_kwargs = {"sft_steps": 0, "charset": "123", "max_new_tokens": 2, "seed": seed}
         return GRPO("tiny", Corridor(), learning_rate=3e-3, policy_kwargs=policy_kwargs, **common)
     env = gym.make("grpo/ToolUse-v0", level=1, isolate_tools=False, max_turns=3)
-    policy_kwargs = {"sft_steps": args.tooluse_sft_steps, "max_new_tokens": 48, "seed": seed}
+    # ToolUse-v0's prompts (tool specs included) are ~1,100 characters: longer than the tiny
+    # model's default 512 positions.
+    policy_kwargs = {
+        "sft_steps": args.tooluse_sft_steps, "max_new_tokens": 48, "seed": seed,
+        "tiny_config": {"max_position_embeddings": 2048},
+    }  # fmt: skip
     return GRPO("tiny", env, learning_rate=2e-4, policy_kwargs=policy_kwargs, **common)
 
 
@@ -162,9 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--envs", nargs="+", default=["corridor", "tooluse"], choices=["corridor", "tooluse"])
-    parser.add_argument("--budget", type=int, default=3072, help="corridor episodes per run")
-    parser.add_argument("--tooluse-budget", type=int, default=256, help="ToolUse-v0 episodes per run")
-    parser.add_argument("--tooluse-sft-steps", type=int, default=300, help="the tiny policy's warm start on ToolUse")
+    parser.add_argument("--budget", type=int, default=4096, help="corridor episodes per run")
+    parser.add_argument("--tooluse-budget", type=int, default=128, help="ToolUse-v0 episodes per run")
+    parser.add_argument(
+        "--tooluse-sft-steps",
+        type=int,
+        default=0,
+        help="the tiny policy's warm start on ToolUse-v0 (0: none; its SFT targets are the final answers, "
+        "never a tool call)",
+    )
     parser.add_argument("--n-groups", type=int, default=4, help="prompts per update (groups of 8)")
     parser.add_argument("--window", type=int, default=5, help="updates averaged at the start and the end")
     parser.add_argument("--out-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results"))
