@@ -120,3 +120,30 @@ def test_grpo_adds_weighted_step_advantages_to_each_turns_tokens_on_the_corridor
 def test_step_advantages_need_a_multi_turn_env():
     with pytest.raises(ValueError, match="multi-turn"):
         GRPO("tabular", gym.make("grpo/Bandit-v0"), step_advantage_weight=1.0)
+
+
+def test_without_a_declared_state_a_turn_acts_in_the_history_of_what_the_env_showed():
+    from test_multi_turn import CALL
+
+    from grpo_agent.common.multi_turn import EnvPool, rollout_multi_turn
+
+    env = gym.make("grpo/ToolUse-v0", isolate_tools=False)
+    prompt, _ = env.reset(options={"task_id": 0})
+    # Row 0 calls the calculator, then answers right; row 1 answers at once, wrongly.
+    policy = ScriptedPolicy(
+        env.observation_space, env.action_space, tiny_config=SMALL, max_new_tokens=4,
+        turns=[[CALL, "Answer: 5"], ["Answer: -63"]],
+    )  # fmt: skip
+    pool = EnvPool(env)
+    result = rollout_multi_turn(policy, pool.take(2), [prompt], [0], n=2)
+    pool.close()
+    assert result is not None
+    reply = result.turn_states[0][1][1]
+    assert "<tool_response" in reply and "-63" in reply
+    assert result.turn_states == [[(prompt,), (prompt, reply)], [(prompt,)]]
+    assert result.turn_rewards == [[0.0, 1.0], [0.0]]
+    mask = result.completions.mask
+    first, last = result.turn_ends[0]
+    # turn 0 owns the call's tokens, turn 1 the answer's; the reply between them is masked out
+    assert int(mask[0, :first].sum()) == len(CALL) + 1 and int(mask[0, first:last].sum()) == len("Answer: -63") + 1
+    assert result.turn_ends[1] == [len("Answer: 5") + 1]
