@@ -153,3 +153,16 @@ def test_grpo_logs_weights_and_shares_and_adaptive_weights_stop_the_gaming():
     assert fair["correct"] > 0.6 and fair["gaming"] < 0.2
     assert sum(adaptive.current_reward_weights.values()) == pytest.approx(2.0)
     assert np.isfinite(list(adaptive.current_reward_weights.values())).all()
+
+
+def test_adapted_weights_are_saved_and_loaded_with_the_agent(tmp_path):
+    env = load("reward_weights").GameableBandit()
+    model = GRPO(
+        "tabular", env, learning_rate=0.1, n_groups=4, seed=0,
+        reward_weights={"correct": 1.0, "style": 1.0}, reward_weight_targets={"correct": 0.8, "style": 0.2},
+    ).learn(256)  # fmt: skip
+    adapted = model.current_reward_weights
+    assert adapted != {"correct": 1.0, "style": 1.0}
+    model.save(tmp_path / "agent")
+    loaded = GRPO.load(tmp_path / "agent", env=env)
+    assert loaded.current_reward_weights == adapted

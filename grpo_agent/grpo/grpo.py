@@ -423,7 +423,8 @@ class GRPO(BaseAlgorithm):
             self.std_eps,
         )
         if self.adaptive_reward_weights is not None:
-            shares = self.adaptive_reward_weights.update(terms)
+            # every process moves its weights by the whole batch, so they stay equal across processes
+            shares = self.adaptive_reward_weights.update(distributed.gather_rows(terms)[0])
         else:
             shares = dict(zip(names, variance_shares(terms).tolist()))
         for name in names:
