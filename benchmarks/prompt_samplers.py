@@ -73,10 +73,11 @@ def run_one(sampler: str, seed: int, args: argparse.Namespace) -> dict[str, Any]
     env = gym.make("grpo/Math-v0", **env_kwargs)
     held_out = gym.make("grpo/Math-v0", **{**env_kwargs, "split": "test"})
     built: PromptSampler = SAMPLERS[sampler]()
+    sft = {"steps": args.sft_steps, "target_accuracy": args.sft_target or None}
     model = GRPO(
         "tiny", env, learning_rate=2e-4, group_size=args.group_size, n_groups=args.n_groups, beta=0.04,
         prompt_sampler=built, seed=seed,
-        policy_kwargs={"sft_config": {"steps": args.sft_steps, "target_accuracy": args.sft_target}, "seed": seed},
+        policy_kwargs={"sft_config": sft, "seed": seed},
     )  # fmt: skip
     start_acc = evaluate_accuracy(model, held_out, args.eval_tasks).accuracy
     target = start_acc + args.gain / 100
@@ -115,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-tasks", type=int, default=3000, help="training questions")
     parser.add_argument("--sft-steps", type=int, default=2000, help="the tiny policy's warm start, at most")
     parser.add_argument(
-        "--sft-target", type=float, default=0.3, help="warm start until this greedy accuracy (the main job's rule)"
+        "--sft-target",
+        type=float,
+        default=0.3,
+        help="warm start until this greedy accuracy (the main job's rule; 0: a fixed --sft-steps)",
     )
     parser.add_argument("--budget", type=int, default=6144, help="completions per run")
     parser.add_argument("--group-size", type=int, default=8)
