@@ -44,7 +44,7 @@ def add_tune_parser(sub: Any, formatter_class: type[argparse.HelpFormatter]) -> 
         "--policy", default=None, help="'tabular' (default for Discrete envs), 'tiny' (default otherwise) or a model"
     )
     tune_parser.add_argument("--trials", type=int, default=20, help="trials to run")
-    tune_parser.add_argument("--budget", type=int, default=4096, help="completions per member per trial")
+    tune_parser.add_argument("--budget", type=int, default=2048, help="completions per member per trial")
     tune_parser.add_argument(
         "--checkpoints", type=int, default=4, help="scores per member, each reported to the pruner"
     )

@@ -54,7 +54,7 @@ class TuneSettings:
     env: str
     family: list[dict[str, Any]]
     policy: str = "tabular"
-    budget: int = 4096
+    budget: int = 2048
     checkpoints: int = 4
     params: Sequence[str] = ("learning_rate", "beta", "group_size", "clip_range")
     fixed: dict[str, Any] = field(default_factory=dict)
