@@ -95,7 +95,7 @@ def test_grpo_adds_weighted_step_advantages_to_each_turns_tokens_on_the_corridor
         policy, env, learning_rate=1e-3, group_size=4, n_groups=1, beta=0.0, seed=0,
         step_advantage_weight=0.5, step_discount=0.5,
     )  # fmt: skip
-    model.learn(total_timesteps=4)
+    model.learn(total_timesteps=4, log_interval=0)  # no dump: the logged values stay readable
     buffer = model.rollout_buffer
     assert buffer.rewards.tolist() == [[1.0, 1.0, 0.0, 1.0]]
     episode = torch.tensor([0.25, 0.25, -0.75, 0.25], dtype=torch.float64) / (0.5 + EPS)
@@ -115,6 +115,10 @@ def test_grpo_adds_weighted_step_advantages_to_each_turns_tokens_on_the_corridor
         for t, positions in enumerate(per_turn):
             expected = float(episode[row]) + 0.5 * step[row][t]
             assert tokens[row, positions].tolist() == pytest.approx([expected] * 3, abs=1e-12)
+    own = [0.5 * a for row, steps in enumerate(step) for a in steps for _ in range(3)]  # 3 tokens per turn
+    logged = model.logger.name_to_value
+    assert logged["rollout/step_advantage_abs"] == pytest.approx(sum(abs(a) for a in own) / len(own), abs=1e-9)
+    assert logged["rollout/turns"] == pytest.approx(9 / 4)
 
 
 def test_step_advantages_need_a_multi_turn_env():
