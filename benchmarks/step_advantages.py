@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--envs", nargs="+", default=["corridor", "tooluse"], choices=["corridor", "tooluse"])
     parser.add_argument("--budget", type=int, default=4096, help="corridor episodes per run")
-    parser.add_argument("--tooluse-budget", type=int, default=128, help="ToolUse-v0 episodes per run")
+    parser.add_argument("--tooluse-budget", type=int, default=64, help="ToolUse-v0 episodes per run")
     parser.add_argument(
         "--tooluse-sft-steps",
         type=int,
