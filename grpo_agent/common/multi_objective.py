@@ -10,8 +10,8 @@ components meet the group statistics in one of two orders (TRL's ``multi_objecti
 - ``"normalize_then_sum"`` (:func:`normalize_then_sum_advantages`): each component is normalised
   within its group first, the weighted sum is then divided by its batch std. A group where one
   component varies and another does not still learns from the first one at its weight's share;
-  GDPO, Liu et al. 2026, "Group reward-Decoupled Normalization Policy Optimization"
-  (arXiv:2601.05242), as TRL computes it.
+  GDPO, "Group reward-Decoupled Normalization Policy Optimization for Multi-reward RL
+  Optimization" (arXiv:2601.05242), as TRL computes it.
 
 The design asks for weights that "can be adjusted adaptively". :class:`VarianceShareWeights` keeps
 each component's share of the advantage variance (:func:`variance_shares`) near a target: a
