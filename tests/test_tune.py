@@ -109,3 +109,15 @@ def test_bad_input_exits_with_status_2_and_one_sentence_before_anything_is_writt
     err = capsys.readouterr().err
     assert err.startswith("grpo tune: ") and says in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_plain_grpos_setting_is_the_first_trial_unless_told_otherwise(tmp_path, capsys):
+    out = tmp_path / "best.yaml"
+    argv = ["tune", "--family", '[{"table_seed": 0}]', "--trials", "2", "--budget", "128", "--checkpoints", "1"]
+    assert cli.main([*argv, "--output", str(out)]) == 0
+    first = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("trial   0"))
+    assert "'learning_rate': 0.1, 'beta': 0.04, 'group_size': 8, 'clip_range': 0.2}" in first
+    assert first.endswith("(plain GRPO's setting)")
+    assert cli.main([*argv, "--output", str(out), "--no-baseline"]) == 0
+    first = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("trial   0"))
+    assert "plain GRPO" not in first and "'learning_rate': 0.1," not in first

@@ -9,7 +9,7 @@ import json
 import pathlib
 from typing import Any
 
-from grpo_agent.run.tuning import SEARCHABLE, TuneSettings, tune
+from grpo_agent.run.tuning import BASELINES, SEARCHABLE, TuneSettings, tune
 
 #: The Bandit-v0 family ``grpo tune`` searches by default: three reward tables, with more arms
 #: or more contexts than the default env.
@@ -63,6 +63,12 @@ def add_tune_parser(sub: Any, formatter_class: type[argparse.HelpFormatter]) -> 
     tune_parser.add_argument("--eval-tasks", type=int, default=100, help="held-out tasks per score (text envs)")
     tune_parser.add_argument("--seed", type=int, default=0, help="seed of the sampler and of every run")
     tune_parser.add_argument("--output", default="tuned.yaml", help="where the best setting is written (YAML)")
+    tune_parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="do not run plain GRPO's setting as trial 0 (by default it is, so the search reports it on the "
+        "same budget and never returns anything worse)",
+    )
 
 
 def _json(text: str | None, kind: type, example: str, flag: str) -> Any:
@@ -111,6 +117,7 @@ def tune_settings(args: argparse.Namespace) -> TuneSettings:
     return TuneSettings(
         env=args.env, family=family, policy=policy, budget=args.budget, checkpoints=args.checkpoints,
         params=params, fixed=fixed, eval_tasks=args.eval_tasks, seed=args.seed,
+        baseline=None if args.no_baseline else BASELINES["tabular" if policy == "tabular" else "lm"],
     )  # fmt: skip
 
 
@@ -148,7 +155,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     for trial in study.trials:
         value = "" if trial.value is None else f"{trial.value:.4f}"
         steps = len(trial.intermediate_values)
-        print(f"trial {trial.number:3d} {trial.state.name:9s} {value:>7s} after {steps} checkpoint(s) {trial.params}")
+        note = " (plain GRPO's setting)" if trial.number == 0 and settings.baseline is not None else ""
+        state = f"trial {trial.number:3d} {trial.state.name:9s} {value:>7s} after {steps} checkpoint(s)"
+        print(f"{state} {trial.params}{note}")
     text = best_config(study, settings)
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,12 @@ SEARCHABLE = ("learning_rate", "beta", "group_size", "clip_range", "temperature"
 LEARNING_RATE_RANGE = {"tabular": (1e-3, 1.0), "lm": (1e-5, 1e-3)}
 #: group sizes tried (TRL's default 8, and one step either way).
 GROUP_SIZES = (4, 8, 16)
+#: Plain GRPO's settings, the first trial of ``grpo tune``: docs/agent.md's Bandit setting for the
+#: tabular policy, ``grpo train``'s defaults for language models (the tiny model's learning rate).
+BASELINES = {
+    "tabular": {"learning_rate": 0.1, "beta": 0.04, "group_size": 8, "clip_range": 0.2},
+    "lm": {"learning_rate": 2e-4, "beta": 0.04, "group_size": 8, "clip_range": 0.2, "temperature": 1.0},
+}
 
 
 @dataclass
@@ -49,6 +55,8 @@ class TuneSettings:
     :param fixed: ``grpo train`` settings that every trial uses (e.g. ``n_groups``, ``sft``).
     :param eval_tasks: held-out tasks per score (language-model policies).
     :param seed: seed of the sampler and of every trial's runs.
+    :param baseline: a setting run as the first trial (e.g. plain GRPO's documented one), so the
+        search reports it under the same budget and seeds and never returns anything worse; None: none.
     """
 
     env: str
@@ -60,6 +68,7 @@ class TuneSettings:
     fixed: dict[str, Any] = field(default_factory=dict)
     eval_tasks: int = 100
     seed: int = 0
+    baseline: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.params) - set(SEARCHABLE))
@@ -182,5 +191,7 @@ def tune(settings: TuneSettings, n_trials: int, pruner: Any = None, sampler: Any
         sampler=sampler or optuna.samplers.TPESampler(seed=settings.seed),
         pruner=pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
+    if settings.baseline is not None:
+        study.enqueue_trial({k: v for k, v in settings.baseline.items() if k in settings.params})
     study.optimize(objective(settings), n_trials=n_trials)
     return study
