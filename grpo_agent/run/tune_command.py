@@ -149,15 +149,16 @@ def best_config(study: Any, settings: TuneSettings) -> str:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    """Run the search, print every trial, write the best setting."""
+    """Run the search, print every trial as it ends, write the best setting."""
     settings = tune_settings(args)
-    study = tune(settings, args.trials)
-    for trial in study.trials:
+
+    def report(_study: Any, trial: Any) -> None:
         value = "" if trial.value is None else f"{trial.value:.4f}"
-        steps = len(trial.intermediate_values)
+        state = f"trial {trial.number:3d} {trial.state.name:9s} {value:>7s} after {len(trial.intermediate_values)}"
         note = " (plain GRPO's setting)" if trial.number == 0 and settings.baseline is not None else ""
-        state = f"trial {trial.number:3d} {trial.state.name:9s} {value:>7s} after {steps} checkpoint(s)"
-        print(f"{state} {trial.params}{note}")
+        print(f"{state} checkpoint(s) {trial.params}{note}", flush=True)
+
+    study = tune(settings, args.trials, on_trial=report)
     text = best_config(study, settings)
     output = pathlib.Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

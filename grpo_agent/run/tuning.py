@@ -174,7 +174,13 @@ def objective(settings: TuneSettings) -> Callable[[Any], float]:
     return run
 
 
-def tune(settings: TuneSettings, n_trials: int, pruner: Any = None, sampler: Any = None) -> Any:
+def tune(
+    settings: TuneSettings,
+    n_trials: int,
+    pruner: Any = None,
+    sampler: Any = None,
+    on_trial: Callable[[Any, Any], None] | None = None,
+) -> Any:
     """Run the search; returns the ``optuna.Study`` (its ``best_params`` are ``grpo train`` settings).
 
     :param settings: what to search and on which family.
@@ -182,6 +188,7 @@ def tune(settings: TuneSettings, n_trials: int, pruner: Any = None, sampler: Any
     :param pruner: an Optuna pruner (default: ``MedianPruner`` that waits for 2 finished trials
         and the first checkpoint of each trial).
     :param sampler: an Optuna sampler (default: TPE seeded with ``settings.seed``).
+    :param on_trial: called as ``(study, trial)`` after each trial ends (e.g. to print it).
     """
     import optuna
 
@@ -193,5 +200,5 @@ def tune(settings: TuneSettings, n_trials: int, pruner: Any = None, sampler: Any
     )
     if settings.baseline is not None:
         study.enqueue_trial({k: v for k, v in settings.baseline.items() if k in settings.params})
-    study.optimize(objective(settings), n_trials=n_trials)
+    study.optimize(objective(settings), n_trials=n_trials, callbacks=[on_trial] if on_trial else None)
     return study
