@@ -30,6 +30,7 @@ from grpo_agent.run.settings import (
     DEFAULT_TOTAL_TIMESTEPS,
     MAIN_JOB_SFT,
     PRETRAINED_LEARNING_RATE,
+    TABULAR_LEARNING_RATE,
     TINY_LEARNING_RATE,
     build_algorithm,
     env_problem,
@@ -96,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--policy",
         default="tiny",
-        help="'tiny' (built-in 0.9M-parameter model, warm-started on the env's tasks) or a Hugging "
-        "Face model folder / hub name",
+        help="'tiny' (built-in 0.9M-parameter model, warm-started on the env's tasks), a Hugging "
+        "Face model folder / hub name, or 'tabular' (a softmax table, for Discrete envs such as grpo/Bandit-v0)",
     )
     what.add_argument(
         "--sft-steps",
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help=f"peak learning rate (default {TINY_LEARNING_RATE} for tiny, {PRETRAINED_LEARNING_RATE} "
-        "for pretrained models)",
+        f"for pretrained models, {TABULAR_LEARNING_RATE} for tabular)",
     )
     budget.add_argument("--beta", type=float, default=0.04, help="KL coefficient to the reference policy")
     budget.add_argument("--n-epochs", type=int, default=1, help="passes over each rollout")
@@ -233,7 +234,7 @@ def input_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, in one sentence (None: nothing). Checked before
     anything is written, so bad input leaves no half-made run folder behind."""
     if args.command == "train" and args.resume is None:
-        problem = env_problem(args.env, args.env_kwargs)
+        problem = env_problem(args.env, args.env_kwargs, args.policy)
         if problem is not None:
             return problem
         try:

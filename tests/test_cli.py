@@ -6,9 +6,11 @@ from __future__ import annotations
 import csv
 import json
 
+import gymnasium as gym
 import pytest
 import torch
 
+import grpo_envs  # noqa: F401 - registers the grpo/* ids
 from grpo_agent import GRPO, cli
 from grpo_agent.run.faults import FiniteGuardAdamW, oom_message
 
@@ -189,7 +191,11 @@ def test_non_finite_loss_during_training_is_skipped_and_logged(tmp_path, monkeyp
         (["--env", "grpo/Nope-v0"], "unknown env id 'grpo/Nope-v0'; the registered ones are grpo/Bandit-v0"),
         (["--env-kwargs", '{"levls": 1}'], "grpo/Math-v0 takes no argument levls; it takes"),
         (["--gae-lambda", "0.9"], "--gae-lambda applies to --algo ppo, not grpo"),
-        (["--env", "grpo/Bandit-v0"], "is not a text env (ContextualBanditEnv)"),
+        (
+            ["--env", "grpo/Bandit-v0"],
+            "is not a text env (ContextualBanditEnv) and --policy tiny is a language model; use --policy tabular",
+        ),
+        (["--policy", "tabular"], "--policy tabular needs Discrete spaces and grpo/Math-v0 is a text env"),
     ],
 )
 def test_bad_input_exits_2_with_one_sentence_before_writing_anything(tmp_path, capsys, argv, says):
@@ -208,3 +214,24 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"grpo (grpo-gym) {__version__}"
+
+
+REGISTERED = sorted(env_id for env_id in gym.registry if env_id.startswith("grpo/"))
+
+
+@pytest.mark.parametrize("env_id", REGISTERED)
+def test_every_registered_env_trains_from_the_cli(tmp_path, capsys, env_id):
+    """What a new user types first, on the smallest budget: every id trains and writes its run
+    folder (a Discrete env with the tabular policy, the others with the warm-started tiny one)."""
+    space = gym.make(env_id).action_space
+    policy = "tabular" if isinstance(space, gym.spaces.Discrete) else "tiny"
+    run = tmp_path / "run"
+    argv = ["train", "--env", env_id, "--policy", policy, "--sft-steps", "1", "--total-timesteps", "4"]
+    argv += ["--group-size", "2", "--n-groups", "2", "--eval-tasks", "2", "--max-new-tokens", "4", "--threads", "1"]
+    assert cli.main([*argv, "--no-progress", "--eval-every", "0", "--output", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["timesteps"] == 4, summary
+    assert (run / "checkpoint.zip").is_file() and (run / "reward_curve.png").is_file()
+    out = capsys.readouterr().out
+    if policy == "tiny":
+        assert "tiny warm start: up to 1 SFT steps" in out  # the warm start says what it is doing

@@ -87,6 +87,10 @@ class CausalLMPolicy(BasePolicy):
     :param top_p: nucleus sampling threshold (1.0 = off). The recorded log-probs are those of
         the tempered distribution before truncation, the quantity the learner recomputes (TRL's convention).
     :param max_new_tokens: longest completion, in tokens, per policy turn.
+    :param max_prompt_length: longest prompt, in tokens, after rendering; a longer one keeps
+        its end (where the question is), as TRL's ``max_prompt_length`` did (None: no limit).
+        It bounds the memory and time of sampling and scoring when an env's prompts outgrow
+        what the model was built for (the tiny model's 512 positions).
     :param gradient_checkpointing: recompute activations in the backward pass (less memory,
         ~30% more time): the knob to turn when long sequences run out of GPU memory.
     :param lora: None, or a dict of ``peft.LoraConfig`` arguments (e.g. ``{"r": 16}``) or a
@@ -129,6 +133,7 @@ class CausalLMPolicy(BasePolicy):
         temperature: float = 1.0,
         top_p: float = 1.0,
         max_new_tokens: int = 64,
+        max_prompt_length: int | None = None,
         gradient_checkpointing: bool = False,
         lora: Any = None,
         reference: str = "copy",
@@ -147,6 +152,8 @@ class CausalLMPolicy(BasePolicy):
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if max_prompt_length is not None and max_prompt_length < 1:
+            raise ValueError(f"max_prompt_length must be >= 1 or None, got {max_prompt_length}")
         if reference not in ("copy", "none"):
             raise ValueError(f"reference must be 'copy' or 'none', got {reference!r}")
         device_ = get_device(device)
@@ -155,6 +162,7 @@ class CausalLMPolicy(BasePolicy):
         self.top_p = float(top_p)
         self.max_new_tokens = int(max_new_tokens)
         self.max_completion_length = self.max_new_tokens
+        self.max_prompt_length = None if max_prompt_length is None else int(max_prompt_length)
         self.reference_mode = reference
         self.gradient_checkpointing = bool(gradient_checkpointing)
         self.trust_remote_code = bool(trust_remote_code)
@@ -189,7 +197,10 @@ class CausalLMPolicy(BasePolicy):
         ``kwargs`` override them."""
         if isinstance(model, (str, os.PathLike)) and (Path(model) / POLICY_CONFIG_FILE).is_file():
             saved = json.loads((Path(model) / POLICY_CONFIG_FILE).read_text())
-            kwargs = {**{k: saved[k] for k in ("temperature", "top_p", "max_new_tokens") if k in saved}, **kwargs}
+            kwargs = {
+                **{k: saved[k] for k in ("temperature", "top_p", "max_new_tokens", "max_prompt_length") if k in saved},
+                **kwargs,
+            }
         obs = getattr(env, "observation_space", None)
         act = getattr(env, "action_space", None)
         return cls(obs, act, model, **kwargs)
@@ -201,8 +212,11 @@ class CausalLMPolicy(BasePolicy):
         return self.renderer.render(observation)
 
     def encode_context(self, observation: Observation) -> list[int]:
-        """Token ids of one rendered observation."""
-        return self.renderer.encode_context(observation)
+        """Token ids of one rendered observation (its last ``max_prompt_length``)."""
+        ids = self.renderer.encode_context(observation)
+        if self.max_prompt_length is not None and len(ids) > self.max_prompt_length:
+            return ids[-self.max_prompt_length :]
+        return ids
 
     def encode_env_turn(self, text: str, role: str = "tool") -> list[int]:
         """Tokens that insert an environment message after a finished policy turn and open the
@@ -511,6 +525,7 @@ class CausalLMPolicy(BasePolicy):
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_new_tokens": self.max_new_tokens,
+            "max_prompt_length": self.max_prompt_length,
             "gradient_checkpointing": self.gradient_checkpointing,
             "lora": self._lora_arg if not hasattr(self._lora_arg, "to_dict") else self._lora_arg.to_dict(),
             "reference": self.reference_mode,
@@ -531,7 +546,13 @@ class CausalLMPolicy(BasePolicy):
         self.tokenizer.save_pretrained(tmp)
         (tmp / POLICY_CONFIG_FILE).write_text(
             json.dumps(
-                {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens}, indent=2
+                {
+                    "temperature": self.temperature,
+                    "top_p": self.top_p,
+                    "max_new_tokens": self.max_new_tokens,
+                    "max_prompt_length": self.max_prompt_length,
+                },
+                indent=2,
             )
         )
         if path.exists():

@@ -63,7 +63,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     import grpo_envs  # noqa: F401 - registers the grpo/* ids
     from grpo_agent.common.utils import set_random_seed
     from grpo_agent.run import run_folder as rf
-    from grpo_agent.run.accuracy import evaluate_report
+    from grpo_agent.run.accuracy import evaluate_report, mean_greedy_reward
     from grpo_agent.run.faults import atomic_save, is_oom, oom_message
 
     started = time.perf_counter()
@@ -108,7 +108,11 @@ def _train(args: argparse.Namespace, main: bool) -> int:
 
     previous = json.loads((run_dir / rf.SUMMARY_FILE).read_text()) if (run_dir / rf.SUMMARY_FILE).exists() else {}
     algo_class = algorithm_class(settings["algo"])
+    # A Discrete env (grpo/Bandit-v0, --policy tabular) has no task list to score accuracy on.
+    has_tasks = hasattr(eval_env.unwrapped, "num_tasks")
     where = "held-out" if has_split else "training tasks (the env has no held-out split)"
+    if not has_tasks:
+        where = f"mean reward of the greedy action over {settings['eval_tasks']} episodes"
     if resuming:
         model = algo_class.load(run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings))
         before = previous.get("heldout_accuracy_before")
@@ -123,11 +127,15 @@ def _train(args: argparse.Namespace, main: bool) -> int:
             distributed.barrier()
         say(f"policy: {policy}")
         before, before_report = None, None
-        if main:
+        if main and has_tasks:
+            say(f"evaluating on {settings['eval_tasks']} {where.split(' (')[0]}: greedy, then 8 samples each")
             report = evaluate_report(policy, eval_env, settings["eval_tasks"])
             before, before_report = report.greedy.value, report.as_dict()
             say(f"{where} before training:")
             say("\n".join("  " + line for line in report.lines()))
+        elif main:
+            before = mean_greedy_reward(policy, eval_env, settings["eval_tasks"], settings["seed"])
+            say(f"{where} before training: {before:.3f}")
         model = build_algorithm(settings, policy, train_env)
     if not main:  # the other processes train, and write nothing
         return _train_quietly(model, settings, resuming)
@@ -155,7 +163,9 @@ def _train(args: argparse.Namespace, main: bool) -> int:
                 remaining,
                 callback=[
                     rf.RunCallback(run_dir, settings["save_every"]),
-                    rf.HeldoutAccuracyCallback(eval_env, settings["eval_tasks"], settings.get("eval_every", 0)),
+                    rf.HeldoutAccuracyCallback(
+                        eval_env, settings["eval_tasks"], settings.get("eval_every", 0) if has_tasks else 0
+                    ),
                 ],
                 reset_num_timesteps=not resuming and model.num_timesteps == 0,
                 progress_bar=show,
@@ -190,13 +200,17 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         return code
     if hasattr(model.policy, "save_pretrained"):
         model.policy.save_pretrained(run_dir / rf.MODEL_DIR)
-    after_report = evaluate_report(model.policy, eval_env, settings["eval_tasks"])
-    after = after_report.greedy.value
+    after_report = evaluate_report(model.policy, eval_env, settings["eval_tasks"]) if has_tasks else None
+    after = (
+        after_report.greedy.value
+        if after_report is not None
+        else mean_greedy_reward(model.policy, eval_env, settings["eval_tasks"], settings["seed"])
+    )
     optimizer_skips = getattr(model.optimizer, "skipped_steps", 0)
     summary.update(
         status="finished",
         heldout_accuracy_after=after,
-        heldout_after=after_report.as_dict(),
+        heldout_after=after_report.as_dict() if after_report is not None else None,
         heldout_gain_points=None if before is None else 100 * (after - before),
         heldout_tasks=settings["eval_tasks"],
         heldout_split="test" if has_split else "train (no held-out split)",
@@ -212,6 +226,9 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     rf.plot_reward_curve(
         run_dir, f"{settings['algo'].upper()} {settings['policy']} on {settings['env']}", before, after
     )
+    if after_report is None:
+        print(f"{where}: {before:.3f} -> {after:.3f}; run folder: {run_dir}")
+        return 0
     print(f"{where} after training:")
     print("\n".join("  " + line for line in after_report.lines()))
     gain = "" if before is None else f"{before:.1%} -> {after:.1%} ({summary['heldout_gain_points']:+.1f} points) "
