@@ -20,7 +20,8 @@ import json
 import sys
 from typing import Any
 
-from grpo_agent.run.cli_options import algorithm_kwargs
+from grpo_agent.run.cli_options import algorithm_kwargs, json_object
+from grpo_agent.run.config_file import ConfigError, options_as_tokens, read_config
 from grpo_agent.run.eval_command import cmd_eval
 from grpo_agent.run.settings import (
     DEFAULT_ENV,
@@ -34,6 +35,7 @@ from grpo_agent.run.settings import (
     TINY_LEARNING_RATE,
     build_algorithm,
     env_problem,
+    policy_kwargs_problem,
     resolve_env_kwargs,
     settings_from_args,
     sft_settings,
@@ -62,26 +64,16 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) or ""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``grpo`` argument parser (``grpo train``, ``grpo eval``)."""
-    parser = argparse.ArgumentParser(
-        prog="grpo",
-        description="Train language-model policies with GRPO (or PPO) on verifiable-reward Gymnasium envs.",
-        epilog="Start with `grpo train` (the main job, a few minutes on a laptop CPU), then "
-        "`grpo eval runs/<name>`. Details: docs/lm.md.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s (grpo-gym) {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    train = sub.add_parser(
-        "train",
-        help="train a policy and write a run folder",
-        description="Train a policy on an env and write logs, a checkpoint, a reward curve and a summary "
-        "(held-out accuracy before/after) to the run folder. With no arguments: the tiny model "
-        "on grpo/Math-v0 level 1, warm-started, then GRPO.",
-        formatter_class=_HelpFormatter,
-    )
+def add_train_arguments(train: argparse.ArgumentParser) -> None:
+    """Every ``grpo train`` option (also what a ``--config`` file is checked against)."""
     what = train.add_argument_group("what to train")
+    train.add_argument(
+        "--config",
+        default=None,
+        metavar="RUN_YAML",
+        help="a YAML file of options, keyed by their names with underscores (group_size: 8, policy_kwargs: "
+        "{...}); flags given beside it override it (example: examples/run.yaml)",
+    )
     what.add_argument("--env", default=DEFAULT_ENV, help="registered env id")
     what.add_argument(
         "--env-kwargs",
@@ -99,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="tiny",
         help="'tiny' (built-in 0.9M-parameter model, warm-started on the env's tasks), a Hugging "
         "Face model folder / hub name, or 'tabular' (a softmax table, for Discrete envs such as grpo/Bandit-v0)",
+    )
+    what.add_argument(
+        "--policy-kwargs",
+        type=json_object,
+        default=None,
+        metavar="JSON",
+        help="keyword arguments of the policy's constructor (TinyPolicy, CausalLMPolicy or TabularPolicy; "
+        'docs/lm.md), e.g. \'{"max_prompt_length": 256, "tiny_config": {"hidden_size": 64}}\'',
     )
     what.add_argument(
         "--sft-steps",
@@ -193,6 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--verbose", type=int, default=0, help="1 prints the metrics table after every update")
 
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``grpo`` argument parser (``grpo train``, ``grpo eval``)."""
+    parser = argparse.ArgumentParser(
+        prog="grpo",
+        description="Train language-model policies with GRPO (or PPO) on verifiable-reward Gymnasium envs.",
+        epilog="Start with `grpo train` (the main job, a few minutes on a laptop CPU), then "
+        "`grpo eval runs/<name>`. Details: docs/lm.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s (grpo-gym) {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train a policy and write a run folder",
+        description="Train a policy on an env and write logs, a checkpoint, a reward curve and a summary "
+        "(held-out accuracy before/after) to the run folder. With no arguments: the tiny model "
+        "on grpo/Math-v0 level 1, warm-started, then GRPO.",
+        formatter_class=_HelpFormatter,
+    )
+    add_train_arguments(train)
+
     ev = sub.add_parser(
         "eval",
         help="held-out accuracy and pass@k of a checkpoint",
@@ -234,7 +256,9 @@ def input_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, in one sentence (None: nothing). Checked before
     anything is written, so bad input leaves no half-made run folder behind."""
     if args.command == "train" and args.resume is None:
-        problem = env_problem(args.env, args.env_kwargs, args.policy)
+        problem = env_problem(args.env, args.env_kwargs, args.policy) or policy_kwargs_problem(
+            args.policy, args.policy_kwargs
+        )
         if problem is not None:
             return problem
         try:
@@ -246,10 +270,26 @@ def input_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def config_tokens(path: str) -> list[str]:
+    """The options of a ``--config`` YAML file as ``grpo train`` tokens, each value checked as
+    its flag would be (:mod:`grpo_agent.run.config_file`)."""
+    checker = argparse.ArgumentParser(prog="grpo train", add_help=False, exit_on_error=False)
+    add_train_arguments(checker)
+    return options_as_tokens(read_config(path), checker, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``grpo`` command. Bad input exits with status 2 and one sentence."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train" and args.config is not None:
+        try:
+            tokens = config_tokens(args.config)
+        except ConfigError as exc:
+            parser.exit(2, f"grpo train: {exc}\n")
+        given = list(sys.argv[1:] if argv is None else argv)
+        at = given.index("train") + 1
+        args = parser.parse_args([*given[:at], *tokens, *given[at:]])  # the flags come last: they win
     problem = input_problem(args)
     if problem is not None:
         parser.exit(2, f"grpo {args.command}: {problem}\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import pathlib
 
 import gymnasium as gym
 import pytest
@@ -235,3 +236,44 @@ def test_every_registered_env_trains_from_the_cli(tmp_path, capsys, env_id):
     out = capsys.readouterr().out
     if policy == "tiny":
         assert "tiny warm start: up to 1 SFT steps" in out  # the warm start says what it is doing
+
+
+EXAMPLE_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "examples" / "run.yaml"
+
+
+def test_the_example_config_runs_and_flags_override_it(tmp_path):
+    run = tmp_path / "run"
+    assert (
+        cli.main(["train", "--config", str(EXAMPLE_CONFIG), *FAST, "--total-timesteps", "8", "--output", str(run)]) == 0
+    )
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_kwargs"] == '{"levels": 1}' and config["loss_type"] == "dapo"  # from the file
+    assert config["algorithm_options"] == {"scale_rewards": "group", "clip_range": 0.2, "clip_range_high": 0.28}
+    assert config["policy_kwargs"] == {"max_prompt_length": 256}
+    assert config["group_size"] == 4 and config["sft"] == {"steps": 3}  # the flags beside it win
+    assert GRPO.load(run / "checkpoint.zip", device="cpu").policy.max_prompt_length == 256
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("grup_size: 4\n", "run.yaml: grup_size is not a grpo train option"),
+        ("group_size: four\n", "run.yaml: group_size: invalid int value: 'four'"),
+        ("loss_type: ppo\n", "run.yaml: loss_type: invalid choice: 'ppo'"),
+        ("no_progress: 3\n", "run.yaml: no_progress: must be true or false, got 3"),
+        ("scale_rewards: [1]\n", "run.yaml: scale_rewards: invalid choice"),
+        ("gae_lambda: 0.9\n", "--gae-lambda applies to --algo ppo, not grpo"),
+        ("policy_kwargs: {tempreature: 2}\n", "--policy-kwargs: TinyPolicy takes no argument tempreature"),
+        ("- group_size\n", "must be a mapping of option: value, got a list"),
+        ("group_size: [\n", "is not YAML"),
+    ],
+)
+def test_a_bad_config_exits_2_naming_the_key_before_writing_anything(tmp_path, capsys, text, says):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train", "--config", str(path), "--output", str(tmp_path / "run")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grpo train: ") and says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()

@@ -96,7 +96,8 @@ def _one_of(choices: list[str]) -> Callable[[str], str]:
     return parse
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def json_object(text: str) -> dict[str, Any]:
+    """An argparse type: a JSON object (a dict), or an error that says what was given."""
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -130,7 +131,7 @@ def _argparse_spec(hint: Any) -> dict[str, Any] | None:
     if hint in (int, float):
         return {"type": _parse_none(hint) if optional else hint, "metavar": "N" + ("|none" if optional else "")}
     if hint is dict or typing.get_origin(hint) is dict:
-        return {"type": _parse_none(_json_object) if optional else _json_object, "metavar": "JSON"}
+        return {"type": _parse_none(json_object) if optional else json_object, "metavar": "JSON"}
     return None
 
 

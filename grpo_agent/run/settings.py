@@ -104,6 +104,28 @@ def env_problem(env_id: str, env_kwargs_json: str | None, policy: str = "tiny") 
     return None
 
 
+def policy_kwargs_problem(policy: str, kwargs: dict[str, Any] | None) -> str | None:
+    """What is wrong with ``--policy-kwargs`` for ``--policy``, in one sentence (None: nothing):
+    a key the policy's constructor does not take."""
+    if not kwargs:
+        return None
+    from grpo_agent.policies.causal_lm import CausalLMPolicy
+    from grpo_agent.policies.tabular import TabularPolicy
+    from grpo_agent.policies.tiny import TinyPolicy
+
+    # TinyPolicy forwards its **kwargs to CausalLMPolicy; the spaces, env and model are the CLI's.
+    classes = {"tiny": (TinyPolicy, CausalLMPolicy), "tabular": (TabularPolicy,)}.get(policy, (CausalLMPolicy,))
+    built_here = {"self", "observation_space", "action_space", "env", "model", "kwargs", "device"}
+    taken = {name for cls in classes for name in inspect.signature(cls).parameters} - built_here
+    unknown = sorted(set(kwargs) - taken)
+    if unknown:
+        return (
+            f"--policy-kwargs: {classes[0].__name__} takes no argument {', '.join(unknown)}; "
+            f"it takes {', '.join(sorted(taken))}"
+        )
+    return None
+
+
 def resolve_env_kwargs(env_id: str, given: str | None) -> tuple[dict[str, Any], dict[str, Any], bool]:
     """``(train kwargs, held-out kwargs, has_split)`` for ``env_id``: the given JSON (or the main
     job's default), and the same with ``split="test"`` when the env has a held-out split."""
@@ -143,6 +165,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "env_kwargs": args.env_kwargs,
         "algo": args.algo,
         "policy": args.policy,
+        "policy_kwargs": args.policy_kwargs or {},
         "sft": sft_settings(args.policy, args.env, args.env_kwargs, args.sft_steps, args.sft_target_accuracy),
         "total_timesteps": args.total_timesteps or DEFAULT_TOTAL_TIMESTEPS,
         "group_size": args.group_size,
