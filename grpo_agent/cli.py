@@ -40,6 +40,7 @@ from grpo_agent.run.settings import (
     settings_from_args,
     sft_settings,
 )
+from grpo_agent.run.tracking import REPORT_TO, report_to_problem
 from grpo_agent.run.train_command import cmd_train
 from grpo_envs.version import __version__
 
@@ -190,6 +191,21 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
         help="updates between greedy held-out evaluations during the run (0: only before and after)",
     )
     run.add_argument("--save-every", type=int, default=10, help="rollouts between checkpoints")
+    run.add_argument(
+        "--report-to",
+        choices=REPORT_TO,
+        default="tensorboard",
+        help="where the metrics go besides progress.csv: TensorBoard (run folder's tb/), Weights & Biases "
+        "or trackio (optional extras: pip install 'grpo-gym[wandb]' / 'grpo-gym[trackio]'), or nowhere else",
+    )
+    run.add_argument(
+        "--log-completions-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N updates, write the rollout's prompts, completions, rewards and reasons to "
+        "completions.csv (and TensorBoard's text tab); 0: never",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--verbose", type=int, default=0, help="1 prints the metrics table after every update")
 
@@ -256,8 +272,10 @@ def input_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, in one sentence (None: nothing). Checked before
     anything is written, so bad input leaves no half-made run folder behind."""
     if args.command == "train" and args.resume is None:
-        problem = env_problem(args.env, args.env_kwargs, args.policy) or policy_kwargs_problem(
-            args.policy, args.policy_kwargs
+        problem = (
+            env_problem(args.env, args.env_kwargs, args.policy)
+            or policy_kwargs_problem(args.policy, args.policy_kwargs)
+            or report_to_problem(args.report_to)
         )
         if problem is not None:
             return problem

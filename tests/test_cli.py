@@ -4,6 +4,7 @@ and faults (non-finite updates, Ctrl-C, out of memory) leave the run in a valid 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import pathlib
 
@@ -276,4 +277,45 @@ def test_a_bad_config_exits_2_naming_the_key_before_writing_anything(tmp_path, c
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("grpo train: ") and says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_sampled_completions_are_logged_every_n_updates_to_csv_and_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    argv = ["train", *FAST, "--total-timesteps", "24", "--log-completions-every", "2", "--output", str(run)]
+    assert cli.main(argv) == 0
+    with open(run / "completions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 8  # updates 1 and 3 of 3, 2 groups x 4 completions each
+    assert sorted({int(r["timesteps"]) for r in rows}) == [8, 24]
+    assert [int(r["group"]) for r in rows[:8]] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert all(r["prompt"].startswith("What is") and r["reason"] for r in rows)
+    assert {float(r["reward"]) for r in rows} <= {0.0, 1.0} and {r["correct"] for r in rows} <= {"True", "False"}
+    events = EventAccumulator(str(run / "tb"), size_guidance={"tensors": 0}).Reload()
+    texts = events.Tensors("completions/text_summary")
+    assert [t.step for t in texts] == [8, 24]
+    assert (
+        "| timesteps | group | prompt | completion | reward | correct | reason |"
+        in texts[0].tensor_proto.string_val[0].decode()
+    )
+
+
+def test_report_to_none_writes_only_the_csv(tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--total-timesteps", "8", "--report-to", "none", "--output", str(run)]) == 0
+    assert not (run / "tb").exists() and len(progress_rows(run)) == 1 and (run / "reward_curve.png").is_file()
+
+
+@pytest.mark.parametrize("library", ["wandb", "trackio"])
+def test_a_tracker_that_is_not_installed_is_refused_with_the_extra_to_install(tmp_path, capsys, library):
+    if importlib.util.find_spec(library) is not None:
+        pytest.skip(f"{library} is installed here: the missing-package refusal cannot happen")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train", "--report-to", library, "--output", str(tmp_path / "run")])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        f"grpo train: --report-to {library} needs the {library} package: pip install 'grpo-gym[{library}]'\n"
+    )
     assert not (tmp_path / "run").exists()

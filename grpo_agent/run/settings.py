@@ -189,6 +189,8 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "eval_tasks": args.eval_tasks,
         "eval_every": args.eval_every,
         "save_every": args.save_every,
+        "report_to": args.report_to,
+        "log_completions_every": args.log_completions_every,
         # the generated options the user gave (the constructor's defaults rule the rest)
         "algorithm_options": algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", [])),
     }

@@ -65,6 +65,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     from grpo_agent.run import run_folder as rf
     from grpo_agent.run.accuracy import evaluate_report, mean_greedy_reward
     from grpo_agent.run.faults import atomic_save, is_oom, oom_message
+    from grpo_agent.run.tracking import CompletionsTableCallback
 
     started = time.perf_counter()
     if args.threads:
@@ -139,7 +140,9 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         model = build_algorithm(settings, policy, train_env)
     if not main:  # the other processes train, and write nothing
         return _train_quietly(model, settings, resuming)
-    run_logger = rf.make_run_logger(run_dir, stdout=args.verbose >= 1)
+    run_logger = rf.make_run_logger(
+        run_dir, stdout=args.verbose >= 1, report_to=settings.get("report_to", "tensorboard"), settings=settings
+    )
     model.set_logger(run_logger)
     weakref.finalize(model, run_logger.close)  # the run's CSV/TensorBoard files close with the agent, however we return
     summary: dict[str, Any] = {
@@ -163,6 +166,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
                 remaining,
                 callback=[
                     rf.RunCallback(run_dir, settings["save_every"]),
+                    CompletionsTableCallback(run_dir, settings.get("log_completions_every", 0)),
                     rf.HeldoutAccuracyCallback(
                         eval_env, settings["eval_tasks"], settings.get("eval_every", 0) if has_tasks else 0
                     ),
