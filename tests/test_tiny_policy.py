@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import gymnasium as gym
 import pytest
@@ -161,3 +162,18 @@ def test_prompts_keep_their_last_max_prompt_length_tokens():
     assert TinyPolicy(sft_steps=0, max_new_tokens=16).max_prompt_length == 512 - 16  # the network's positions
     with pytest.raises(ValueError, match="max_prompt_length"):
         CausalLMPolicy(None, None, build_tiny_model(tok, SMALL), tok, device="cpu", max_prompt_length=0)
+
+
+def test_a_long_warm_start_prints_its_estimate_after_the_first_step_and_a_line_each_tenth(capsys):
+    from grpo_agent.policies.sft import sft_progress_lines
+
+    update = sft_progress_lines(20, every_tenth=True, at_most=True)
+    for step in range(20):
+        update(step, 1.0)
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"  SFT step 1 took \d+\.\ds: about \d+s for at most 20 steps", lines[0]), lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == [f"  SFT step {k}/20" for k in range(2, 21, 2)]
+    update = sft_progress_lines(20, every_tenth=False)  # a live bar shows the rest
+    for step in range(20):
+        update(step, 1.0)
+    assert capsys.readouterr().out.count("\n") == 1

@@ -316,10 +316,11 @@ def sft_progress_bar(total: int) -> Callable[..., None]:
 PROGRESS_LINES = 10
 
 
-def sft_progress_lines(total: int, every_tenth: bool = True) -> Callable[[int, float], None]:
+def sft_progress_lines(total: int, every_tenth: bool = True, at_most: bool = False) -> Callable[[int, float], None]:
     """Prints, after the first of ``total`` steps, how long the step took and the time the
-    whole budget will take at that pace; with ``every_tenth``, also a line at each tenth of
-    the budget (where no live bar can be drawn, e.g. into a log file). Called as ``(step, loss)``."""
+    whole budget will take at that pace (``at_most``: the budget is a ceiling, as with a target
+    accuracy); with ``every_tenth``, also a line at each tenth of the budget (where no live bar
+    can be drawn, e.g. into a log file). Called as ``(step, loss)``."""
     import time
 
     started = time.perf_counter()
@@ -330,7 +331,8 @@ def sft_progress_lines(total: int, every_tenth: bool = True) -> Callable[[int, f
         elapsed = time.perf_counter() - started
         if done == 1 and total > 1:
             print(
-                f"  SFT step 1 took {elapsed:.1f}s: about {_duration(elapsed * total)} for {total} steps",
+                f"  SFT step 1 took {elapsed:.1f}s: about {_duration(elapsed * total)} for "
+                f"{'at most ' if at_most else ''}{total} steps",
                 flush=True,
             )
         elif every_tenth and done % every == 0:

@@ -148,7 +148,7 @@ def warm_start_tiny(
     if sft_config.steps > 0:
         # A live bar only on a terminal: in a log file every redraw would be a new line.
         bar = sft_progress_bar(sft_config.steps) if verbose and sys.stderr.isatty() else None
-        lines = sft_progress_lines(sft_config.steps, bar is None) if verbose else None
+        lines = sft_progress_lines(sft_config.steps, bar is None, at_most=bool(check_tasks)) if verbose else None
         if verbose:
             print(
                 f"tiny warm start: up to {sft_config.steps} SFT steps of {sft_config.batch_size} examples from "

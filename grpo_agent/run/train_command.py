@@ -129,7 +129,8 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         say(f"policy: {policy}")
         before, before_report = None, None
         if main and has_tasks:
-            say(f"evaluating on {settings['eval_tasks']} {where.split(' (')[0]}: greedy, then 8 samples each")
+            count = min(settings["eval_tasks"], getattr(eval_env.unwrapped, "num_tasks", 0))
+            say(f"evaluating {count} {'held-out' if has_split else 'training'} tasks: greedy, then 8 samples each")
             report = evaluate_report(policy, eval_env, settings["eval_tasks"])
             before, before_report = report.greedy.value, report.as_dict()
             say(f"{where} before training:")
