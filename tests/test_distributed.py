@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 import torch
 import torch.multiprocessing as mp
-from distributed_worker import GROUPS, grpo_update, run_cli, run_rank
+from distributed_worker import (
+    GROUPS,
+    TEXT_GROUPS,
+    grpo_update,
+    lm_agent,
+    lm_update,
+    lm_weights,
+    run_cli,
+    run_fsdp_rank,
+    run_rank,
+)
 
 from grpo_agent.common import distributed
 
@@ -43,6 +53,30 @@ def test_two_processes_take_the_step_of_one_with_the_whole_batch(name: str, tmp_
     result = torch.load(out)
     assert torch.equal(result["everyone"][0], result["everyone"][1])  # the processes stay in step
     assert torch.allclose(result["logits"], single, atol=1e-6), (result["logits"] - single).abs().max()
+
+
+def test_two_fsdp_processes_take_the_step_of_one_with_the_whole_batch(tmp_path: Path) -> None:
+    """FSDP2 over two gloo processes (the model and its reference sharded, the gradients
+    reduce-scattered) ends with the weights of one unsharded process that had the whole batch;
+    the checkpoint rank 0 wrote loads into one process, optimiser state included."""
+    from grpo_agent import GRPO
+
+    config = {"scale_rewards": "batch", "loss_type": "dapo", "beta": 0.04, "learning_rate": 1e-2, "n_epochs": 2}
+    single = lm_agent(config, None)
+    before = lm_weights(single)
+    lm_update(single, TEXT_GROUPS)
+    expected = lm_weights(single)
+    out = tmp_path / "weights.pt"
+    mp.spawn(run_fsdp_rank, args=(2, _free_port(), config, str(out)), nprocs=2, join=True)
+    sharded = torch.load(out)
+    assert sharded.keys() == expected.keys()
+    moved = max(float((expected[k] - before[k]).abs().max()) for k in expected)
+    assert moved > 1e-3  # the update did something, so equality below means something
+    worst = max(float((sharded[k] - expected[k]).abs().max()) for k in expected)
+    assert worst < 1e-6, worst
+    loaded = GRPO.load(tmp_path / "weights.pt.agent.zip", device="cpu")
+    assert all(torch.equal(v, sharded[k]) for k, v in loaded.policy.model.state_dict().items())  # type: ignore[attr-defined]
+    assert len(loaded.optimizer.state) == len(single.optimizer.state)
 
 
 def test_the_update_is_not_trivially_equal() -> None:

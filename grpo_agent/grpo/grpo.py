@@ -43,6 +43,7 @@ from grpo_agent.grpo.loss import (
     masked_mean,
 )
 from grpo_agent.policies import BasePolicy, CompletionBatch
+from grpo_agent.policies.sharding import ShardingPlan
 
 DynamicSampling = Literal["drop", "resample"] | None
 
@@ -129,6 +130,9 @@ class GRPO(BaseAlgorithm):
     :param verbose: 1 prints the metrics after every ``log_interval`` updates.
     :param reward_workers: score each rollout in this many worker processes, each with its own
         env copy (0: in this process; see :class:`~grpo_agent.common.reward_workers.RewardWorkerPool`).
+    :param fsdp: under ``torchrun``/``accelerate launch``, shard the language model and its
+        reference over the processes with this :class:`~grpo_agent.policies.sharding.ShardingPlan`
+        (FSDP2) instead of a whole copy per process (None: whole copies; see docs/scaling.md).
 
     Example::
 
@@ -196,6 +200,7 @@ class GRPO(BaseAlgorithm):
         device: torch.device | str = "auto",
         verbose: int = 0,
         reward_workers: int = 0,
+        fsdp: ShardingPlan | None = None,
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
@@ -213,7 +218,7 @@ class GRPO(BaseAlgorithm):
         clip_range_high, n_epochs = named["clip_range_high"], named["n_epochs"]
         super().__init__(
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
-            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers,
+            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers, fsdp,
         )  # fmt: skip
         if scale_rewards is None:
             scale_rewards = "none" if advantage_estimator == "rloo" else "group"
