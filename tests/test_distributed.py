@@ -94,16 +94,24 @@ def test_outside_a_process_group_everything_is_the_identity() -> None:
     assert distributed.sum_over_processes(3.0) == 3.0
 
 
-def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsdp", [False, True], ids=["data_parallel", "fsdp"])
+def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(
+    fsdp: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from test_cli import FAST
+
+    if fsdp:  # what `accelerate launch --config_file configs/accelerate/fsdp.yaml` tells every process
+        monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+        monkeypatch.setenv("FSDP_VERSION", "2")
 
     run = tmp_path / "run"
     argv = ["train", *FAST, "--total-timesteps", "16", "--output", str(run)]
     mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["timesteps"] == 16  # both processes' completions
+    assert summary["processes"] == 2 and summary["fsdp"] is fsdp
     assert (run / "checkpoint.zip").exists() and (run / "config.json").exists()
     rows = (run / "progress.csv").read_text().strip().splitlines()
     # 16 completions are one update of 2 processes x 2 groups x 4: a header and one row, rank 0's
