@@ -158,8 +158,10 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     algo_class = algorithm_class(settings["algo"])
     where = "held-out" if has_split else "training tasks (the env has no held-out split)"
     if resuming:
-        sharded = {"fsdp": plan} if settings["algo"] == "grpo" else {}  # a run may resume with or without FSDP
-        model = algo_class.load(run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings), **sharded)
+        fsdp_kwargs = {"fsdp": plan} if settings["algo"] == "grpo" else {}  # a run may resume with or without FSDP
+        model = algo_class.load(
+            run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings), **fsdp_kwargs
+        )
         before = previous.get("heldout_accuracy_before")
         before_report = previous.get("heldout_before")
         say(f"resuming at {model.num_timesteps} / {settings['total_timesteps']} completions")
