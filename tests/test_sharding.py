@@ -4,8 +4,12 @@ The sharded training itself runs in tests/test_distributed.py (two gloo processe
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import gymnasium as gym
 import pytest
+from benchmark_scripts import load
 
 import grpo_envs  # noqa: F401 - registers the grpo/* ids
 from grpo_agent import GRPO
@@ -55,3 +59,27 @@ def test_a_tabular_policy_cannot_be_sharded() -> None:
     model = GRPO("tabular", gym.make("grpo/Bandit-v0"), seed=0)
     with pytest.raises(NotImplementedError, match="FSDP is for language-model policies"):
         model.policy.shard(ShardingPlan())
+
+
+def test_the_memory_table_counts_the_released_qwen2_sizes(tmp_path: Path) -> None:
+    bench = load("memory_table")
+    assert bench.main(["--no-measure", "--out-dir", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "memory_table.csv").read_text().splitlines()))
+    # Qwen2.5-0.5B, -1.5B and -7B as published: the configs built here are those models' shapes
+    assert {r["model"]: int(r["params"]) for r in rows} == {
+        "0.5B": 494_032_768,
+        "1.5B": 1_543_714_304,
+        "7B": 7_615_616_512,
+    }
+    seven = {r["option"]: r for r in rows if r["model"] == "7B"}
+    assert seven["one device"]["fits"] == "False" and seven["FSDP x8"]["fits"] == "True"
+
+
+def test_the_memory_formula_matches_what_one_process_holds() -> None:
+    bench = load("memory_table")
+    measured = bench.measure_states("float32", fsdp=False)
+    fp32 = bench.PRECISIONS["fp32"]
+    assert measured["weights"] == measured["params"] * fp32.weights
+    assert measured["grads"] == measured["params"] * fp32.grads
+    assert measured["optimizer"] == measured["params"] * fp32.optimizer
+    assert measured["reference"] == measured["params"] * fp32.reference
