@@ -119,3 +119,26 @@ def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(
     argv = ["train", "--resume", str(run), "--total-timesteps", "32", "--threads", "1", "--no-progress"]
     mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 32
+
+
+def test_num_processes_reruns_the_same_command_under_torchrun() -> None:
+    import sys
+
+    from grpo_agent.run.train_command import torchrun_command
+
+    argv = ["train", "--num-processes", "2", "--seed", "3", "--num-processes=2", "--output", "runs/x"]
+    command = torchrun_command(2, argv)
+    assert command[:7] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
+    assert command[7:] == ["grpo_agent.cli", "train", "--seed", "3", "--output", "runs/x"]
+
+
+def test_num_processes_under_a_launcher_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from grpo_agent import cli
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--num-processes", "2", "--output", str(tmp_path / "run")])
+    assert exit_.value.code == 2 and "leave it out" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -81,6 +81,31 @@ def _sharding_plan(settings: dict[str, Any]) -> Any:
     return plan
 
 
+def torchrun_command(processes: int, argv: list[str]) -> list[str]:
+    """The command that runs ``grpo <argv>`` in ``processes`` processes with torchrun, without
+    the ``--num-processes`` option that asked for it. ``--standalone``: one machine, a free port."""
+    rest: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--num-processes":
+            skip = True
+        elif not arg.startswith("--num-processes="):
+            rest.append(arg)
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+        "-m", "grpo_agent.cli", *rest,
+    ]  # fmt: skip
+
+
+def launch_processes(processes: int, argv: list[str]) -> int:
+    """``grpo train --num-processes N``: the same command in N processes (torchrun); its exit status."""
+    import subprocess
+
+    return subprocess.call(torchrun_command(processes, argv))
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``grpo train``: see the module docstring and ``grpo train --help``.
 
