@@ -15,7 +15,7 @@ import weakref
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 import cloudpickle
 import gymnasium as gym
@@ -29,7 +29,8 @@ from typing_extensions import Self
 from grpo_agent.common import distributed
 from grpo_agent.common.callbacks import make_callback
 from grpo_agent.common.logger import configure_logger
-from grpo_agent.common.reward_workers import RewardWorkerPool
+from grpo_agent.common.ray_rewards import RayRewardPool
+from grpo_agent.common.reward_workers import RewardPool, RewardWorkerPool
 from grpo_agent.common.rollout import OnStep, draw_tasks
 from grpo_agent.common.schedules import Schedule, SchedulerType, make_schedule
 from grpo_agent.common.utils import get_device, set_random_seed
@@ -38,6 +39,9 @@ from grpo_agent.policies import sharding as fsdp_sharding
 from grpo_agent.policies.sharding import ShardingPlan
 
 SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
+
+#: Where reward workers run: local processes, or Ray actors.
+RewardBackend = Literal["processes", "ray"]
 
 #: Attributes never pickled into ``data.pkl``: rebuilt by ``_setup_model`` or saved as tensors.
 _NOT_PICKLED = (
@@ -91,6 +95,10 @@ class BaseAlgorithm(ABC):
     :param reward_workers: score each rollout's one-step completions in this many worker
         processes, each with its own copy of the env (0: in this process). Multi-turn episodes
         are always played here.
+    :param reward_backend: where the ``reward_workers`` run: ``"processes"`` on this machine, or
+        ``"ray"``, Ray actors on a local Ray or a cluster (``pip install 'grpo-gym[ray]'``).
+    :param ray_address: the Ray cluster to join when no Ray is running in this process (None:
+        ``RAY_ADDRESS``, else a new local one).
     :param fsdp: in a process group of several processes, shard the policy's networks with this
         :class:`~grpo_agent.policies.sharding.ShardingPlan` (FSDP2) instead of keeping a whole
         copy in each process; None (and any single process) keeps them whole.
@@ -116,9 +124,17 @@ class BaseAlgorithm(ABC):
         verbose: int = 0,
         reward_workers: int = 0,
         fsdp: ShardingPlan | None = None,
+        reward_backend: RewardBackend = "processes",
+        ray_address: str | None = None,
     ) -> None:
         if reward_workers < 0:
             raise ValueError(f"reward_workers must be >= 0 (0: score in this process), got {reward_workers}")
+        if reward_backend not in get_args(RewardBackend):
+            raise ValueError(
+                f"reward_backend={reward_backend!r} is not supported; choose one of {get_args(RewardBackend)}"
+            )
+        if reward_backend == "ray" and reward_workers < 1:
+            raise ValueError("reward_backend='ray' scores on reward_workers Ray workers: set reward_workers >= 1")
         self.env: gym.Env | None = gym.make(env) if isinstance(env, str) else env
         spaces_from: gym.Env | BasePolicy
         if self.env is not None:
@@ -147,7 +163,9 @@ class BaseAlgorithm(ABC):
         self.verbose = verbose
         self.reward_workers = reward_workers
         self.fsdp = fsdp
-        self._reward_pool: RewardWorkerPool | None = None
+        self.reward_backend = reward_backend
+        self.ray_address = ray_address
+        self._reward_pool: RewardPool | None = None
 
         self.num_timesteps = 0
         self._total_timesteps = 0
@@ -225,14 +243,17 @@ class BaseAlgorithm(ABC):
         """``n`` prompts from the training env, with the task ids that pin them again."""
         return draw_tasks(self._reset_env, n, type(self).__name__)
 
-    def _reward_pool_for(self, env: gym.Env) -> RewardWorkerPool | None:
+    def _reward_pool_for(self, env: gym.Env) -> RewardPool | None:
         """The worker pool that scores ``env``'s completions (built on first use), or None."""
         if not self.reward_workers:
             return None
         if self._reward_pool is None or self._reward_pool.spec != env.spec:
             if self._reward_pool is not None:
                 self._reward_pool.close()
-            self._reward_pool = RewardWorkerPool(env, self.reward_workers)
+            if getattr(self, "reward_backend", "processes") == "ray":  # agents saved before it had none
+                self._reward_pool = RayRewardPool(env, self.reward_workers, getattr(self, "ray_address", None))
+            else:
+                self._reward_pool = RewardWorkerPool(env, self.reward_workers)
         return self._reward_pool
 
     def _step_hook(self, callback: BaseCallback) -> OnStep:
@@ -349,6 +370,8 @@ class BaseAlgorithm(ABC):
         self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
         self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        if self._reward_pool is not None:
+            self.logger.record("rollout/reward_worker_deaths", self._reward_pool.worker_deaths)
         if distributed.is_distributed():
             # Every process recorded its own means; rank 0 writes their average (time/ and
             # counters are the same everywhere or rank 0's to report).
