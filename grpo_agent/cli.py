@@ -250,9 +250,11 @@ def input_problem(args: argparse.Namespace) -> str | None:
         if problem is not None:
             return problem
         try:
-            algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", []))
+            given = algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", []))
         except SystemExit as refusal:
             return str(refusal).removeprefix("grpo train: ")
+        if given.get("reward_backend") == "ray" and given.get("reward_workers", 0) < 1:
+            return "--reward-backend ray scores on --reward-workers Ray workers: add --reward-workers N (N >= 1)"
     if args.command == "eval" and args.env is not None:
         return env_problem(args.env, args.env_kwargs)
     return None

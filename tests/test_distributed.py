@@ -76,6 +76,8 @@ def test_two_fsdp_processes_take_the_step_of_one_with_the_whole_batch(tmp_path: 
     assert worst < 1e-6, worst
     loaded = GRPO.load(tmp_path / "weights.pt.agent.zip", device="cpu")
     assert all(torch.equal(v, sharded[k]) for k, v in loaded.policy.model.state_dict().items())  # type: ignore[attr-defined]
+    with loaded.policy.reference_model() as reference:  # type: ignore[attr-defined]
+        assert all(torch.equal(v, before[k]) for k, v in reference.state_dict().items())  # the KL anchor kept
     assert len(loaded.optimizer.state) == len(single.optimizer.state)
 
 

@@ -78,3 +78,11 @@ def test_grpo_trains_with_ray_workers_and_logs_their_deaths() -> None:
     model._reward_pool.close()
     with pytest.raises(ValueError, match="reward_workers >= 1"):
         GRPO("tabular", env, reward_backend="ray")
+
+
+def test_grpo_train_refuses_ray_without_workers_before_writing(tmp_path: pathlib.Path) -> None:
+    from grpo_agent import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--reward-backend", "ray", "--output", str(tmp_path / "run")])
+    assert exit_.value.code == 2 and not (tmp_path / "run").exists()
