@@ -107,12 +107,15 @@ def shard_network(network: torch.nn.Module, plan: ShardingPlan, *, offload: bool
     root holds the rest. Its parameters become ``DTensor`` shards, so an optimiser must be built
     over them afterwards.
 
-    :param offload: keep the shards in CPU memory.
+    :param offload: keep the shards in CPU memory (a network on the CPU is there already).
     """
     names = set(plan.layer_classes or getattr(network, "_no_split_modules", None) or ())
+    on_cpu = all(p.device.type == "cpu" for p in network.parameters())
     options: dict[str, Any] = {
         "reshard_after_forward": plan.reshard_after_forward,
-        "offload_policy": CPUOffloadPolicy() if offload else OffloadPolicy(),
+        # A network on the CPU has its shards in CPU memory already (and FSDP2's offload pins
+        # memory, which needs an accelerator).
+        "offload_policy": CPUOffloadPolicy() if offload and not on_cpu else OffloadPolicy(),
     }
     blocks = [m for m in network.modules() if m is not network and type(m).__name__ in names]
     if names and not blocks:
