@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -41,7 +42,7 @@ from grpo_agent.run.settings import (
     sft_settings,
 )
 from grpo_agent.run.tracking import REPORT_TO, report_to_problem
-from grpo_agent.run.train_command import cmd_train
+from grpo_agent.run.train_command import cmd_train, launch_processes
 from grpo_envs.version import __version__
 
 __all__ = [
@@ -173,6 +174,13 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
     machine.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory")
     machine.add_argument("--lora-r", type=int, default=0, help="train LoRA adapters of this rank (0: full fine-tuning)")
     machine.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    machine.add_argument(
+        "--num-processes",
+        type=int,
+        default=1,
+        help="train data-parallel in N processes on this machine (one per GPU, or CPU processes over gloo): "
+        "the command runs itself under torchrun; for FSDP or several machines use a launcher (docs/scaling.md)",
+    )
     run = train.add_argument_group("run folder")
     run.add_argument("--output", default=None, help="run folder (default: runs/<algo>-<env>-<policy>-seed<seed>)")
     run.add_argument(
@@ -271,6 +279,11 @@ def main_job_settings() -> dict[str, Any]:
 def input_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, in one sentence (None: nothing). Checked before
     anything is written, so bad input leaves no half-made run folder behind."""
+    if args.command == "train" and args.num_processes != 1:
+        if args.num_processes < 1:
+            return f"--num-processes must be >= 1, got {args.num_processes}"
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            return "--num-processes starts the processes itself; under torchrun or accelerate launch leave it out"
     if args.command == "train" and args.resume is None:
         problem = (
             env_problem(args.env, args.env_kwargs, args.policy)
@@ -280,9 +293,11 @@ def input_problem(args: argparse.Namespace) -> str | None:
         if problem is not None:
             return problem
         try:
-            algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", []))
+            given = algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", []))
         except SystemExit as refusal:
             return str(refusal).removeprefix("grpo train: ")
+        if given.get("reward_backend") == "ray" and given.get("reward_workers", 0) < 1:
+            return "--reward-backend ray scores on --reward-workers Ray workers: add --reward-workers N (N >= 1)"
     if args.command == "eval" and args.env is not None:
         return env_problem(args.env, args.env_kwargs)
     return None
@@ -311,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     problem = input_problem(args)
     if problem is not None:
         parser.exit(2, f"grpo {args.command}: {problem}\n")
+    if args.command == "train" and args.num_processes > 1:
+        return launch_processes(args.num_processes, sys.argv[1:] if argv is None else argv)
     if args.command == "train":
         return cmd_train(args)
     return cmd_eval(args)

@@ -96,9 +96,12 @@ def test_csv_and_tensorboard_hold_every_documented_metric(tmp_path: pathlib.Path
     assert len(frame) == 2 and frame["time/total_timesteps"].tolist() == [32, 64]
     logged = set(frame.columns)
     documented = _documented_metrics()
-    # only with reward components (test_grpo_bandit), overlong shaping (test_variants) or a
-    # filtering prompt sampler (test_prompt_samplers)
-    conditional = {"rollout/reward_<name>", "rollout/overlong_penalty", "rollout/prompts_filled"}
+    # only with reward components (test_grpo_bandit), overlong shaping (test_variants), a
+    # filtering prompt sampler (test_prompt_samplers) or reward workers
+    conditional = {
+        "rollout/reward_<name>", "rollout/overlong_penalty", "rollout/prompts_filled",
+        "rollout/reward_worker_deaths",  # only with reward workers (test_reward_workers, test_ray_rewards)
+    }  # fmt: skip
     assert documented - conditional == logged, documented ^ logged
     required = {
         "rollout/reward_mean", "rollout/reward_std", "rollout/frac_zero_std", "train/kl", "train/entropy",

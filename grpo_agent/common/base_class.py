@@ -15,7 +15,7 @@ import weakref
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 import cloudpickle
 import gymnasium as gym
@@ -23,18 +23,25 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
+from torch.distributed.tensor import DTensor
 from typing_extensions import Self
 
 from grpo_agent.common import distributed
 from grpo_agent.common.callbacks import make_callback
 from grpo_agent.common.logger import configure_logger
-from grpo_agent.common.reward_workers import RewardWorkerPool
+from grpo_agent.common.ray_rewards import RayRewardPool
+from grpo_agent.common.reward_workers import RewardPool, RewardWorkerPool
 from grpo_agent.common.rollout import OnStep, draw_tasks
 from grpo_agent.common.schedules import Schedule, SchedulerType, make_schedule
 from grpo_agent.common.utils import get_device, set_random_seed
 from grpo_agent.policies import BasePolicy, make_policy
+from grpo_agent.policies import sharding as fsdp_sharding
+from grpo_agent.policies.sharding import ShardingPlan
 
 SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
+
+#: Where reward workers run: local processes, or Ray actors.
+RewardBackend = Literal["processes", "ray"]
 
 #: Attributes never pickled into ``data.pkl``: rebuilt by ``_setup_model`` or saved as tensors.
 _NOT_PICKLED = (
@@ -60,6 +67,12 @@ def _env_rng(env: gym.Env | None) -> np.random.Generator | None:
         return None
 
 
+def _keyed_by_name(optimizer_state: dict[str, Any]) -> bool:
+    """Whether an optimiser state names its parameters (torch.distributed.checkpoint's format)
+    rather than numbering them (``Optimizer.state_dict``'s)."""
+    return any(isinstance(key, str) for key in optimizer_state.get("state", {}))
+
+
 class BaseAlgorithm(ABC):
     """The shared machinery of the agents.
 
@@ -82,6 +95,13 @@ class BaseAlgorithm(ABC):
     :param reward_workers: score each rollout's one-step completions in this many worker
         processes, each with its own copy of the env (0: in this process). Multi-turn episodes
         are always played here.
+    :param reward_backend: where the ``reward_workers`` run: ``"processes"`` on this machine, or
+        ``"ray"``, Ray actors on a local Ray or a cluster (``pip install 'grpo-gym[ray]'``).
+    :param ray_address: the Ray cluster to join when no Ray is running in this process (None:
+        ``RAY_ADDRESS``, else a new local one).
+    :param fsdp: in a process group of several processes, shard the policy's networks with this
+        :class:`~grpo_agent.policies.sharding.ShardingPlan` (FSDP2) instead of keeping a whole
+        copy in each process; None (and any single process) keeps them whole.
     """
 
     #: The name under which TensorBoard runs are filed.
@@ -103,9 +123,18 @@ class BaseAlgorithm(ABC):
         device: torch.device | str = "auto",
         verbose: int = 0,
         reward_workers: int = 0,
+        fsdp: ShardingPlan | None = None,
+        reward_backend: RewardBackend = "processes",
+        ray_address: str | None = None,
     ) -> None:
         if reward_workers < 0:
             raise ValueError(f"reward_workers must be >= 0 (0: score in this process), got {reward_workers}")
+        if reward_backend not in get_args(RewardBackend):
+            raise ValueError(
+                f"reward_backend={reward_backend!r} is not supported; choose one of {get_args(RewardBackend)}"
+            )
+        if reward_backend == "ray" and reward_workers < 1:
+            raise ValueError("reward_backend='ray' scores on reward_workers Ray workers: set reward_workers >= 1")
         self.env: gym.Env | None = gym.make(env) if isinstance(env, str) else env
         spaces_from: gym.Env | BasePolicy
         if self.env is not None:
@@ -133,7 +162,10 @@ class BaseAlgorithm(ABC):
         self.device = get_device(device)
         self.verbose = verbose
         self.reward_workers = reward_workers
-        self._reward_pool: RewardWorkerPool | None = None
+        self.fsdp = fsdp
+        self.reward_backend = reward_backend
+        self.ray_address = ray_address
+        self._reward_pool: RewardPool | None = None
 
         self.num_timesteps = 0
         self._total_timesteps = 0
@@ -163,6 +195,8 @@ class BaseAlgorithm(ABC):
         self.policy_spec, self.policy_kwargs = type(self.policy), params
         self.lr_schedule = make_schedule(self.learning_rate, self.lr_scheduler_type, self.warmup_ratio)
         distributed.broadcast_parameters([*self.policy.parameters(), *self.policy.buffers()])
+        if self.fsdp is not None and distributed.is_distributed():
+            self.policy.shard(self.fsdp)  # the optimiser below then holds this process's shards only
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError(f"{type(self.policy).__name__} has no trainable parameters")
@@ -209,14 +243,17 @@ class BaseAlgorithm(ABC):
         """``n`` prompts from the training env, with the task ids that pin them again."""
         return draw_tasks(self._reset_env, n, type(self).__name__)
 
-    def _reward_pool_for(self, env: gym.Env) -> RewardWorkerPool | None:
+    def _reward_pool_for(self, env: gym.Env) -> RewardPool | None:
         """The worker pool that scores ``env``'s completions (built on first use), or None."""
         if not self.reward_workers:
             return None
         if self._reward_pool is None or self._reward_pool.spec != env.spec:
             if self._reward_pool is not None:
                 self._reward_pool.close()
-            self._reward_pool = RewardWorkerPool(env, self.reward_workers)
+            if getattr(self, "reward_backend", "processes") == "ray":  # agents saved before it had none
+                self._reward_pool = RayRewardPool(env, self.reward_workers, getattr(self, "ray_address", None))
+            else:
+                self._reward_pool = RewardWorkerPool(env, self.reward_workers)
         return self._reward_pool
 
     def _step_hook(self, callback: BaseCallback) -> OnStep:
@@ -247,6 +284,8 @@ class BaseAlgorithm(ABC):
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         self.optimizer.step()
         self._n_updates += 1
+        if isinstance(grad_norm, DTensor):  # sharded gradients: the norm over every process's shards
+            grad_norm = grad_norm.full_tensor()
         return float(grad_norm)
 
     def _record_means(self, prefix: str, stats: dict[str, list[float]]) -> None:
@@ -331,6 +370,8 @@ class BaseAlgorithm(ABC):
         self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
         self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        if self._reward_pool is not None:
+            self.logger.record("rollout/reward_worker_deaths", self._reward_pool.worker_deaths)
         if distributed.is_distributed():
             # Every process recorded its own means; rank 0 writes their average (time/ and
             # counters are the same everywhere or rank 0's to report).
@@ -419,6 +460,9 @@ class BaseAlgorithm(ABC):
     def save(self, path: str | pathlib.Path, exclude: Iterable[str] | None = None) -> None:
         """Save hyperparameters, policy and optimiser state, and every RNG state to a zip file.
 
+        In a process group, rank 0 alone writes; a sharded agent (``fsdp``) is gathered first,
+        so there every process must call ``save``.
+
         The env is not saved (pass it to ``load``), but its RNG state is, so that a loaded
         agent given an env of the same kind continues training exactly as the original would.
 
@@ -428,6 +472,13 @@ class BaseAlgorithm(ABC):
         path = pathlib.Path(path)
         if path.suffix == "":
             path = path.with_suffix(".zip")
+        if self.policy.sharding_plan is not None:  # every process gathers the full tensors to rank 0
+            policy_state = fsdp_sharding.full_state_dict(self.policy)
+            optimizer_state = fsdp_sharding.full_optimizer_state_dict(self.policy, self.optimizer)
+        else:
+            policy_state, optimizer_state = self.policy.state_dict(), self.optimizer.state_dict()
+        if not distributed.is_main_process():  # the processes of a group hold one agent: rank 0 writes it
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         skip = set(_NOT_PICKLED) | set(exclude or ())
         data = {k: v for k, v in self.__dict__.items() if k not in skip}
@@ -438,8 +489,8 @@ class BaseAlgorithm(ABC):
             "env_seeded": not self._env_needs_seed,
         }
         tensors = {
-            "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "policy": policy_state,
+            "optimizer": optimizer_state,
             "extra": self._extra_state(),
         }
         with zipfile.ZipFile(path, "w") as archive:
@@ -493,8 +544,15 @@ class BaseAlgorithm(ABC):
                 env_rng.bit_generator.state = rng["env"]
                 model._env_needs_seed = not rng["env_seeded"]
         model._setup_model()
-        model.policy.load_state_dict(tensors["policy"])
-        model.optimizer.load_state_dict(tensors["optimizer"])
+        if model.policy.sharding_plan is not None:
+            fsdp_sharding.load_full_state_dict(model.policy, tensors["policy"])
+        else:
+            model.policy.load_state_dict(tensors["policy"])
+        if model.policy.sharding_plan is not None or _keyed_by_name(tensors["optimizer"]):
+            # a sharded run's optimiser state is keyed by parameter name, and loads with or without shards
+            fsdp_sharding.load_full_optimizer_state_dict(model.policy, model.optimizer, tensors["optimizer"])
+        else:
+            model.optimizer.load_state_dict(tensors["optimizer"])
         model._set_extra_state(tensors["extra"])
         model.policy.set_rng_state(rng["policy"])
         if distributed.rank() > 0:  # the checkpoint holds rank 0's generators: the others need streams of their own

@@ -19,7 +19,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from grpo_agent.common import distributed
 from grpo_agent.common.advantages import AdvantageEstimator
-from grpo_agent.common.base_class import BaseAlgorithm
+from grpo_agent.common.base_class import BaseAlgorithm, RewardBackend
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
 from grpo_agent.common.losses import ImportanceSamplingLevel, high_entropy_mask
 from grpo_agent.common.multi_turn import MultiTurnCollector, is_multi_turn
@@ -43,6 +43,7 @@ from grpo_agent.grpo.loss import (
     masked_mean,
 )
 from grpo_agent.policies import BasePolicy, CompletionBatch
+from grpo_agent.policies.sharding import ShardingPlan
 
 DynamicSampling = Literal["drop", "resample"] | None
 
@@ -129,6 +130,12 @@ class GRPO(BaseAlgorithm):
     :param verbose: 1 prints the metrics after every ``log_interval`` updates.
     :param reward_workers: score each rollout in this many worker processes, each with its own
         env copy (0: in this process; see :class:`~grpo_agent.common.reward_workers.RewardWorkerPool`).
+    :param reward_backend: ``"processes"`` (local worker processes) or ``"ray"`` (Ray actors, on a
+        local Ray or a cluster; ``pip install 'grpo-gym[ray]'``) for the ``reward_workers``.
+    :param ray_address: the Ray cluster to join (None: ``RAY_ADDRESS``, else a local one).
+    :param fsdp: under ``torchrun``/``accelerate launch``, shard the language model and its
+        reference over the processes with this :class:`~grpo_agent.policies.sharding.ShardingPlan`
+        (FSDP2) instead of a whole copy per process (None: whole copies; see docs/scaling.md).
 
     Example::
 
@@ -196,6 +203,9 @@ class GRPO(BaseAlgorithm):
         device: torch.device | str = "auto",
         verbose: int = 0,
         reward_workers: int = 0,
+        fsdp: ShardingPlan | None = None,
+        reward_backend: RewardBackend = "processes",
+        ray_address: str | None = None,
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
@@ -213,7 +223,8 @@ class GRPO(BaseAlgorithm):
         clip_range_high, n_epochs = named["clip_range_high"], named["n_epochs"]
         super().__init__(
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
-            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers,
+            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers, fsdp,
+            reward_backend, ray_address,
         )  # fmt: skip
         if scale_rewards is None:
             scale_rewards = "none" if advantage_estimator == "rloo" else "group"

@@ -23,6 +23,7 @@ log-probs do not depend on how the batch around it was padded.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -38,7 +39,7 @@ from gymnasium import spaces
 from torch import Tensor
 
 from grpo_agent.common.utils import get_device
-from grpo_agent.policies import shared_prefix
+from grpo_agent.policies import sharding, shared_prefix
 from grpo_agent.policies.base import BasePolicy, CompletionBatch, TokenLogProbs
 from grpo_agent.policies.chat_rendering import ChatRenderer, Observation
 from grpo_agent.policies.decoding import decode, sample_top_p
@@ -187,6 +188,20 @@ class CausalLMPolicy(BasePolicy):
         object.__setattr__(self, "_reference", None)
         self.model.eval()
 
+    def shard(self, plan: sharding.ShardingPlan) -> None:
+        """Shard the model, and the reference copy, over the processes (FSDP2, see
+        :mod:`~grpo_agent.policies.sharding`). The reference is taken now, from the weights every
+        process holds (the initial ones), and sharded or offloaded as ``plan`` says."""
+        if self.sharding_plan is not None:
+            raise RuntimeError("this policy is sharded already")
+        if self.reference_mode == "copy" and self.lora_config is None and self._reference is None:
+            with self.reference_model():
+                pass  # builds the frozen copy while the weights are still whole
+        sharding.shard_network(self.model, plan, offload=plan.offload_params)
+        if self._reference is not None:
+            sharding.shard_network(self._reference, plan, offload=plan.offload_reference)
+        self.sharding_plan = plan
+
     @classmethod
     def from_pretrained(
         cls, model: str | os.PathLike[str] | torch.nn.Module, env: Any = None, **kwargs: Any
@@ -261,7 +276,7 @@ class CausalLMPolicy(BasePolicy):
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self._whole(self.model):
                 decoded = self._decode(ids, attn, limit, deterministic, index)
                 if decoded is None:  # this model's cache cannot be shared: one row per completion
                     self._unshareable.add(id(self.model))
@@ -277,6 +292,12 @@ class CausalLMPolicy(BasePolicy):
         own = ~after_eos
         tokens = tokens.masked_fill(after_eos, pad)
         return tokens.cpu(), logp.cpu(), own.cpu(), done.cpu()
+
+    def _whole(self, network: torch.nn.Module) -> Any:
+        """A context in which a sharded network is whole (see :func:`~grpo_agent.policies.sharding.gathered`)."""
+        if self.sharding_plan is None:
+            return contextlib.nullcontext()
+        return sharding.gathered(network, self.sharding_plan)
 
     def _decode(
         self, ids: Tensor, attn: Tensor, limit: int, deterministic: bool, index: Tensor | None
@@ -491,7 +512,8 @@ class CausalLMPolicy(BasePolicy):
                 p.requires_grad_(False)
             object.__setattr__(self, "_reference", ref)
         ref = self._reference
-        ref.to(self.device)
+        if self.sharding_plan is None:  # a sharded (maybe offloaded) copy stays where its plan put it
+            ref.to(self.device)
         was_training = ref.training
         ref.eval()
         try:
@@ -506,11 +528,16 @@ class CausalLMPolicy(BasePolicy):
         same KL anchor instead of re-anchoring on its resumed weights."""
         if self._reference is None or self.lora_config is not None:
             return {}
+        if self.sharding_plan is not None:  # every process gathers, rank 0 receives the full tensors
+            return {"reference": sharding.full_state_dict(self._reference)}
         return {"reference": {k: v.detach().cpu() for k, v in self._reference.state_dict().items()}}
 
     def set_extra_state(self, state: Any) -> None:
         """Restore what :meth:`get_extra_state` saved."""
         if isinstance(state, dict) and state.get("reference") and self.lora_config is None:
+            if self.sharding_plan is not None and self._reference is not None:
+                sharding.load_full_state_dict(self._reference, state["reference"])
+                return
             ref = copy.deepcopy(self.model)
             ref.load_state_dict(state["reference"])
             for p in ref.parameters():
@@ -536,13 +563,22 @@ class CausalLMPolicy(BasePolicy):
     def save_pretrained(self, path: str | os.PathLike[str]) -> None:
         """Write the policy as a plain Hugging Face model folder (weights + tokenizer; LoRA
         adapters merged in), loadable by ``CausalLMPolicy.from_pretrained(path)`` or by any
-        ``transformers`` code. Written to a temporary folder and renamed into place."""
+        ``transformers`` code. Written to a temporary folder and renamed into place.
+
+        A sharded policy is gathered first: every process calls this, and rank 0 writes."""
         path = Path(path)
+        state = None
+        if self.sharding_plan is not None:
+            if self.lora_config is not None:
+                raise NotImplementedError("save_pretrained of a sharded LoRA policy: save the agent instead")
+            state = sharding.full_state_dict(self.model)
+            if torch.distributed.get_rank() != 0:
+                return
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         model = copy.deepcopy(self.model).merge_and_unload() if self.lora_config is not None else self.model
         with no_progress_bars():  # "Writing model shards" bars would clutter a run's output
-            model.save_pretrained(tmp)
+            model.save_pretrained(tmp, state_dict=state)
         self.tokenizer.save_pretrained(tmp)
         (tmp / POLICY_CONFIG_FILE).write_text(
             json.dumps(

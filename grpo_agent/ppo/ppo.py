@@ -27,7 +27,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import Tensor
 
-from grpo_agent.common.base_class import BaseAlgorithm
+from grpo_agent.common.base_class import BaseAlgorithm, RewardBackend
 from grpo_agent.common.buffers import RolloutBuffer
 from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
 from grpo_agent.common.rollout import score_completions
@@ -114,6 +114,8 @@ class PPO(BaseAlgorithm):
     :param verbose: 1 prints the metrics after every update.
     :param reward_workers: score each rollout in this many worker processes, each with its own
         env copy (0: in this process; see :class:`~grpo_agent.common.reward_workers.RewardWorkerPool`).
+    :param reward_backend: ``"processes"`` or ``"ray"`` (Ray actors; see GRPO).
+    :param ray_address: the Ray cluster to join (None: ``RAY_ADDRESS``, else a local one).
 
     Example::
 
@@ -157,11 +159,14 @@ class PPO(BaseAlgorithm):
         device: torch.device | str = "auto",
         verbose: int = 0,
         reward_workers: int = 0,
+        reward_backend: RewardBackend = "processes",
+        ray_address: str | None = None,
         _init_setup_model: bool = True,
     ) -> None:
         super().__init__(
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
             optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers,
+            reward_backend=reward_backend, ray_address=ray_address,
         )  # fmt: skip
         if n_steps < 1 or n_epochs < 1 or (batch_size is not None and batch_size < 1):
             raise ValueError(

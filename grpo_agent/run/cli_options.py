@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 #: Constructor arguments that are not hyperparameters a flag can set: the objects the CLI
-#: builds itself (policy, env, optimiser, logging, device) and private switches.
+#: builds itself (policy, env, optimiser, logging, device, the FSDP plan from an accelerate
+#: config), the Ray cluster (Ray reads RAY_ADDRESS itself) and private switches.
 NOT_OPTIONS = frozenset(
     {
         "policy",
@@ -45,6 +46,8 @@ NOT_OPTIONS = frozenset(
         "verbose",
         "_init_setup_model",
         "trl_aliases",
+        "fsdp",
+        "ray_address",
     }
 )
 

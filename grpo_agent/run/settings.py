@@ -244,8 +244,9 @@ def build_policy(settings: dict[str, Any], env: Any, verbose: int = 1) -> Any:
     )
 
 
-def build_algorithm(settings: dict[str, Any], policy: Any, env: Any) -> Any:
-    """GRPO or PPO on ``policy``, with the run's hyperparameters and the non-finite guard."""
+def build_algorithm(settings: dict[str, Any], policy: Any, env: Any, fsdp: Any = None) -> Any:
+    """GRPO or PPO on ``policy``, with the run's hyperparameters and the non-finite guard
+    (GRPO's policy sharded by ``fsdp``, a :class:`~grpo_agent.policies.sharding.ShardingPlan`)."""
     from grpo_agent.run.faults import FiniteGuardAdamW
 
     common = {
@@ -267,7 +268,7 @@ def build_algorithm(settings: dict[str, Any], policy: Any, env: Any) -> Any:
     from grpo_agent.grpo import GRPO
 
     grpo_settings = {"group_size": settings["group_size"], "n_groups": settings["n_groups"]}
-    return GRPO(policy, env, **{**grpo_settings, "loss_type": settings["loss_type"], **common, **options})
+    return GRPO(policy, env, **{**grpo_settings, "loss_type": settings["loss_type"], **common, **options}, fsdp=fsdp)
 
 
 def algorithm_class(name: str) -> Any:
