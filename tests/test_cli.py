@@ -266,6 +266,8 @@ def test_the_example_config_runs_and_flags_override_it(tmp_path):
         ("gae_lambda: 0.9\n", "--gae-lambda applies to --algo ppo, not grpo"),
         ("policy_kwargs: {tempreature: 2}\n", "--policy-kwargs: TinyPolicy takes no argument tempreature"),
         ("- group_size\n", "must be a mapping of option: value, got a list"),
+        ("num_processes: 2\n", "run.yaml: num_processes: give --num-processes on the command line"),
+        ("resume: runs/x\n", "run.yaml: resume: a resumed run keeps its own settings"),
         ("group_size: [\n", "is not YAML"),
     ],
 )

@@ -29,8 +29,14 @@ import json
 import os
 from typing import Any
 
-#: Options a file cannot set: the file itself, and continuing a run (whose settings are its own).
-NOT_IN_A_FILE = frozenset({"help", "config", "resume"})
+#: Options a file cannot set, and why.
+NOT_IN_A_FILE = {
+    "config": "a run file cannot name another; give one --config",
+    "resume": "a resumed run keeps its own settings; give --resume RUN_DIR on the command line",
+    # The processes --num-processes starts rerun the same command line, --config included: a
+    # count inside the file would make each of them start processes again.
+    "num_processes": "give --num-processes on the command line (the processes it starts read this file)",
+}
 
 
 class ConfigError(ValueError):
@@ -83,11 +89,13 @@ def options_as_tokens(options: dict[str, Any], parser: argparse.ArgumentParser, 
 
     :raises ConfigError: naming the first unknown key or bad value.
     """
-    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest not in NOT_IN_A_FILE}
+    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest != "help"}
     tokens: list[str] = []
     for key, value in options.items():
         name = str(key).replace("-", "_")
         where = f"{path}: {key}"
+        if name in NOT_IN_A_FILE:
+            raise ConfigError(f"{where}: {NOT_IN_A_FILE[name]}")
         action = actions.get(name)
         if action is None:
             raise ConfigError(f"{where} is not a grpo train option (grpo train --help lists them)")
