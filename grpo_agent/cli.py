@@ -20,6 +20,7 @@ import json
 import sys
 from typing import Any
 
+from grpo_agent.engines.vllm_support import INSTALL_HINT, vllm_available
 from grpo_agent.run.cli_options import algorithm_kwargs
 from grpo_agent.run.eval_command import cmd_eval
 from grpo_agent.run.settings import (
@@ -240,6 +241,8 @@ def input_problem(args: argparse.Namespace) -> str | None:
             algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", []))
         except SystemExit as refusal:
             return str(refusal).removeprefix("grpo train: ")
+        if getattr(args, "generation_backend", None) == "vllm" and not vllm_available():
+            return INSTALL_HINT
     if args.command == "eval" and args.env is not None:
         return env_problem(args.env, args.env_kwargs)
     return None

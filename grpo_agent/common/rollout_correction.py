@@ -54,6 +54,13 @@ class LogProbDiff(NamedTuple):
     max: torch.Tensor
 
 
+def check_rollout_correction(mode: str, cap: float) -> None:
+    """Refuse an unknown mode or a cap below 1, saying what to use."""
+    check_choice("rollout_correction", mode, RolloutCorrection)
+    if cap < 1:
+        raise ValueError(f"rollout_correction_cap must be >= 1 (TRL's default is 3), got {cap}")
+
+
 def logprob_diff(trainer_log_probs: torch.Tensor, engine_log_probs: torch.Tensor, mask: torch.Tensor) -> LogProbDiff:
     """How far the engine's per-token log-probs are from the trainer's (logged as
     ``rollout/logprob_diff_mean`` and ``rollout/logprob_diff_max``); 0 and 0 for an empty mask.
@@ -92,9 +99,7 @@ def correction_weights(
     >>> [round(x, 6) for x in w.weights[0].tolist()], float(w.clip_fraction)
     ([1.0, 3.0], 0.5)
     """
-    check_choice("rollout_correction", mode, RolloutCorrection)
-    if cap < 1:
-        raise ValueError(f"rollout_correction_cap must be >= 1 (TRL's default is 3), got {cap}")
+    check_rollout_correction(mode, cap)
     mask = mask.bool()
     zero = torch.zeros((), dtype=trainer_log_probs.dtype, device=trainer_log_probs.device)
     # Padded positions may hold anything; only masked-in tokens enter the ratio.
