@@ -7,6 +7,7 @@ One engine (15-20 s to start) serves the module: tests that train reset the poli
 from __future__ import annotations
 
 import csv
+import json
 import os
 
 import gymnasium as gym
@@ -34,8 +35,17 @@ from grpo_agent.engines.vllm import VLLMEngine, check_head_size
 #: Engine log-probs vs the trainer's forward after a sync, both float32 on CPU. Measured: up to
 #: ~1e-6 (different kernels summing in another order); a stale weight moves them by ~0.1-1.
 TOLERANCE = 1e-4
-#: The engine's share of RAM on vLLM's CPU build: ~1 GiB holds every KV cache these tests need.
-MEMORY = 0.05
+
+
+def memory_share(kv_cache_gib: float = 0.5) -> float:
+    """A ``vllm_gpu_memory_utilization`` that leaves ``kv_cache_gib`` for the KV cache: on vLLM's CPU
+    build the share of RAM counts this whole process's memory (the suite's, here), cache included."""
+    import psutil
+
+    rss, total = psutil.Process().memory_info().rss, psutil.virtual_memory().total
+    return min(1.0, (rss + kv_cache_gib * 2**30) / total)
+
+
 MAX_NEW_TOKENS = 8
 
 
@@ -47,7 +57,7 @@ def env() -> gym.Env:
 @pytest.fixture(scope="module")
 def engine(env):
     policy = TinyPolicy(env.observation_space, env.action_space, sft_steps=0, max_new_tokens=MAX_NEW_TOKENS, seed=0)
-    engine = VLLMEngine(policy, gpu_memory_utilization=MEMORY, seed=0)
+    engine = VLLMEngine(policy, gpu_memory_utilization=memory_share(), seed=0)
     yield engine
     engine.close()
 
@@ -202,3 +212,32 @@ def test_unsupported_head_size_names_the_fix():
     with pytest.raises(ValueError, match=r"head sizes .* this model's is 16 .*'num_attention_heads': 2"):
         check_head_size(policy.model.config, CPUAttentionBackend.get_supported_head_sizes())
     check_head_size(TinyPolicy(sft_steps=0).model.config, CPUAttentionBackend.get_supported_head_sizes())
+
+
+def test_grpo_train_through_vllm_writes_a_complete_run_folder(tmp_path, monkeypatch):
+    from grpo_agent import cli
+
+    monkeypatch.setenv("GRPO_GYM_CACHE", str(tmp_path / "cache"))
+    before = torch.get_num_threads()
+    run = tmp_path / "run"
+    argv = [
+        "train",
+        "--generation-backend",
+        "vllm",
+        "--vllm-gpu-memory-utilization",
+        f"{memory_share():.3f}",
+        "--sft-steps",
+        "3",
+    ]
+    argv += ["--group-size", "4", "--n-groups", "2", "--eval-tasks", "4", "--max-new-tokens", "6", "--threads", "1"]
+    try:
+        assert cli.main([*argv, "--no-progress", "--total-timesteps", "16", "--output", str(run)]) == 0
+    finally:
+        torch.set_num_threads(before)
+    for name in ("config.json", "progress.csv", "checkpoint.zip", "summary.json", "summary.md", "reward_curve.png"):
+        assert (run / name).is_file(), name
+    rows = progress(run)
+    assert len(rows) == 2 and all(float(r["rollout/logprob_diff_max"]) < TOLERANCE for r in rows)
+    config = json.loads((run / "config.json").read_text())
+    assert config["algorithm_options"]["generation_backend"] == "vllm"
+    assert GRPO.load(run / "checkpoint.zip").generation_backend == "vllm"  # --resume samples with vLLM again

@@ -28,7 +28,9 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -108,7 +110,8 @@ class VLLMEngine(RolloutEngine):
 
     :param policy: the policy (the tiny policy or any Hugging Face causal LM).
     :param gpu_memory_utilization: the share of the GPU's memory vLLM reserves for its weights
-        and KV cache (TRL's ``vllm_gpu_memory_utilization``); on vLLM's CPU build, the share of RAM.
+        and KV cache (TRL's ``vllm_gpu_memory_utilization``); on vLLM's CPU build, the share of
+        RAM that this whole process (the trainer included) may reach, the KV cache taking the rest.
     :param seed: seeds vLLM's own sampler (a run with the same seed samples the same completions).
     """
 
@@ -142,13 +145,15 @@ class VLLMEngine(RolloutEngine):
             from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
 
             check_head_size(policy.model.config, CPUAttentionBackend.get_supported_head_sizes())
-        self._folder = tempfile.TemporaryDirectory(prefix="grpo-vllm-")
-        policy.save_pretrained(self._folder.name)  # weights (LoRA merged) and tokenizer
+        self._folder = tempfile.mkdtemp(prefix="grpo-vllm-")
+        # deleted by close(), or when the engine is collected or the process exits
+        self._remove_folder = weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
+        policy.save_pretrained(self._folder)  # weights (LoRA merged) and tokenizer
         self._sleep_mode = not self._on_cpu  # vLLM's CPU build has no sleep mode
         try:
             with _caller_rng_kept():
                 self.llm = LLM(
-                    model=self._folder.name,
+                    model=self._folder,
                     dtype=str(policy.torch_dtype).removeprefix("torch."),
                     seed=seed,
                     gpu_memory_utilization=gpu_memory_utilization,
@@ -161,10 +166,11 @@ class VLLMEngine(RolloutEngine):
                 )
         except (ValueError, RuntimeError, torch.OutOfMemoryError) as exc:
             if "memory" in str(exc).lower():
+                counts = "this whole process's RAM (trainer included)" if self._on_cpu else "the GPU's memory"
                 raise RuntimeError(
-                    f"vLLM could not reserve memory for the engine ({exc}); lower vllm_gpu_memory_utilization "
-                    f"(now {gpu_memory_utilization}) if the trainer needs more, raise it if the KV cache is too "
-                    "small for one rollout, or use generation_backend='hf'"
+                    f"vLLM could not reserve memory for the engine ({exc}); vllm_gpu_memory_utilization (now "
+                    f"{gpu_memory_utilization}) is the share of {counts} it may use: raise it if the KV cache came out "
+                    "too small, lower it if the trainer needs more, or use generation_backend='hf'"
                 ) from exc
             raise
         self._asleep = False
@@ -258,4 +264,4 @@ class VLLMEngine(RolloutEngine):
             if callable(shutdown):
                 shutdown()
             del self.llm
-        self._folder.cleanup()
+        self._remove_folder()
