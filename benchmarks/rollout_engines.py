@@ -223,10 +223,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prompts", type=int, nargs="+", help="prompts per call at each length (default 16 4)")
     parser.add_argument("--repeats", type=int, help="timed calls per workload (default 3)")
     parser.add_argument("--updates", type=int, help="timed GRPO updates per engine (default 5)")
+    parser.add_argument(
+        "--models", nargs="*", choices=["tiny", "medium"], help="generation workloads' models (none: GRPO only)"
+    )
     parser.add_argument("--out-dir", type=pathlib.Path, default=_report.DEFAULT_OUT_DIR)
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else Settings()
-    given = {"prompts": tuple(args.prompts) if args.prompts else None, "repeats": args.repeats, "updates": args.updates}
+    given = {
+        "prompts": tuple(args.prompts) if args.prompts else None,
+        "repeats": args.repeats,
+        "updates": args.updates,
+        "models": None if args.models is None else tuple(args.models),
+    }
     changes = {k: v for k, v in given.items() if v is not None}
     run(Settings(**{**settings.__dict__, **changes, "device": args.device}), args.out_dir)
 
