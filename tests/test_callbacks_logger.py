@@ -96,9 +96,11 @@ def test_csv_and_tensorboard_hold_every_documented_metric(tmp_path: pathlib.Path
     assert len(frame) == 2 and frame["time/total_timesteps"].tolist() == [32, 64]
     logged = set(frame.columns)
     documented = _documented_metrics()
-    # only with reward components (test_grpo_bandit), overlong shaping (test_variants) or a
-    # filtering prompt sampler (test_prompt_samplers)
+    # only with reward components (test_grpo_bandit), overlong shaping (test_variants), a
+    # filtering prompt sampler (test_prompt_samplers) or the vLLM engine (test_vllm_engine)
     conditional = {"rollout/reward_<name>", "rollout/overlong_penalty", "rollout/prompts_filled"}
+    conditional |= {"rollout/logprob_diff_mean", "rollout/logprob_diff_max", "rollout/is_ratio_mean"}
+    conditional |= {"rollout/is_clip_fraction"}
     assert documented - conditional == logged, documented ^ logged
     required = {
         "rollout/reward_mean", "rollout/reward_std", "rollout/frac_zero_std", "train/kl", "train/entropy",

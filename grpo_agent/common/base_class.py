@@ -98,7 +98,8 @@ class BaseAlgorithm(ABC):
         first rollout, its weights synced before every rollout); or a ready
         :class:`~grpo_agent.engines.base.RolloutEngine` built on this agent's policy instance.
     :param vllm_gpu_memory_utilization: the share of the GPU's memory the vLLM engine reserves
-        (TRL's name and default); on vLLM's CPU build, the share of RAM.
+        (TRL's name and default); on vLLM's CPU build, the share of RAM that this whole process
+        (trainer included) may reach, the KV cache getting what is left.
     :param rollout_correction: how an engine whose log-probs differ from the trainer's
         (``"vllm"``) is corrected for: the trainer's forward recomputes the old log-probs
         and each token's policy term is weighted by the importance ratio, truncated or masked
