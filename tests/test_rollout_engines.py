@@ -71,3 +71,33 @@ def test_per_token_extras_pad_like_log_probs_when_batches_concatenate():
     joined = CompletionBatch.concatenate([batch(2), batch(3)])
     assert joined.extras["is_weights"].tolist() == [[2, 2, 0], [2, 2, 0], [2, 2, 2], [2, 2, 2]]
     assert joined.extras["length"].tolist() == [2, 2, 3, 3]
+
+
+def test_lora_weights_reach_the_engine_merged_under_the_base_names():
+    """What the vLLM engine loads after a LoRA update: the merged weights, named as in a plain checkpoint."""
+    from grpo_agent.engines.vllm import merged_state_dict
+    from grpo_agent.policies.tiny import TinyPolicy
+
+    policy = TinyPolicy(sft_steps=0, lora={"r": 4, "lora_alpha": 8, "init_lora_weights": False})
+    model = policy.model
+    with torch.no_grad():
+        model.merge_adapter()
+        weights = merged_state_dict(model)
+        model.unmerge_adapter()
+        expected = {k: v.clone() for k, v in model.merge_and_unload().state_dict().items()}
+    assert weights.keys() == expected.keys()
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
+    base = TinyPolicy(sft_steps=0).model.state_dict()
+    assert weights.keys() == base.keys()
+    assert not torch.equal(
+        weights["model.layers.0.self_attn.q_proj.weight"], base["model.layers.0.self_attn.q_proj.weight"]
+    )
+
+
+def test_vllm_engine_refuses_a_policy_that_is_not_a_language_model():
+    from grpo_agent.engines.vllm import VLLMEngine
+    from grpo_agent.policies import TabularPolicy
+
+    env = gym.make("grpo/Bandit-v0")
+    with pytest.raises(TypeError, match="TabularPolicy samples with generation_backend='hf'"):
+        VLLMEngine(TabularPolicy(env.observation_space, env.action_space))
