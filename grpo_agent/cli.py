@@ -21,6 +21,7 @@ import os
 import sys
 from typing import Any
 
+from grpo_agent.engines.vllm_support import INSTALL_HINT, vllm_available
 from grpo_agent.run.cli_options import algorithm_kwargs, json_object
 from grpo_agent.run.config_file import ConfigError, options_as_tokens, read_config
 from grpo_agent.run.eval_command import cmd_eval
@@ -298,6 +299,8 @@ def input_problem(args: argparse.Namespace) -> str | None:
             return str(refusal).removeprefix("grpo train: ")
         if given.get("reward_backend") == "ray" and given.get("reward_workers", 0) < 1:
             return "--reward-backend ray scores on --reward-workers Ray workers: add --reward-workers N (N >= 1)"
+        if getattr(args, "generation_backend", None) == "vllm" and not vllm_available():
+            return INSTALL_HINT
     if args.command == "eval" and args.env is not None:
         return env_problem(args.env, args.env_kwargs)
     return None

@@ -97,11 +97,12 @@ def test_csv_and_tensorboard_hold_every_documented_metric(tmp_path: pathlib.Path
     logged = set(frame.columns)
     documented = _documented_metrics()
     # only with reward components (test_grpo_bandit), overlong shaping (test_variants), a
-    # filtering prompt sampler (test_prompt_samplers) or reward workers
-    conditional = {
-        "rollout/reward_<name>", "rollout/overlong_penalty", "rollout/prompts_filled",
-        "rollout/reward_worker_deaths",  # only with reward workers (test_reward_workers, test_ray_rewards)
-    }  # fmt: skip
+    # filtering prompt sampler (test_prompt_samplers), reward workers (test_reward_workers,
+    # test_ray_rewards) or the vLLM engine (test_vllm_engine)
+    conditional = {"rollout/reward_<name>", "rollout/overlong_penalty", "rollout/prompts_filled"}
+    conditional |= {"rollout/reward_worker_deaths"}
+    conditional |= {"rollout/logprob_diff_mean", "rollout/logprob_diff_max", "rollout/is_ratio_mean"}
+    conditional |= {"rollout/is_clip_fraction"}
     assert documented - conditional == logged, documented ^ logged
     required = {
         "rollout/reward_mean", "rollout/reward_std", "rollout/frac_zero_std", "train/kl", "train/entropy",

@@ -8,6 +8,7 @@ logger, callbacks, the ``learn`` loop (collect a rollout, train on it, log) and
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pathlib
 import time
@@ -32,9 +33,18 @@ from grpo_agent.common.logger import configure_logger
 from grpo_agent.common.ray_rewards import RayRewardPool
 from grpo_agent.common.reward_workers import RewardPool, RewardWorkerPool
 from grpo_agent.common.rollout import OnStep, draw_tasks
+from grpo_agent.common.rollout_correction import (
+    DEFAULT_CORRECTION_CAP,
+    RolloutCorrection,
+    check_rollout_correction,
+    correction_weights,
+    logprob_diff,
+)
 from grpo_agent.common.schedules import Schedule, SchedulerType, make_schedule
 from grpo_agent.common.utils import get_device, set_random_seed
-from grpo_agent.policies import BasePolicy, make_policy
+from grpo_agent.engines import GenerationBackend, RolloutEngine, check_generation_backend, make_rollout_engine
+from grpo_agent.engines.vllm_support import DEFAULT_GPU_MEMORY_UTILIZATION, INSTALL_HINT, vllm_available
+from grpo_agent.policies import BasePolicy, CompletionBatch, make_policy
 from grpo_agent.policies import sharding as fsdp_sharding
 from grpo_agent.policies.sharding import ShardingPlan
 
@@ -54,6 +64,7 @@ _NOT_PICKLED = (
     "lr_schedule",
     "multi_turn_collector",
     "_reward_pool",
+    "_rollout_engine",
 )
 
 
@@ -102,6 +113,21 @@ class BaseAlgorithm(ABC):
     :param fsdp: in a process group of several processes, shard the policy's networks with this
         :class:`~grpo_agent.policies.sharding.ShardingPlan` (FSDP2) instead of keeping a whole
         copy in each process; None (and any single process) keeps them whole.
+    :param generation_backend: what samples the rollouts (:mod:`grpo_agent.engines`): ``"hf"``
+        (the policy's own sampler) or ``"vllm"`` (a vLLM engine in this process, started at the
+        first rollout, its weights synced before every rollout); or a ready
+        :class:`~grpo_agent.engines.base.RolloutEngine` built on this agent's policy instance.
+    :param vllm_gpu_memory_utilization: the share of the GPU's memory the vLLM engine reserves
+        (TRL's name and default); on vLLM's CPU build, the share of RAM that this whole process
+        (trainer included) may reach, the KV cache getting what is left.
+    :param rollout_correction: how an engine whose log-probs differ from the trainer's
+        (``"vllm"``) is corrected for: the trainer's forward recomputes the old log-probs
+        and each token's policy term is weighted by the importance ratio, truncated or masked
+        at ``rollout_correction_cap``, per token or per sequence (``"token_truncate"``,
+        ``"token_mask"``, ``"sequence_truncate"``, ``"sequence_mask"``; TRL's
+        ``vllm_importance_sampling_mode``, see :mod:`grpo_agent.common.rollout_correction`);
+        None recomputes without reweighting.
+    :param rollout_correction_cap: the cap C of the ratio (TRL's default 3).
     """
 
     #: The name under which TensorBoard runs are filed.
@@ -126,6 +152,11 @@ class BaseAlgorithm(ABC):
         fsdp: ShardingPlan | None = None,
         reward_backend: RewardBackend = "processes",
         ray_address: str | None = None,
+        *,
+        generation_backend: GenerationBackend | RolloutEngine = "hf",
+        vllm_gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+        rollout_correction: RolloutCorrection | None = "token_truncate",
+        rollout_correction_cap: float = DEFAULT_CORRECTION_CAP,
     ) -> None:
         if reward_workers < 0:
             raise ValueError(f"reward_workers must be >= 0 (0: score in this process), got {reward_workers}")
@@ -166,6 +197,24 @@ class BaseAlgorithm(ABC):
         self.reward_backend = reward_backend
         self.ray_address = ray_address
         self._reward_pool: RewardPool | None = None
+        self._rollout_engine: RolloutEngine | None = None
+        if isinstance(generation_backend, RolloutEngine):
+            self._rollout_engine, generation_backend = generation_backend, generation_backend.name
+        check_generation_backend(generation_backend)
+        if generation_backend == "vllm" and not vllm_available():
+            raise ImportError(INSTALL_HINT)
+        if generation_backend == "vllm" and fsdp is not None:
+            # The engine reloads whole weights from the policy; FSDP leaves each process a shard,
+            # and gathering them into every process's engine is not built yet.
+            raise ValueError(
+                "generation_backend='vllm' does not run with fsdp yet: use generation_backend='hf' (it samples "
+                "on gathered weights) or data-parallel training without fsdp"
+            )
+        if rollout_correction is not None:
+            check_rollout_correction(rollout_correction, rollout_correction_cap)
+        self.generation_backend: GenerationBackend = generation_backend
+        self.vllm_gpu_memory_utilization = vllm_gpu_memory_utilization
+        self.rollout_correction, self.rollout_correction_cap = rollout_correction, rollout_correction_cap
 
         self.num_timesteps = 0
         self._total_timesteps = 0
@@ -242,6 +291,47 @@ class BaseAlgorithm(ABC):
     def _draw_tasks(self, env: gym.Env, n: int) -> tuple[list[Any], list[Any]]:
         """``n`` prompts from the training env, with the task ids that pin them again."""
         return draw_tasks(self._reset_env, n, type(self).__name__)
+
+    @property
+    def rollout_engine(self) -> RolloutEngine:
+        """The engine that samples the rollouts (built on first use: vLLM's takes seconds to start)."""
+        if self._rollout_engine is None:
+            self._rollout_engine = make_rollout_engine(
+                self.generation_backend,
+                self.policy,
+                gpu_memory_utilization=self.vllm_gpu_memory_utilization,
+                seed=None if self.seed is None else self.seed + distributed.rank(),
+            )
+        if self._rollout_engine.policy is not self.policy:
+            raise ValueError(
+                "the rollout engine samples another policy than this agent's: build it on the agent's own policy "
+                "instance (pass that instance as the agent's policy too)"
+            )
+        return self._rollout_engine
+
+    def _sample(self, observations: list[Any], n: int) -> CompletionBatch:
+        """``n`` completions per observation from the rollout engine, with the weights of the last
+        update. An engine whose log-probs are not the trainer's gets them recomputed by the
+        trainer's forward (the old log-probs of the ratio) and, with ``rollout_correction``,
+        importance weights for the mismatch in ``extras["is_weights"]``; the mismatch is logged."""
+        engine = self.rollout_engine
+        engine.sync_weights()
+        batch = engine.sample(observations, n)
+        if engine.exact_log_probs:
+            return batch
+        with torch.no_grad():
+            trainer = self.policy.log_probs(batch).log_probs.float()
+        mask = batch.mask
+        diff = logprob_diff(trainer, batch.log_probs, mask)
+        self.logger.record("rollout/logprob_diff_mean", float(diff.mean))
+        self.logger.record("rollout/logprob_diff_max", float(diff.max))
+        extras = {**batch.extras, "engine_log_probs": batch.log_probs}
+        if self.rollout_correction is not None:
+            w = correction_weights(trainer, batch.log_probs, mask, self.rollout_correction, self.rollout_correction_cap)
+            extras["is_weights"] = w.weights
+            self.logger.record("rollout/is_ratio_mean", float(w.ratio_mean))
+            self.logger.record("rollout/is_clip_fraction", float(w.clip_fraction))
+        return dataclasses.replace(batch, log_probs=torch.where(mask, trainer, 0.0), extras=extras)
 
     def _reward_pool_for(self, env: gym.Env) -> RewardPool | None:
         """The worker pool that scores ``env``'s completions (built on first use), or None."""
@@ -536,6 +626,7 @@ class BaseAlgorithm(ABC):
         model.device = target
         model._logger, model._custom_logger, model._logger_finalizer = None, False, None
         model._reward_pool = None
+        model._rollout_engine = None
         model.env = None
         if env is not None:
             model.set_env(env)

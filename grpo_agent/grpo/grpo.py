@@ -31,7 +31,10 @@ from grpo_agent.common.prompt_samplers import (
 )
 from grpo_agent.common.reward_shaping import overlong_penalty
 from grpo_agent.common.rollout import score_completions
+from grpo_agent.common.rollout_correction import DEFAULT_CORRECTION_CAP, RolloutCorrection
 from grpo_agent.common.schedules import Schedule, SchedulerType
+from grpo_agent.engines import GenerationBackend, RolloutEngine
+from grpo_agent.engines.vllm_support import DEFAULT_GPU_MEMORY_UTILIZATION
 from grpo_agent.grpo.kl_controller import AdaptiveKLController, FixedKLController
 from grpo_agent.grpo.loss import (
     DEFAULT_STD_EPS,
@@ -136,6 +139,13 @@ class GRPO(BaseAlgorithm):
     :param fsdp: under ``torchrun``/``accelerate launch``, shard the language model and its
         reference over the processes with this :class:`~grpo_agent.policies.sharding.ShardingPlan`
         (FSDP2) instead of a whole copy per process (None: whole copies; see docs/scaling.md).
+    :param generation_backend: ``"hf"`` (the policy's own sampler) or ``"vllm"`` (a vLLM engine
+        colocated in this process, its weights synced before every rollout); see
+        :class:`~grpo_agent.common.base_class.BaseAlgorithm` and docs/lm.md.
+    :param vllm_gpu_memory_utilization: the vLLM engine's share of the GPU's memory (of RAM on CPU).
+    :param rollout_correction: truncated (or masked) importance sampling for the engine/trainer
+        log-prob mismatch, per ``"token_*"`` or ``"sequence_*"`` (TRL's modes); None: none.
+    :param rollout_correction_cap: the ratio's cap (TRL's default 3).
 
     Example::
 
@@ -206,6 +216,10 @@ class GRPO(BaseAlgorithm):
         fsdp: ShardingPlan | None = None,
         reward_backend: RewardBackend = "processes",
         ray_address: str | None = None,
+        generation_backend: GenerationBackend | RolloutEngine = "hf",
+        vllm_gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+        rollout_correction: RolloutCorrection | None = "token_truncate",
+        rollout_correction_cap: float = DEFAULT_CORRECTION_CAP,
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
@@ -225,6 +239,8 @@ class GRPO(BaseAlgorithm):
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
             optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers, fsdp,
             reward_backend, ray_address,
+            generation_backend=generation_backend, vllm_gpu_memory_utilization=vllm_gpu_memory_utilization,
+            rollout_correction=rollout_correction, rollout_correction_cap=rollout_correction_cap,
         )  # fmt: skip
         if scale_rewards is None:
             scale_rewards = "none" if advantage_estimator == "rloo" else "group"
@@ -368,6 +384,11 @@ class GRPO(BaseAlgorithm):
         start = time.perf_counter()
         info_means: dict[str, float] = {}
         multi_turn = is_multi_turn(env) and hasattr(self.policy, "continue_turn")
+        if multi_turn and self.generation_backend != "hf":
+            raise ValueError(
+                f"multi-turn episodes are sampled by the policy itself: train {env.spec.id if env.spec else env} "
+                f"with generation_backend='hf' (got {self.generation_backend!r})"
+            )
         with torch.no_grad():
             if multi_turn:
                 episodes = self.multi_turn_collector.collect(
@@ -379,7 +400,7 @@ class GRPO(BaseAlgorithm):
                 info_means["turns"] = float(episodes.turns.mean())
                 self._timings["rollout"] += time.perf_counter() - start
             else:
-                completions = self.policy.sample(observations, n=self.group_size)
+                completions = self._sample(observations, self.group_size)
                 self._timings["rollout"] += time.perf_counter() - start
                 start = time.perf_counter()
                 row_tasks = [task_ids[i // self.group_size] for i in range(len(completions))]
@@ -494,6 +515,7 @@ class GRPO(BaseAlgorithm):
                         entropy=scores.entropy,
                         entropy_coef=self.entropy_coef,
                         trained_mask=trained,
+                        is_weights=batch.extras.get("is_weights"),
                     )
                     grad_norm = self._gradient_step(out.loss, params)
                     stats["loss"].append(out.loss.item())

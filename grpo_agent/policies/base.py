@@ -114,8 +114,11 @@ class CompletionBatch:
         for key in batches[0].extras:
             values = [b.extras[key] for b in batches]
             if isinstance(values[0], torch.Tensor):
-                # Per-row extras of different widths cannot be stacked; the policy owning them
-                # must then keep them as lists.
+                if all(v.dim() == 2 and v.shape[1] == b.token_ids.shape[1] for v, b in zip(values, batches)):
+                    # per-token extras (an engine's log-probs, importance weights) pad like log_probs
+                    values = [pad(v, 0) for v in values]
+                # Other per-row extras of different widths cannot be stacked; the policy owning
+                # them must then keep them as lists.
                 extras[key] = torch.cat(values)
             else:
                 extras[key] = [v for vs in values for v in vs]

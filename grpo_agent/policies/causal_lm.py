@@ -255,7 +255,7 @@ class CausalLMPolicy(BasePolicy):
         contexts = [encoded[i] for i in range(len(observations)) for _ in range(n)]
         rows = [observations[i] for i in range(len(observations)) for _ in range(n)]
         tokens, logp, own, done = self.generate_tokens(contexts, deterministic=deterministic)
-        return self._batch(rows, contexts, tokens, own, logp * own, own.sum(-1).long(), ~done)
+        return self.completion_batch(rows, contexts, tokens, own, logp * own, own.sum(-1).long(), ~done)
 
     def generate_tokens(
         self, contexts: Sequence[Sequence[int]], *, deterministic: bool = False, max_new_tokens: int | None = None
@@ -326,7 +326,7 @@ class CausalLMPolicy(BasePolicy):
         framing = {*self.eos_token_ids, tok.pad_token_id, tok.bos_token_id, tok.unk_token_id}
         return str(tok.decode([t for t in token_ids if t not in framing], skip_special_tokens=False))
 
-    def _batch(
+    def completion_batch(
         self,
         observations: list[Any],
         contexts: list[list[int]],
@@ -336,6 +336,16 @@ class CausalLMPolicy(BasePolicy):
         length: Tensor,
         truncated: Tensor,
     ) -> CompletionBatch:
+        """The batch of sampled completions, whichever engine sampled them.
+
+        :param observations: one per row.
+        :param contexts: each row's context token ids.
+        :param tokens: ``(B, L)`` sampled ids, right-padded.
+        :param own: ``(B, L)`` the policy's own tokens (up to and including the first EOS).
+        :param logp: ``(B, L)`` the sampler's per-token log-probs (0 outside ``own``).
+        :param length: ``(B,)`` real tokens per row.
+        :param truncated: ``(B,)`` rows that hit ``max_new_tokens`` without an EOS.
+        """
         texts = [self.completion_text(row[m].tolist()) for row, m in zip(tokens, own)]
         device = self.device
         return CompletionBatch(
