@@ -10,9 +10,11 @@ step per completion, results in order):
   in microseconds in the scoring process, so this row shows what a worker's round trip costs
   when the reward itself is cheap.
 
-Each is scored in-process and with each ``--workers`` count; the pool's start-up (a fresh
-interpreter per worker, importing the env) is timed apart from the scoring. The ratio to
-in-process is measured in the same run. Ray is not measured (not installed here).
+Each is scored in-process and with each ``--workers`` count, in local worker processes and on
+Ray workers (``reward_backend="ray"``, a local Ray with as many CPUs as the largest worker count;
+skipped with a note when Ray is not installed); the pool's start-up (a fresh interpreter per
+worker importing the env, and for Ray the start of Ray itself) is timed apart from the scoring.
+The ratio to in-process is measured in the same run.
 
 Run::
 
@@ -50,12 +52,17 @@ def workloads(problems: int, math_tasks: int) -> dict[str, tuple[Any, list[str],
     }
 
 
-def time_scoring(env: Any, actions: list[str], task_ids: list[int], workers: int) -> dict[str, float]:
+def time_scoring(
+    env: Any, actions: list[str], task_ids: list[int], workers: int, backend: str = "processes"
+) -> dict[str, float]:
     """Seconds to start the pool (0 in-process), seconds and rewards/s to score, mean reward."""
-    from grpo_agent.common.reward_workers import RewardWorkerPool
+    from grpo_agent.common.ray_rewards import RayRewardPool
+    from grpo_agent.common.reward_workers import RewardPool, RewardWorkerPool
     from grpo_agent.common.rollout import score_completions
 
-    pool = RewardWorkerPool(env, workers) if workers else None
+    pool: RewardPool | None = None
+    if workers:
+        pool = RayRewardPool(env, workers) if backend == "ray" else RewardWorkerPool(env, workers)
     started = time.perf_counter()
     if pool is not None:  # warm the workers up: their start-up is paid once per run, not per rollout
         pool.score(actions[: workers * 2], task_ids[: workers * 2])
@@ -74,42 +81,77 @@ def time_scoring(env: Any, actions: list[str], task_ids: list[int], workers: int
     }
 
 
+def _where(backend: str, workers: int) -> str:
+    if workers == 0:
+        return "this process"
+    return f"{workers} {'Ray ' if backend == 'ray' else ''}worker(s)"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score every workload in-process and with each worker count; print and write the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure")
     parser.add_argument("--problems", type=int, default=164, help="HumanEval problems (canonical solutions)")
     parser.add_argument("--math-tasks", type=int, default=400, help="Math-v0 level-3 tasks")
+    parser.add_argument("--no-ray", action="store_true", help="leave the Ray rows out")
     parser.add_argument("--out-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results"))
     args = parser.parse_args(argv)
 
+    backends = ["processes"]
+    note = ""
+    started_ray = False
+    if not args.no_ray:
+        try:
+            import logging
+
+            import ray
+        except ImportError:
+            note = "\nRay is not installed here (`pip install 'grpo-gym[ray]'`): no Ray rows.\n"
+        else:
+            backends.append("ray")
+            if not ray.is_initialized():  # a Ray the caller started is used as it is
+                started = time.perf_counter()
+                ray.init(
+                    num_cpus=max(args.workers),
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
+                started_ray = True
+                note = f"\nStarting the local Ray took {time.perf_counter() - started:.1f} s (not in the table).\n"
     rows = []
     for name, (env, actions, task_ids) in workloads(args.problems, args.math_tasks).items():
         base = time_scoring(env, actions, task_ids, 0)
-        rows.append({"workload": name, "workers": 0, **base, "ratio": 1.0})
-        for workers in args.workers:
-            result = time_scoring(env, actions, task_ids, workers)
-            rows.append(
-                {
-                    "workload": name,
-                    "workers": workers,
-                    **result,
-                    "ratio": result["rewards_per_s"] / base["rewards_per_s"],
-                }
-            )
+        rows.append({"workload": name, "backend": "", "workers": 0, **base, "ratio": 1.0})
+        for backend in backends:
+            for workers in args.workers:
+                result = time_scoring(env, actions, task_ids, workers, backend)
+                rows.append(
+                    {
+                        "workload": name,
+                        "backend": backend,
+                        "workers": workers,
+                        **result,
+                        "ratio": result["rewards_per_s"] / base["rewards_per_s"],
+                    }
+                )
         env.close()
+    if started_ray:
+        import ray
+
+        ray.shutdown()
     header = ["workload", "scored in", "rewards/s", "vs in-process", "mean reward", "pool start-up s"]
     table = _report.markdown_table(
         header,
         [
             [
-                r["workload"], "this process" if r["workers"] == 0 else f"{r['workers']} worker(s)",
+                r["workload"], _where(r["backend"], r["workers"]),
                 f"{r['rewards_per_s']:.0f}", f"{r['ratio']:.2f}x", f"{r['mean_reward']:.3f}", f"{r['start_s']:.1f}",
             ]
             for r in rows
         ],
     )  # fmt: skip
-    text = f"# Rewards per second: in-process vs reward workers\n\n{table}\n"
+    text = f"# Rewards per second: in-process vs reward workers (processes, Ray)\n\n{table}\n{note}"
     print(text)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     _report.write_markdown(args.out_dir / "reward_scale.md", text, _report.machine_description())

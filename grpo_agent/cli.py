@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
-from grpo_agent.run.cli_options import algorithm_kwargs
+from grpo_agent.engines.vllm_support import INSTALL_HINT, vllm_available
+from grpo_agent.run.cli_options import algorithm_kwargs, json_object
+from grpo_agent.run.config_file import ConfigError, options_as_tokens, read_config
 from grpo_agent.run.eval_command import cmd_eval
 from grpo_agent.run.settings import (
     DEFAULT_ENV,
@@ -30,14 +33,17 @@ from grpo_agent.run.settings import (
     DEFAULT_TOTAL_TIMESTEPS,
     MAIN_JOB_SFT,
     PRETRAINED_LEARNING_RATE,
+    TABULAR_LEARNING_RATE,
     TINY_LEARNING_RATE,
     build_algorithm,
     env_problem,
+    policy_kwargs_problem,
     resolve_env_kwargs,
     settings_from_args,
     sft_settings,
 )
-from grpo_agent.run.train_command import cmd_train
+from grpo_agent.run.tracking import REPORT_TO, report_to_problem
+from grpo_agent.run.train_command import cmd_train, launch_processes
 from grpo_agent.run.tune_command import add_tune_parser, cmd_tune, tune_problem
 from grpo_envs.version import __version__
 
@@ -62,26 +68,16 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action) or ""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``grpo`` argument parser (``grpo train``, ``grpo eval``, ``grpo tune``)."""
-    parser = argparse.ArgumentParser(
-        prog="grpo",
-        description="Train language-model policies with GRPO (or PPO) on verifiable-reward Gymnasium envs.",
-        epilog="Start with `grpo train` (the main job, a few minutes on a laptop CPU), then "
-        "`grpo eval runs/<name>`. Details: docs/lm.md.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s (grpo-gym) {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    train = sub.add_parser(
-        "train",
-        help="train a policy and write a run folder",
-        description="Train a policy on an env and write logs, a checkpoint, a reward curve and a summary "
-        "(held-out accuracy before/after) to the run folder. With no arguments: the tiny model "
-        "on grpo/Math-v0 level 1, warm-started, then GRPO.",
-        formatter_class=_HelpFormatter,
-    )
+def add_train_arguments(train: argparse.ArgumentParser) -> None:
+    """Every ``grpo train`` option (also what a ``--config`` file is checked against)."""
     what = train.add_argument_group("what to train")
+    train.add_argument(
+        "--config",
+        default=None,
+        metavar="RUN_YAML",
+        help="a YAML file of options, keyed by their names with underscores (group_size: 8, policy_kwargs: "
+        "{...}); flags given beside it override it (example: examples/run.yaml)",
+    )
     what.add_argument("--env", default=DEFAULT_ENV, help="registered env id")
     what.add_argument(
         "--env-kwargs",
@@ -97,8 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--policy",
         default="tiny",
-        help="'tiny' (built-in 0.9M-parameter model, warm-started on the env's tasks) or a Hugging "
-        "Face model folder / hub name",
+        help="'tiny' (built-in 0.9M-parameter model, warm-started on the env's tasks), a Hugging "
+        "Face model folder / hub name, or 'tabular' (a softmax table, for Discrete envs such as grpo/Bandit-v0)",
+    )
+    what.add_argument(
+        "--policy-kwargs",
+        type=json_object,
+        default=None,
+        metavar="JSON",
+        help="keyword arguments of the policy's constructor (TinyPolicy, CausalLMPolicy or TabularPolicy; "
+        'docs/lm.md), e.g. \'{"max_prompt_length": 256, "tiny_config": {"hidden_size": 64}}\'',
     )
     what.add_argument(
         "--sft-steps",
@@ -135,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help=f"peak learning rate (default {TINY_LEARNING_RATE} for tiny, {PRETRAINED_LEARNING_RATE} "
-        "for pretrained models)",
+        f"for pretrained models, {TABULAR_LEARNING_RATE} for tabular)",
     )
     budget.add_argument("--beta", type=float, default=0.04, help="KL coefficient to the reference policy")
     budget.add_argument("--n-epochs", type=int, default=1, help="passes over each rollout")
@@ -172,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     machine.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations: less memory")
     machine.add_argument("--lora-r", type=int, default=0, help="train LoRA adapters of this rank (0: full fine-tuning)")
     machine.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    machine.add_argument(
+        "--num-processes",
+        type=int,
+        default=1,
+        help="train data-parallel in N processes on this machine (one per GPU, or CPU processes over gloo): "
+        "the command runs itself under torchrun; for FSDP or several machines use a launcher (docs/scaling.md)",
+    )
     run = train.add_argument_group("run folder")
     run.add_argument("--output", default=None, help="run folder (default: runs/<algo>-<env>-<policy>-seed<seed>)")
     run.add_argument(
@@ -190,8 +201,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="updates between greedy held-out evaluations during the run (0: only before and after)",
     )
     run.add_argument("--save-every", type=int, default=10, help="rollouts between checkpoints")
+    run.add_argument(
+        "--report-to",
+        choices=REPORT_TO,
+        default="tensorboard",
+        help="where the metrics go besides progress.csv: TensorBoard (run folder's tb/), Weights & Biases "
+        "or trackio (optional extras: pip install 'grpo-gym[wandb]' / 'grpo-gym[trackio]'), or nowhere else",
+    )
+    run.add_argument(
+        "--log-completions-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every N updates, write the rollout's prompts, completions, rewards and reasons to "
+        "completions.csv (and TensorBoard's text tab); 0: never",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--verbose", type=int, default=0, help="1 prints the metrics table after every update")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``grpo`` argument parser (``grpo train``, ``grpo eval``, ``grpo tune``)."""
+    parser = argparse.ArgumentParser(
+        prog="grpo",
+        description="Train language-model policies with GRPO (or PPO) on verifiable-reward Gymnasium envs.",
+        epilog="Start with `grpo train` (the main job, a few minutes on a laptop CPU), then "
+        "`grpo eval runs/<name>`. Details: docs/lm.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s (grpo-gym) {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser(
+        "train",
+        help="train a policy and write a run folder",
+        description="Train a policy on an env and write logs, a checkpoint, a reward curve and a summary "
+        "(held-out accuracy before/after) to the run folder. With no arguments: the tiny model "
+        "on grpo/Math-v0 level 1, warm-started, then GRPO.",
+        formatter_class=_HelpFormatter,
+    )
+    add_train_arguments(train)
 
     ev = sub.add_parser(
         "eval",
@@ -234,14 +282,27 @@ def main_job_settings() -> dict[str, Any]:
 def input_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the command line, in one sentence (None: nothing). Checked before
     anything is written, so bad input leaves no half-made run folder behind."""
+    if args.command == "train" and args.num_processes != 1:
+        if args.num_processes < 1:
+            return f"--num-processes must be >= 1, got {args.num_processes}"
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            return "--num-processes starts the processes itself; under torchrun or accelerate launch leave it out"
     if args.command == "train" and args.resume is None:
-        problem = env_problem(args.env, args.env_kwargs)
+        problem = (
+            env_problem(args.env, args.env_kwargs, args.policy)
+            or policy_kwargs_problem(args.policy, args.policy_kwargs)
+            or report_to_problem(args.report_to)
+        )
         if problem is not None:
             return problem
         try:
-            algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", []))
+            given = algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", []))
         except SystemExit as refusal:
             return str(refusal).removeprefix("grpo train: ")
+        if given.get("reward_backend") == "ray" and given.get("reward_workers", 0) < 1:
+            return "--reward-backend ray scores on --reward-workers Ray workers: add --reward-workers N (N >= 1)"
+        if getattr(args, "generation_backend", None) == "vllm" and not vllm_available():
+            return INSTALL_HINT
     if args.command == "eval" and args.env is not None:
         return env_problem(args.env, args.env_kwargs)
     if args.command == "tune":
@@ -249,13 +310,31 @@ def input_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def config_tokens(path: str) -> list[str]:
+    """The options of a ``--config`` YAML file as ``grpo train`` tokens, each value checked as
+    its flag would be (:mod:`grpo_agent.run.config_file`)."""
+    checker = argparse.ArgumentParser(prog="grpo train", add_help=False, exit_on_error=False)
+    add_train_arguments(checker)
+    return options_as_tokens(read_config(path), checker, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``grpo`` command. Bad input exits with status 2 and one sentence."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train" and args.config is not None:
+        try:
+            tokens = config_tokens(args.config)
+        except ConfigError as exc:
+            parser.exit(2, f"grpo train: {exc}\n")
+        given = list(sys.argv[1:] if argv is None else argv)
+        at = given.index("train") + 1
+        args = parser.parse_args([*given[:at], *tokens, *given[at:]])  # the flags come last: they win
     problem = input_problem(args)
     if problem is not None:
         parser.exit(2, f"grpo {args.command}: {problem}\n")
+    if args.command == "train" and args.num_processes > 1:
+        return launch_processes(args.num_processes, sys.argv[1:] if argv is None else argv)
     if args.command == "train":
         return cmd_train(args)
     if args.command == "tune":

@@ -15,7 +15,10 @@ import torch.distributed as dist
 
 import grpo_envs  # noqa: F401 - registers grpo/Bandit-v0
 from grpo_agent import GRPO
+from grpo_agent.policies import sharding
 from grpo_agent.policies.base import CompletionBatch
+from grpo_agent.policies.causal_lm import CausalLMPolicy
+from grpo_agent.policies.tiny import TinyPolicy
 
 #: Fixed groups on Bandit-v0: (state, the G actions, their rewards).
 GROUPS: list[tuple[int, list[int], list[float]]] = [
@@ -83,3 +86,80 @@ def run_cli(rank: int, world: int, port: int, argv: list[str], cache: str) -> No
     code = cli.main(argv)
     if code:
         raise SystemExit(code)
+
+
+#: Fixed groups for the tiny language model: (prompt, the G completions, their rewards).
+TEXT_GROUPS: list[tuple[str, list[str], list[float]]] = [
+    ("What is 1 + 1?", ["2", "11", "2.", "3"], [1.0, 0.0, 0.5, 0.0]),
+    ("What is 2 + 3?", ["5", "5", "6", "23"], [1.0, 1.0, 0.0, 0.2]),
+    ("What is 7 - 4?", ["3", "4", "-3", "3"], [1.0, 0.0, 0.1, 1.0]),
+    ("What is 3 * 3?", ["9", "6", "33", "9"], [1.0, 0.3, 0.0, 1.0]),
+]
+
+
+def lm_agent(config: dict[str, Any], fsdp: sharding.ShardingPlan | None) -> GRPO:
+    """GRPO on the tiny causal LM in float64, built from the same seed in every process."""
+    torch.set_num_threads(1)
+    env = gym.make("grpo/Math-v0", levels=1)
+    policy = TinyPolicy(env.observation_space, env.action_space, sft_steps=0, dtype=torch.float64, max_new_tokens=6)
+    return GRPO(policy, env, group_size=4, seed=0, device="cpu", fsdp=fsdp, **config)
+
+
+def lm_update(model: GRPO, groups: list[tuple[str, list[str], list[float]]]) -> None:
+    """One update of ``model`` on fixed completions of ``groups`` (this process's share)."""
+    policy = model.policy
+    assert isinstance(policy, CausalLMPolicy)
+    eos = policy.eos_token_ids[0]
+    encode = policy.tokenizer.encode
+    rows = [(prompt, [*encode(text, add_special_tokens=False), eos]) for prompt, texts, _ in groups for text in texts]
+    width = max(len(ids) for _, ids in rows)
+    token_ids = torch.full((len(rows), width), int(policy.tokenizer.pad_token_id))
+    for i, (_, ids) in enumerate(rows):
+        token_ids[i, : len(ids)] = torch.tensor(ids)
+    lengths = torch.tensor([len(ids) for _, ids in rows])
+    batch = CompletionBatch(
+        observations=[prompt for prompt, _ in rows],
+        actions=[text for _, texts, _ in groups for text in texts],
+        token_ids=token_ids,
+        mask=torch.arange(width).unsqueeze(0) < lengths.unsqueeze(1),
+        log_probs=torch.zeros(token_ids.shape, dtype=torch.float64),
+        truncated=torch.zeros(len(rows), dtype=torch.bool),
+        extras={"context_ids": [policy.encode_context(prompt) for prompt, _ in rows], "length": lengths},
+    )
+    with torch.no_grad():
+        batch.log_probs = policy.log_probs(batch).log_probs.detach() * batch.mask
+        ref = policy.reference_log_probs(batch)
+    rewards = [r for _, _, rs in groups for r in rs]
+    prompts = [prompt for prompt, _, _ in groups]
+    model.rollout_buffer.add(prompts, prompts, batch, rewards, ref)
+    model.rollout_buffer.compute_advantages(model.scale_rewards, model.std_eps, estimator=model.advantage_estimator)
+    model.train()
+
+
+def lm_weights(model: GRPO) -> dict[str, torch.Tensor]:
+    """The trained network's full weights (gathered from the shards when sharded; {} off rank 0)."""
+    network = model.policy.model  # type: ignore[attr-defined]
+    if model.policy.sharding_plan is not None:
+        return sharding.full_state_dict(network)
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+
+def run_fsdp_rank(rank: int, world: int, port: int, config: dict[str, Any], out: str) -> None:
+    """One process of an FSDP group: its share of TEXT_GROUPS, then the full weights (rank 0
+    saves them with the agent's checkpoint). Each process also samples a different number of
+    tokens first, which must not stall the group (the decoding loop runs on gathered weights)."""
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        model = lm_agent(config, sharding.ShardingPlan())
+        assert sharding.is_sharded(model.policy.model)  # type: ignore[attr-defined]
+        contexts = [model.policy.encode_context("What is 1 + 1?")] * (1 + rank)  # type: ignore[attr-defined]
+        model.policy.generate_tokens(contexts, max_new_tokens=2 + 3 * rank)  # type: ignore[attr-defined]
+        share = len(TEXT_GROUPS) // world
+        lm_update(model, TEXT_GROUPS[rank * share : (rank + 1) * share])
+        weights = lm_weights(model)
+        model.save(out + ".agent.zip")  # every process gathers, rank 0 writes
+        if rank == 0:
+            torch.save(weights, out)
+    finally:
+        dist.destroy_process_group()

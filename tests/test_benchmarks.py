@@ -175,3 +175,17 @@ def test_reward_speed_tables(tmp_path: pathlib.Path) -> None:
     bench.plot(rows + code, tmp_path / "r.png")
     text = bench.table(rows + code)
     assert text.count("\n") == 1 + len(rows) + len(code)
+
+
+# -- rollout_engines ------------------------------------------------------------------------------
+
+
+def test_rollout_engines_times_the_hf_engine_on_what_it_sampled() -> None:
+    """The HF half on a smoke budget (the vLLM half starts an engine: tests/test_vllm_engine.py covers it)."""
+    bench = load("rollout_engines")
+    settings = dataclasses.replace(bench.QUICK, new_tokens=(4,), prompts=(2,))
+    (row,) = bench.generation_rows(settings, vllm=False)
+    assert row["workload"] == "generate tiny (0.9M), 2 x 8 x 4 tok"
+    # 16 completions of at most 4 tokens each: tokens/s is at most 4x completions/s
+    assert row["hf_completions_per_s"] > 0 and 0 < row["hf_tokens_per_s"] <= 4 * row["hf_completions_per_s"] + 0.1
+    assert row["vllm_tokens_per_s"] is None and row["vllm_vs_hf"] == "-"

@@ -96,13 +96,17 @@ def test_csv_and_tensorboard_hold_every_documented_metric(tmp_path: pathlib.Path
     assert len(frame) == 2 and frame["time/total_timesteps"].tolist() == [32, 64]
     logged = set(frame.columns)
     documented = _documented_metrics()
-    # only with reward components (test_grpo_bandit; weights and shares: test_multi_objective),
-    # overlong shaping (test_variants), a filtering prompt sampler (test_prompt_samplers) or a
-    # multi-turn env (test_step_advantages)
-    conditional = {
-        "rollout/reward_<name>", "rollout/overlong_penalty", "rollout/prompts_filled", "rollout/reward_weight_<name>",
-        "rollout/advantage_share_<name>", "rollout/turns", "rollout/step_advantage_abs",
-    }  # fmt: skip
+    # only with reward components (test_grpo_bandit), overlong shaping (test_variants), a
+    # filtering prompt sampler (test_prompt_samplers), reward workers (test_reward_workers,
+    # test_ray_rewards) or the vLLM engine (test_vllm_engine)
+    conditional = {"rollout/reward_<name>", "rollout/overlong_penalty", "rollout/prompts_filled"}
+    conditional |= {"rollout/reward_worker_deaths"}
+    conditional |= {"rollout/logprob_diff_mean", "rollout/logprob_diff_max", "rollout/is_ratio_mean"}
+    conditional |= {"rollout/is_clip_fraction"}
+    # adaptive reward weights and shares (test_multi_objective), multi-turn turns and step-level
+    # advantages (test_step_advantages)
+    conditional |= {"rollout/reward_weight_<name>", "rollout/advantage_share_<name>"}
+    conditional |= {"rollout/turns", "rollout/step_advantage_abs"}
     assert documented - conditional == logged, documented ^ logged
     required = {
         "rollout/reward_mean", "rollout/reward_std", "rollout/frac_zero_std", "train/kl", "train/entropy",

@@ -4,11 +4,15 @@ and faults (non-finite updates, Ctrl-C, out of memory) leave the run in a valid 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
+import pathlib
 
+import gymnasium as gym
 import pytest
 import torch
 
+import grpo_envs  # noqa: F401 - registers the grpo/* ids
 from grpo_agent import GRPO, cli
 from grpo_agent.run.faults import FiniteGuardAdamW, oom_message
 
@@ -189,7 +193,11 @@ def test_non_finite_loss_during_training_is_skipped_and_logged(tmp_path, monkeyp
         (["--env", "grpo/Nope-v0"], "unknown env id 'grpo/Nope-v0'; the registered ones are grpo/Bandit-v0"),
         (["--env-kwargs", '{"levls": 1}'], "grpo/Math-v0 takes no argument levls; it takes"),
         (["--gae-lambda", "0.9"], "--gae-lambda applies to --algo ppo, not grpo"),
-        (["--env", "grpo/Bandit-v0"], "is not a text env (ContextualBanditEnv)"),
+        (
+            ["--env", "grpo/Bandit-v0"],
+            "is not a text env (ContextualBanditEnv) and --policy tiny is a language model; use --policy tabular",
+        ),
+        (["--policy", "tabular"], "--policy tabular needs Discrete spaces and grpo/Math-v0 is a text env"),
     ],
 )
 def test_bad_input_exits_2_with_one_sentence_before_writing_anything(tmp_path, capsys, argv, says):
@@ -208,3 +216,108 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["--version"])
     assert exited.value.code == 0 and capsys.readouterr().out.strip() == f"grpo (grpo-gym) {__version__}"
+
+
+REGISTERED = sorted(env_id for env_id in gym.registry if env_id.startswith("grpo/"))
+
+
+@pytest.mark.parametrize("env_id", REGISTERED)
+def test_every_registered_env_trains_from_the_cli(tmp_path, capsys, env_id):
+    """What a new user types first, on the smallest budget: every id trains and writes its run
+    folder (a Discrete env with the tabular policy, the others with the warm-started tiny one)."""
+    space = gym.make(env_id).action_space
+    policy = "tabular" if isinstance(space, gym.spaces.Discrete) else "tiny"
+    run = tmp_path / "run"
+    argv = ["train", "--env", env_id, "--policy", policy, "--sft-steps", "1", "--total-timesteps", "4"]
+    argv += ["--group-size", "2", "--n-groups", "2", "--eval-tasks", "2", "--max-new-tokens", "4", "--threads", "1"]
+    assert cli.main([*argv, "--no-progress", "--eval-every", "0", "--output", str(run)]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["timesteps"] == 4, summary
+    assert (run / "checkpoint.zip").is_file() and (run / "reward_curve.png").is_file()
+    out = capsys.readouterr().out
+    if policy == "tiny":
+        assert "tiny warm start: up to 1 SFT steps" in out  # the warm start says what it is doing
+
+
+EXAMPLE_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "examples" / "run.yaml"
+
+
+def test_the_example_config_runs_and_flags_override_it(tmp_path):
+    run = tmp_path / "run"
+    assert (
+        cli.main(["train", "--config", str(EXAMPLE_CONFIG), *FAST, "--total-timesteps", "8", "--output", str(run)]) == 0
+    )
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_kwargs"] == '{"levels": 1}' and config["loss_type"] == "dapo"  # from the file
+    assert config["algorithm_options"] == {"scale_rewards": "group", "clip_range": 0.2, "clip_range_high": 0.28}
+    assert config["policy_kwargs"] == {"max_prompt_length": 256}
+    assert config["group_size"] == 4 and config["sft"] == {"steps": 3}  # the flags beside it win
+    assert GRPO.load(run / "checkpoint.zip", device="cpu").policy.max_prompt_length == 256
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("grup_size: 4\n", "run.yaml: grup_size is not a grpo train option"),
+        ("group_size: four\n", "run.yaml: group_size: invalid int value: 'four'"),
+        ("loss_type: ppo\n", "run.yaml: loss_type: invalid choice: 'ppo'"),
+        ("no_progress: 3\n", "run.yaml: no_progress: must be true or false, got 3"),
+        ("scale_rewards: [1]\n", "run.yaml: scale_rewards: invalid choice"),
+        ("gae_lambda: 0.9\n", "--gae-lambda applies to --algo ppo, not grpo"),
+        ("policy_kwargs: {tempreature: 2}\n", "--policy-kwargs: TinyPolicy takes no argument tempreature"),
+        ("- group_size\n", "must be a mapping of option: value, got a list"),
+        ("num_processes: 2\n", "run.yaml: num_processes: give --num-processes on the command line"),
+        ("resume: runs/x\n", "run.yaml: resume: a resumed run keeps its own settings"),
+        ("group_size: [\n", "is not YAML"),
+    ],
+)
+def test_a_bad_config_exits_2_naming_the_key_before_writing_anything(tmp_path, capsys, text, says):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train", "--config", str(path), "--output", str(tmp_path / "run")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grpo train: ") and says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_sampled_completions_are_logged_every_n_updates_to_csv_and_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    argv = ["train", *FAST, "--total-timesteps", "24", "--log-completions-every", "2", "--output", str(run)]
+    assert cli.main(argv) == 0
+    with open(run / "completions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * 8  # updates 1 and 3 of 3, 2 groups x 4 completions each
+    assert sorted({int(r["timesteps"]) for r in rows}) == [8, 24]
+    assert [int(r["group"]) for r in rows[:8]] == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert all(r["prompt"].startswith("What is") and r["reason"] for r in rows)
+    assert {float(r["reward"]) for r in rows} <= {0.0, 1.0} and {r["correct"] for r in rows} <= {"True", "False"}
+    events = EventAccumulator(str(run / "tb"), size_guidance={"tensors": 0}).Reload()
+    texts = events.Tensors("completions/text_summary")
+    assert [t.step for t in texts] == [8, 24]
+    assert (
+        "| timesteps | group | prompt | completion | reward | correct | reason |"
+        in texts[0].tensor_proto.string_val[0].decode()
+    )
+
+
+def test_report_to_none_writes_only_the_csv(tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["train", *FAST, "--total-timesteps", "8", "--report-to", "none", "--output", str(run)]) == 0
+    assert not (run / "tb").exists() and len(progress_rows(run)) == 1 and (run / "reward_curve.png").is_file()
+
+
+@pytest.mark.parametrize("library", ["wandb", "trackio"])
+def test_a_tracker_that_is_not_installed_is_refused_with_the_extra_to_install(tmp_path, capsys, library):
+    if importlib.util.find_spec(library) is not None:
+        pytest.skip(f"{library} is installed here: the missing-package refusal cannot happen")
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["train", "--report-to", library, "--output", str(tmp_path / "run")])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        f"grpo train: --report-to {library} needs the {library} package: pip install 'grpo-gym[{library}]'\n"
+    )
+    assert not (tmp_path / "run").exists()

@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 import torch
 import torch.multiprocessing as mp
-from distributed_worker import GROUPS, grpo_update, run_cli, run_rank
+from distributed_worker import (
+    GROUPS,
+    TEXT_GROUPS,
+    grpo_update,
+    lm_agent,
+    lm_update,
+    lm_weights,
+    run_cli,
+    run_fsdp_rank,
+    run_rank,
+)
 
 from grpo_agent.common import distributed
 
@@ -45,6 +55,32 @@ def test_two_processes_take_the_step_of_one_with_the_whole_batch(name: str, tmp_
     assert torch.allclose(result["logits"], single, atol=1e-6), (result["logits"] - single).abs().max()
 
 
+def test_two_fsdp_processes_take_the_step_of_one_with_the_whole_batch(tmp_path: Path) -> None:
+    """FSDP2 over two gloo processes (the model and its reference sharded, the gradients
+    reduce-scattered) ends with the weights of one unsharded process that had the whole batch;
+    the checkpoint rank 0 wrote loads into one process, optimiser state included."""
+    from grpo_agent import GRPO
+
+    config = {"scale_rewards": "batch", "loss_type": "dapo", "beta": 0.04, "learning_rate": 1e-2, "n_epochs": 2}
+    single = lm_agent(config, None)
+    before = lm_weights(single)
+    lm_update(single, TEXT_GROUPS)
+    expected = lm_weights(single)
+    out = tmp_path / "weights.pt"
+    mp.spawn(run_fsdp_rank, args=(2, _free_port(), config, str(out)), nprocs=2, join=True)
+    sharded = torch.load(out)
+    assert sharded.keys() == expected.keys()
+    moved = max(float((expected[k] - before[k]).abs().max()) for k in expected)
+    assert moved > 1e-3  # the update did something, so equality below means something
+    worst = max(float((sharded[k] - expected[k]).abs().max()) for k in expected)
+    assert worst < 1e-6, worst
+    loaded = GRPO.load(tmp_path / "weights.pt.agent.zip", device="cpu")
+    assert all(torch.equal(v, sharded[k]) for k, v in loaded.policy.model.state_dict().items())  # type: ignore[attr-defined]
+    with loaded.policy.reference_model() as reference:  # type: ignore[attr-defined]
+        assert all(torch.equal(v, before[k]) for k, v in reference.state_dict().items())  # the KL anchor kept
+    assert len(loaded.optimizer.state) == len(single.optimizer.state)
+
+
 def test_the_update_is_not_trivially_equal() -> None:
     """The comparison above can fail: half the batch gives another update."""
     config = CONFIGS["batch_std_dapo"]
@@ -60,16 +96,24 @@ def test_outside_a_process_group_everything_is_the_identity() -> None:
     assert distributed.sum_over_processes(3.0) == 3.0
 
 
-def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fsdp", [False, True], ids=["data_parallel", "fsdp"])
+def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(
+    fsdp: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
 
     from test_cli import FAST
+
+    if fsdp:  # what `accelerate launch --config_file configs/accelerate/fsdp.yaml` tells every process
+        monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+        monkeypatch.setenv("FSDP_VERSION", "2")
 
     run = tmp_path / "run"
     argv = ["train", *FAST, "--total-timesteps", "16", "--output", str(run)]
     mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["timesteps"] == 16  # both processes' completions
+    assert summary["processes"] == 2 and summary["fsdp"] is fsdp
     assert (run / "checkpoint.zip").exists() and (run / "config.json").exists()
     rows = (run / "progress.csv").read_text().strip().splitlines()
     # 16 completions are one update of 2 processes x 2 groups x 4: a header and one row, rank 0's
@@ -77,3 +121,26 @@ def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(tmp_path:
     argv = ["train", "--resume", str(run), "--total-timesteps", "32", "--threads", "1", "--no-progress"]
     mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 32
+
+
+def test_num_processes_reruns_the_same_command_under_torchrun() -> None:
+    import sys
+
+    from grpo_agent.run.train_command import torchrun_command
+
+    argv = ["train", "--num-processes", "2", "--seed", "3", "--num-processes=2", "--output", "runs/x"]
+    command = torchrun_command(2, argv)
+    assert command[:7] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m"]
+    assert command[7:] == ["grpo_agent.cli", "train", "--seed", "3", "--output", "runs/x"]
+
+
+def test_num_processes_under_a_launcher_is_refused_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from grpo_agent import cli
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", "--num-processes", "2", "--output", str(tmp_path / "run")])
+    assert exit_.value.code == 2 and "leave it out" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import gymnasium as gym
 import pytest
@@ -79,6 +80,34 @@ def test_sft_learns_its_targets_and_stops_with_eos():
     assert not batch.truncated.any()  # both completions ended with EOS
 
 
+def test_micro_batches_take_the_same_step_as_the_whole_batch():
+    tok = build_char_tokenizer()
+    examples = [("Q: a", "\\boxed{1}"), ("Q: bb", "\\boxed{22}"), ("Q: c", "x"), ("Q: dddd", "\\boxed{4444}")]
+    models = [build_tiny_model(tok, SMALL, seed=0) for _ in range(2)]
+    whole = sft(models[0], tok, examples, SFTConfig(steps=1, batch_size=4))
+    parts = sft(models[1], tok, examples, SFTConfig(steps=1, batch_size=4, micro_batch_size=3))
+    assert parts == pytest.approx(whole, rel=1e-5)
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="micro_batch_size"):
+        SFTConfig(micro_batch_size=0)
+
+
+def test_long_examples_are_cut_to_max_length_keeping_the_question_and_the_answers_start():
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok, SMALL, seed=0)
+    seen = []
+    original = model.forward
+
+    def forward(**kwargs):
+        seen.append(kwargs["input_ids"].shape[1])
+        return original(**kwargs)
+
+    model.forward = forward  # records the widths the SFT step ran on
+    sft(model, tok, [("x" * 300 + "Q?", "a" * 100)], SFTConfig(steps=1, batch_size=2, max_length=64))
+    assert seen == [64]
+
+
 def test_math_env_reads_the_warm_start_target_as_correct():
     env = gym.make("grpo/Math-v0", levels=1, num_tasks=5)
     _, target = sft_examples_from_env(env)[0]
@@ -121,3 +150,30 @@ def test_tiny_policy_rebuilds_from_its_constructor_parameters(tmp_path):
     batch = policy.sample([env.reset(seed=0)[0]], n=3)
     with torch.no_grad():
         assert torch.equal(policy.log_probs(batch).log_probs, rebuilt.log_probs(batch).log_probs)
+
+
+def test_prompts_keep_their_last_max_prompt_length_tokens():
+    tok = build_char_tokenizer()
+    model = build_tiny_model(tok, SMALL)
+    full = CausalLMPolicy(None, None, model, tok, device="cpu").encode_context("spec " * 40 + "What is 1 + 1?")
+    policy = CausalLMPolicy(None, None, model, tok, device="cpu", max_new_tokens=2, max_prompt_length=8)
+    batch = policy.sample(["spec " * 40 + "What is 1 + 1?"], n=2)
+    assert [list(c) for c in batch.extras["context_ids"]] == [full[-8:]] * 2
+    assert TinyPolicy(sft_steps=0, max_new_tokens=16).max_prompt_length == 512 - 16  # the network's positions
+    with pytest.raises(ValueError, match="max_prompt_length"):
+        CausalLMPolicy(None, None, build_tiny_model(tok, SMALL), tok, device="cpu", max_prompt_length=0)
+
+
+def test_a_long_warm_start_prints_its_estimate_after_the_first_step_and_a_line_each_tenth(capsys):
+    from grpo_agent.policies.sft import sft_progress_lines
+
+    update = sft_progress_lines(20, every_tenth=True, at_most=True)
+    for step in range(20):
+        update(step, 1.0)
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"  SFT step 1 took \d+\.\ds: about \d+s for at most 20 steps", lines[0]), lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == [f"  SFT step {k}/20" for k in range(2, 21, 2)]
+    update = sft_progress_lines(20, every_tenth=False)  # a live bar shows the rest
+    for step in range(20):
+        update(step, 1.0)
+    assert capsys.readouterr().out.count("\n") == 1

@@ -88,6 +88,11 @@ def test_grpo_tune_searches_a_language_model_policy_with_its_temperature(tmp_pat
     best = yaml.safe_load(out.read_text())
     assert set(best) == {"learning_rate", "beta", "group_size", "clip_range", "temperature"}
     assert set(best) <= train_dests() and 1e-5 <= best["learning_rate"] <= 1e-3
+    # `grpo train --config best.yaml` reads it, value by value
+    args = cli.build_parser().parse_args(["train", *cli.config_tokens(str(out))])
+    assert (args.learning_rate, args.beta, args.group_size, args.temperature, args.clip_range) == (
+        best["learning_rate"], best["beta"], best["group_size"], best["temperature"], best["clip_range"],
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

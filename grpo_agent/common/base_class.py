@@ -8,6 +8,7 @@ logger, callbacks, the ``learn`` loop (collect a rollout, train on it, log) and
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pathlib
 import time
@@ -15,7 +16,7 @@ import weakref
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 import cloudpickle
 import gymnasium as gym
@@ -23,18 +24,34 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Logger
+from torch.distributed.tensor import DTensor
 from typing_extensions import Self
 
 from grpo_agent.common import distributed
 from grpo_agent.common.callbacks import make_callback
 from grpo_agent.common.logger import configure_logger
-from grpo_agent.common.reward_workers import RewardWorkerPool
+from grpo_agent.common.ray_rewards import RayRewardPool
+from grpo_agent.common.reward_workers import RewardPool, RewardWorkerPool
 from grpo_agent.common.rollout import OnStep, draw_tasks
+from grpo_agent.common.rollout_correction import (
+    DEFAULT_CORRECTION_CAP,
+    RolloutCorrection,
+    check_rollout_correction,
+    correction_weights,
+    logprob_diff,
+)
 from grpo_agent.common.schedules import Schedule, SchedulerType, make_schedule
 from grpo_agent.common.utils import get_device, set_random_seed
-from grpo_agent.policies import BasePolicy, make_policy
+from grpo_agent.engines import GenerationBackend, RolloutEngine, check_generation_backend, make_rollout_engine
+from grpo_agent.engines.vllm_support import DEFAULT_GPU_MEMORY_UTILIZATION, INSTALL_HINT, vllm_available
+from grpo_agent.policies import BasePolicy, CompletionBatch, make_policy
+from grpo_agent.policies import sharding as fsdp_sharding
+from grpo_agent.policies.sharding import ShardingPlan
 
 SelfBaseAlgorithm = TypeVar("SelfBaseAlgorithm", bound="BaseAlgorithm")
+
+#: Where reward workers run: local processes, or Ray actors.
+RewardBackend = Literal["processes", "ray"]
 
 #: Attributes never pickled into ``data.pkl``: rebuilt by ``_setup_model`` or saved as tensors.
 _NOT_PICKLED = (
@@ -47,6 +64,7 @@ _NOT_PICKLED = (
     "lr_schedule",
     "multi_turn_collector",
     "_reward_pool",
+    "_rollout_engine",
 )
 
 
@@ -58,6 +76,12 @@ def _env_rng(env: gym.Env | None) -> np.random.Generator | None:
         return env.unwrapped.np_random
     except AttributeError:
         return None
+
+
+def _keyed_by_name(optimizer_state: dict[str, Any]) -> bool:
+    """Whether an optimiser state names its parameters (torch.distributed.checkpoint's format)
+    rather than numbering them (``Optimizer.state_dict``'s)."""
+    return any(isinstance(key, str) for key in optimizer_state.get("state", {}))
 
 
 class BaseAlgorithm(ABC):
@@ -82,6 +106,28 @@ class BaseAlgorithm(ABC):
     :param reward_workers: score each rollout's one-step completions in this many worker
         processes, each with its own copy of the env (0: in this process). Multi-turn episodes
         are always played here.
+    :param reward_backend: where the ``reward_workers`` run: ``"processes"`` on this machine, or
+        ``"ray"``, Ray actors on a local Ray or a cluster (``pip install 'grpo-gym[ray]'``).
+    :param ray_address: the Ray cluster to join when no Ray is running in this process (None:
+        ``RAY_ADDRESS``, else a new local one).
+    :param fsdp: in a process group of several processes, shard the policy's networks with this
+        :class:`~grpo_agent.policies.sharding.ShardingPlan` (FSDP2) instead of keeping a whole
+        copy in each process; None (and any single process) keeps them whole.
+    :param generation_backend: what samples the rollouts (:mod:`grpo_agent.engines`): ``"hf"``
+        (the policy's own sampler) or ``"vllm"`` (a vLLM engine in this process, started at the
+        first rollout, its weights synced before every rollout); or a ready
+        :class:`~grpo_agent.engines.base.RolloutEngine` built on this agent's policy instance.
+    :param vllm_gpu_memory_utilization: the share of the GPU's memory the vLLM engine reserves
+        (TRL's name and default); on vLLM's CPU build, the share of RAM that this whole process
+        (trainer included) may reach, the KV cache getting what is left.
+    :param rollout_correction: how an engine whose log-probs differ from the trainer's
+        (``"vllm"``) is corrected for: the trainer's forward recomputes the old log-probs
+        and each token's policy term is weighted by the importance ratio, truncated or masked
+        at ``rollout_correction_cap``, per token or per sequence (``"token_truncate"``,
+        ``"token_mask"``, ``"sequence_truncate"``, ``"sequence_mask"``; TRL's
+        ``vllm_importance_sampling_mode``, see :mod:`grpo_agent.common.rollout_correction`);
+        None recomputes without reweighting.
+    :param rollout_correction_cap: the cap C of the ratio (TRL's default 3).
     """
 
     #: The name under which TensorBoard runs are filed.
@@ -103,9 +149,23 @@ class BaseAlgorithm(ABC):
         device: torch.device | str = "auto",
         verbose: int = 0,
         reward_workers: int = 0,
+        fsdp: ShardingPlan | None = None,
+        reward_backend: RewardBackend = "processes",
+        ray_address: str | None = None,
+        *,
+        generation_backend: GenerationBackend | RolloutEngine = "hf",
+        vllm_gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+        rollout_correction: RolloutCorrection | None = "token_truncate",
+        rollout_correction_cap: float = DEFAULT_CORRECTION_CAP,
     ) -> None:
         if reward_workers < 0:
             raise ValueError(f"reward_workers must be >= 0 (0: score in this process), got {reward_workers}")
+        if reward_backend not in get_args(RewardBackend):
+            raise ValueError(
+                f"reward_backend={reward_backend!r} is not supported; choose one of {get_args(RewardBackend)}"
+            )
+        if reward_backend == "ray" and reward_workers < 1:
+            raise ValueError("reward_backend='ray' scores on reward_workers Ray workers: set reward_workers >= 1")
         self.env: gym.Env | None = gym.make(env) if isinstance(env, str) else env
         spaces_from: gym.Env | BasePolicy
         if self.env is not None:
@@ -133,7 +193,28 @@ class BaseAlgorithm(ABC):
         self.device = get_device(device)
         self.verbose = verbose
         self.reward_workers = reward_workers
-        self._reward_pool: RewardWorkerPool | None = None
+        self.fsdp = fsdp
+        self.reward_backend = reward_backend
+        self.ray_address = ray_address
+        self._reward_pool: RewardPool | None = None
+        self._rollout_engine: RolloutEngine | None = None
+        if isinstance(generation_backend, RolloutEngine):
+            self._rollout_engine, generation_backend = generation_backend, generation_backend.name
+        check_generation_backend(generation_backend)
+        if generation_backend == "vllm" and not vllm_available():
+            raise ImportError(INSTALL_HINT)
+        if generation_backend == "vllm" and fsdp is not None:
+            # The engine reloads whole weights from the policy; FSDP leaves each process a shard,
+            # and gathering them into every process's engine is not built yet.
+            raise ValueError(
+                "generation_backend='vllm' does not run with fsdp yet: use generation_backend='hf' (it samples "
+                "on gathered weights) or data-parallel training without fsdp"
+            )
+        if rollout_correction is not None:
+            check_rollout_correction(rollout_correction, rollout_correction_cap)
+        self.generation_backend: GenerationBackend = generation_backend
+        self.vllm_gpu_memory_utilization = vllm_gpu_memory_utilization
+        self.rollout_correction, self.rollout_correction_cap = rollout_correction, rollout_correction_cap
 
         self.num_timesteps = 0
         self._total_timesteps = 0
@@ -163,6 +244,8 @@ class BaseAlgorithm(ABC):
         self.policy_spec, self.policy_kwargs = type(self.policy), params
         self.lr_schedule = make_schedule(self.learning_rate, self.lr_scheduler_type, self.warmup_ratio)
         distributed.broadcast_parameters([*self.policy.parameters(), *self.policy.buffers()])
+        if self.fsdp is not None and distributed.is_distributed():
+            self.policy.shard(self.fsdp)  # the optimiser below then holds this process's shards only
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError(f"{type(self.policy).__name__} has no trainable parameters")
@@ -209,14 +292,58 @@ class BaseAlgorithm(ABC):
         """``n`` prompts from the training env, with the task ids that pin them again."""
         return draw_tasks(self._reset_env, n, type(self).__name__)
 
-    def _reward_pool_for(self, env: gym.Env) -> RewardWorkerPool | None:
+    @property
+    def rollout_engine(self) -> RolloutEngine:
+        """The engine that samples the rollouts (built on first use: vLLM's takes seconds to start)."""
+        if self._rollout_engine is None:
+            self._rollout_engine = make_rollout_engine(
+                self.generation_backend,
+                self.policy,
+                gpu_memory_utilization=self.vllm_gpu_memory_utilization,
+                seed=None if self.seed is None else self.seed + distributed.rank(),
+            )
+        if self._rollout_engine.policy is not self.policy:
+            raise ValueError(
+                "the rollout engine samples another policy than this agent's: build it on the agent's own policy "
+                "instance (pass that instance as the agent's policy too)"
+            )
+        return self._rollout_engine
+
+    def _sample(self, observations: list[Any], n: int) -> CompletionBatch:
+        """``n`` completions per observation from the rollout engine, with the weights of the last
+        update. An engine whose log-probs are not the trainer's gets them recomputed by the
+        trainer's forward (the old log-probs of the ratio) and, with ``rollout_correction``,
+        importance weights for the mismatch in ``extras["is_weights"]``; the mismatch is logged."""
+        engine = self.rollout_engine
+        engine.sync_weights()
+        batch = engine.sample(observations, n)
+        if engine.exact_log_probs:
+            return batch
+        with torch.no_grad():
+            trainer = self.policy.log_probs(batch).log_probs.float()
+        mask = batch.mask
+        diff = logprob_diff(trainer, batch.log_probs, mask)
+        self.logger.record("rollout/logprob_diff_mean", float(diff.mean))
+        self.logger.record("rollout/logprob_diff_max", float(diff.max))
+        extras = {**batch.extras, "engine_log_probs": batch.log_probs}
+        if self.rollout_correction is not None:
+            w = correction_weights(trainer, batch.log_probs, mask, self.rollout_correction, self.rollout_correction_cap)
+            extras["is_weights"] = w.weights
+            self.logger.record("rollout/is_ratio_mean", float(w.ratio_mean))
+            self.logger.record("rollout/is_clip_fraction", float(w.clip_fraction))
+        return dataclasses.replace(batch, log_probs=torch.where(mask, trainer, 0.0), extras=extras)
+
+    def _reward_pool_for(self, env: gym.Env) -> RewardPool | None:
         """The worker pool that scores ``env``'s completions (built on first use), or None."""
         if not self.reward_workers:
             return None
         if self._reward_pool is None or self._reward_pool.spec != env.spec:
             if self._reward_pool is not None:
                 self._reward_pool.close()
-            self._reward_pool = RewardWorkerPool(env, self.reward_workers)
+            if getattr(self, "reward_backend", "processes") == "ray":  # agents saved before it had none
+                self._reward_pool = RayRewardPool(env, self.reward_workers, getattr(self, "ray_address", None))
+            else:
+                self._reward_pool = RewardWorkerPool(env, self.reward_workers)
         return self._reward_pool
 
     def _step_hook(self, callback: BaseCallback) -> OnStep:
@@ -247,6 +374,8 @@ class BaseAlgorithm(ABC):
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         self.optimizer.step()
         self._n_updates += 1
+        if isinstance(grad_norm, DTensor):  # sharded gradients: the norm over every process's shards
+            grad_norm = grad_norm.full_tensor()
         return float(grad_norm)
 
     def _record_means(self, prefix: str, stats: dict[str, list[float]]) -> None:
@@ -331,6 +460,8 @@ class BaseAlgorithm(ABC):
         self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / elapsed))
         self.logger.record("time/time_elapsed", int(elapsed), exclude="tensorboard")
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        if self._reward_pool is not None:
+            self.logger.record("rollout/reward_worker_deaths", self._reward_pool.worker_deaths)
         if distributed.is_distributed():
             # Every process recorded its own means; rank 0 writes their average (time/ and
             # counters are the same everywhere or rank 0's to report).
@@ -419,6 +550,9 @@ class BaseAlgorithm(ABC):
     def save(self, path: str | pathlib.Path, exclude: Iterable[str] | None = None) -> None:
         """Save hyperparameters, policy and optimiser state, and every RNG state to a zip file.
 
+        In a process group, rank 0 alone writes; a sharded agent (``fsdp``) is gathered first,
+        so there every process must call ``save``.
+
         The env is not saved (pass it to ``load``), but its RNG state is, so that a loaded
         agent given an env of the same kind continues training exactly as the original would.
 
@@ -428,6 +562,13 @@ class BaseAlgorithm(ABC):
         path = pathlib.Path(path)
         if path.suffix == "":
             path = path.with_suffix(".zip")
+        if self.policy.sharding_plan is not None:  # every process gathers the full tensors to rank 0
+            policy_state = fsdp_sharding.full_state_dict(self.policy)
+            optimizer_state = fsdp_sharding.full_optimizer_state_dict(self.policy, self.optimizer)
+        else:
+            policy_state, optimizer_state = self.policy.state_dict(), self.optimizer.state_dict()
+        if not distributed.is_main_process():  # the processes of a group hold one agent: rank 0 writes it
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         skip = set(_NOT_PICKLED) | set(exclude or ())
         data = {k: v for k, v in self.__dict__.items() if k not in skip}
@@ -438,8 +579,8 @@ class BaseAlgorithm(ABC):
             "env_seeded": not self._env_needs_seed,
         }
         tensors = {
-            "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "policy": policy_state,
+            "optimizer": optimizer_state,
             "extra": self._extra_state(),
         }
         with zipfile.ZipFile(path, "w") as archive:
@@ -485,6 +626,7 @@ class BaseAlgorithm(ABC):
         model.device = target
         model._logger, model._custom_logger, model._logger_finalizer = None, False, None
         model._reward_pool = None
+        model._rollout_engine = None
         model.env = None
         if env is not None:
             model.set_env(env)
@@ -493,8 +635,15 @@ class BaseAlgorithm(ABC):
                 env_rng.bit_generator.state = rng["env"]
                 model._env_needs_seed = not rng["env_seeded"]
         model._setup_model()
-        model.policy.load_state_dict(tensors["policy"])
-        model.optimizer.load_state_dict(tensors["optimizer"])
+        if model.policy.sharding_plan is not None:
+            fsdp_sharding.load_full_state_dict(model.policy, tensors["policy"])
+        else:
+            model.policy.load_state_dict(tensors["policy"])
+        if model.policy.sharding_plan is not None or _keyed_by_name(tensors["optimizer"]):
+            # a sharded run's optimiser state is keyed by parameter name, and loads with or without shards
+            fsdp_sharding.load_full_optimizer_state_dict(model.policy, model.optimizer, tensors["optimizer"])
+        else:
+            model.optimizer.load_state_dict(tensors["optimizer"])
         model._set_extra_state(tensors["extra"])
         model.policy.set_rng_state(rng["policy"])
         if distributed.rank() > 0:  # the checkpoint holds rank 0's generators: the others need streams of their own

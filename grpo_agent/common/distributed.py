@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.tensor import DTensor
 
 
 def is_distributed() -> bool:
@@ -53,10 +54,11 @@ def init_from_environment() -> bool:
 
 
 def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
-    """Replace every gradient by its mean over the processes (one flat all-reduce)."""
+    """Replace every gradient by its mean over the processes (one flat all-reduce). Sharded
+    gradients (``DTensor``, from FSDP) are left alone: FSDP averaged them in the backward pass."""
     if not is_distributed():
         return
-    grads = [p.grad for p in params if p.grad is not None]
+    grads = [p.grad for p in params if p.grad is not None and not isinstance(p.grad, DTensor)]
     if not grads:
         return
     flat = torch.cat([g.reshape(-1) for g in grads])

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 
@@ -36,11 +36,48 @@ def _start_worker(spec: Any) -> None:
     _worker_env = gym.make(spec)
 
 
+def score_one(env: gym.Env, task_id: Any, action: Any) -> Scored:
+    """``action`` scored on task ``task_id`` of ``env`` (one reset and one step)."""
+    env.reset(options={"task_id": task_id})
+    _, reward, terminated, truncated, info = env.step(action)
+    return float(reward), bool(terminated), bool(truncated), dict(info)
+
+
 def _score_in_worker(task_id: Any, action: Any) -> Scored:
     assert _worker_env is not None, "the worker's initializer builds its env"
-    _worker_env.reset(options={"task_id": task_id})
-    _, reward, terminated, truncated, info = _worker_env.step(action)
-    return float(reward), bool(terminated), bool(truncated), dict(info)
+    return score_one(_worker_env, task_id, action)
+
+
+class RewardPool(Protocol):
+    """What scores a rollout's completions away from the env: :class:`RewardWorkerPool`, or
+    :class:`~grpo_agent.common.ray_rewards.RayRewardPool`."""
+
+    spec: Any
+    worker_deaths: int
+
+    def score(self, actions: Sequence[Any], task_ids: Sequence[Any]) -> list[Scored]: ...
+
+    def close(self) -> None: ...
+
+
+def worker_env_spec(env: gym.Env, n_workers: int) -> Any:
+    """The spec each worker rebuilds ``env`` from.
+
+    :raises ValueError: when the env has no spec, or ``n_workers < 1``.
+    """
+    if n_workers < 1:
+        raise ValueError(f"reward_workers must be >= 1, got {n_workers}")
+    if env.spec is None:
+        raise ValueError(
+            "reward_workers needs an env made with gym.make: each worker rebuilds it from its spec; "
+            "register your env (gymnasium.register) and make it by id"
+        )
+    return env.spec
+
+
+def died(count: int = 1) -> list[Scored]:
+    """What a completion whose worker died scores."""
+    return [(0.0, True, False, {"correct": False, "reason": WORKER_DIED}) for _ in range(count)]
 
 
 class RewardWorkerPool:
@@ -52,14 +89,7 @@ class RewardWorkerPool:
     """
 
     def __init__(self, env: gym.Env, n_workers: int) -> None:
-        if n_workers < 1:
-            raise ValueError(f"reward_workers must be >= 1, got {n_workers}")
-        if env.spec is None:
-            raise ValueError(
-                "reward_workers needs an env made with gym.make: each worker rebuilds it from its spec; "
-                "register your env (gymnasium.register) and make it by id"
-            )
-        self.spec = env.spec
+        self.spec = worker_env_spec(env, n_workers)
         self.n_workers = n_workers
         #: Completions scored 0 because their worker died.
         self.worker_deaths = 0
@@ -90,7 +120,7 @@ class RewardWorkerPool:
             except BrokenProcessPool:
                 broken = True
                 self.worker_deaths += 1
-                results.append((0.0, True, False, {"correct": False, "reason": WORKER_DIED}))
+                results.extend(died())
         if broken:  # a dead worker breaks the whole executor: start a new one next time
             self.close()
         return results

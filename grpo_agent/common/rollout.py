@@ -13,7 +13,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from grpo_agent.common.reward_workers import RewardWorkerPool, Scored
+from grpo_agent.common.reward_workers import RewardPool, Scored
 
 #: ``(reward, info) -> keep going``: called after every scored completion (the agent counts
 #: the timestep and runs its callbacks' ``on_step``); False stops the rollout.
@@ -61,7 +61,7 @@ def score_completions(
     actions: Sequence[Any],
     task_ids: Sequence[Any],
     on_step: OnStep,
-    pool: RewardWorkerPool | None = None,
+    pool: RewardPool | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any]]] | None:
     """Score ``actions[i]`` on task ``task_ids[i]`` with one ``reset`` + ``step`` each.
 

@@ -19,7 +19,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from grpo_agent.common import distributed
 from grpo_agent.common.advantages import AdvantageEstimator
-from grpo_agent.common.base_class import BaseAlgorithm
+from grpo_agent.common.base_class import BaseAlgorithm, RewardBackend
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
 from grpo_agent.common.losses import ImportanceSamplingLevel, high_entropy_mask
 from grpo_agent.common.multi_objective import (
@@ -37,8 +37,11 @@ from grpo_agent.common.prompt_samplers import (
 )
 from grpo_agent.common.reward_shaping import overlong_penalty
 from grpo_agent.common.rollout import score_completions
+from grpo_agent.common.rollout_correction import DEFAULT_CORRECTION_CAP, RolloutCorrection
 from grpo_agent.common.schedules import Schedule, SchedulerType
 from grpo_agent.common.step_advantages import DEFAULT_STEP_DISCOUNT, anchor_state_advantages, per_token
+from grpo_agent.engines import GenerationBackend, RolloutEngine
+from grpo_agent.engines.vllm_support import DEFAULT_GPU_MEMORY_UTILIZATION
 from grpo_agent.grpo.kl_controller import AdaptiveKLController, FixedKLController
 from grpo_agent.grpo.loss import (
     DEFAULT_STD_EPS,
@@ -50,6 +53,7 @@ from grpo_agent.grpo.loss import (
     masked_mean,
 )
 from grpo_agent.policies import BasePolicy, CompletionBatch
+from grpo_agent.policies.sharding import ShardingPlan
 
 DynamicSampling = Literal["drop", "resample"] | None
 
@@ -152,6 +156,19 @@ class GRPO(BaseAlgorithm):
     :param verbose: 1 prints the metrics after every ``log_interval`` updates.
     :param reward_workers: score each rollout in this many worker processes, each with its own
         env copy (0: in this process; see :class:`~grpo_agent.common.reward_workers.RewardWorkerPool`).
+    :param reward_backend: ``"processes"`` (local worker processes) or ``"ray"`` (Ray actors, on a
+        local Ray or a cluster; ``pip install 'grpo-gym[ray]'``) for the ``reward_workers``.
+    :param ray_address: the Ray cluster to join (None: ``RAY_ADDRESS``, else a local one).
+    :param fsdp: under ``torchrun``/``accelerate launch``, shard the language model and its
+        reference over the processes with this :class:`~grpo_agent.policies.sharding.ShardingPlan`
+        (FSDP2) instead of a whole copy per process (None: whole copies; see docs/scaling.md).
+    :param generation_backend: ``"hf"`` (the policy's own sampler) or ``"vllm"`` (a vLLM engine
+        colocated in this process, its weights synced before every rollout); see
+        :class:`~grpo_agent.common.base_class.BaseAlgorithm` and docs/lm.md.
+    :param vllm_gpu_memory_utilization: the vLLM engine's share of the GPU's memory (of RAM on CPU).
+    :param rollout_correction: truncated (or masked) importance sampling for the engine/trainer
+        log-prob mismatch, per ``"token_*"`` or ``"sequence_*"`` (TRL's modes); None: none.
+    :param rollout_correction_cap: the ratio's cap (TRL's default 3).
 
     Example::
 
@@ -224,6 +241,13 @@ class GRPO(BaseAlgorithm):
         device: torch.device | str = "auto",
         verbose: int = 0,
         reward_workers: int = 0,
+        fsdp: ShardingPlan | None = None,
+        reward_backend: RewardBackend = "processes",
+        ray_address: str | None = None,
+        generation_backend: GenerationBackend | RolloutEngine = "hf",
+        vllm_gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+        rollout_correction: RolloutCorrection | None = "token_truncate",
+        rollout_correction_cap: float = DEFAULT_CORRECTION_CAP,
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
@@ -241,7 +265,10 @@ class GRPO(BaseAlgorithm):
         clip_range_high, n_epochs = named["clip_range_high"], named["n_epochs"]
         super().__init__(
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
-            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers,
+            optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers, fsdp,
+            reward_backend, ray_address,
+            generation_backend=generation_backend, vllm_gpu_memory_utilization=vllm_gpu_memory_utilization,
+            rollout_correction=rollout_correction, rollout_correction_cap=rollout_correction_cap,
         )  # fmt: skip
         if scale_rewards is None:
             scale_rewards = "none" if advantage_estimator == "rloo" else "group"
@@ -451,6 +478,11 @@ class GRPO(BaseAlgorithm):
         info_means: dict[str, float] = {}
         step: torch.Tensor | None = None
         multi_turn = is_multi_turn(env) and hasattr(self.policy, "continue_turn")
+        if multi_turn and self.generation_backend != "hf":
+            raise ValueError(
+                f"multi-turn episodes are sampled by the policy itself: train {env.spec.id if env.spec else env} "
+                f"with generation_backend='hf' (got {self.generation_backend!r})"
+            )
         with torch.no_grad():
             if multi_turn:
                 episodes = self.multi_turn_collector.collect(
@@ -466,7 +498,7 @@ class GRPO(BaseAlgorithm):
                     info_means["step_advantage_abs"] = float(step[own].abs().mean()) if bool(own.any()) else 0.0
                 self._timings["rollout"] += time.perf_counter() - start
             else:
-                completions = self.policy.sample(observations, n=self.group_size)
+                completions = self._sample(observations, self.group_size)
                 self._timings["rollout"] += time.perf_counter() - start
                 start = time.perf_counter()
                 row_tasks = [task_ids[i // self.group_size] for i in range(len(completions))]
@@ -598,6 +630,7 @@ class GRPO(BaseAlgorithm):
                         entropy=scores.entropy,
                         entropy_coef=self.entropy_coef,
                         trained_mask=trained,
+                        is_weights=batch.extras.get("is_weights"),
                     )
                     grad_norm = self._gradient_step(out.loss, params)
                     stats["loss"].append(out.loss.item())

@@ -134,6 +134,7 @@ def grpo_loss(
     entropy: torch.Tensor | None = None,
     entropy_coef: float = 0.0,
     trained_mask: torch.Tensor | None = None,
+    is_weights: torch.Tensor | None = None,
 ) -> GRPOLossOutput:
     """The GRPO objective on one minibatch of completions.
 
@@ -154,6 +155,9 @@ def grpo_loss(
         high-entropy ones, :func:`~grpo_agent.common.losses.high_entropy_mask`); the others keep
         their KL and entropy terms and still count in the aggregation's normaliser, as in TRL.
         None trains every token of ``mask``.
+    :param is_weights: ``(B, T)`` off-policy correction weights of a rollout engine whose
+        log-probs differ from the trainer's (:func:`~grpo_agent.common.rollout_correction.correction_weights`);
+        they multiply each token's policy term, not its KL or entropy term, as in TRL. None: no correction.
     """
     check_choice("policy_loss", policy_loss, PolicyLoss)
     mask = mask.bool()
@@ -175,6 +179,8 @@ def grpo_loss(
         per_token = surrogate_from_ratio(ratio, advantages, clip_range, clip_range_high, dual_clip)
     if trained_mask is not None:
         per_token = torch.where(trained_mask.bool() & mask, per_token, torch.zeros_like(per_token))
+    if is_weights is not None:
+        per_token = per_token * torch.where(mask, is_weights.to(per_token.dtype), zero)
     policy_part = aggregate_loss(per_token, mask, loss_type, max_completion_length, num_tokens)
     kl_stat = torch.tensor(float("nan"))
     if ref_log_probs is not None:

@@ -114,8 +114,11 @@ class CompletionBatch:
         for key in batches[0].extras:
             values = [b.extras[key] for b in batches]
             if isinstance(values[0], torch.Tensor):
-                # Per-row extras of different widths cannot be stacked; the policy owning them
-                # must then keep them as lists.
+                if all(v.dim() == 2 and v.shape[1] == b.token_ids.shape[1] for v, b in zip(values, batches)):
+                    # per-token extras (an engine's log-probs, importance weights) pad like log_probs
+                    values = [pad(v, 0) for v in values]
+                # Other per-row extras of different widths cannot be stacked; the policy owning
+                # them must then keep them as lists.
                 extras[key] = torch.cat(values)
             else:
                 extras[key] = [v for vs in values for v in vs]
@@ -154,6 +157,9 @@ class BasePolicy(nn.Module, ABC):
 
     #: The longest completion, in tokens; Dr. GRPO divides the summed loss by ``B * this``.
     max_completion_length: int = 1
+    #: How :meth:`shard` sharded the networks (a :class:`~grpo_agent.policies.sharding.ShardingPlan`);
+    #: None while they are whole.
+    sharding_plan: Any = None
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
         super().__init__()
@@ -221,6 +227,15 @@ class BasePolicy(nn.Module, ABC):
             torch.set_rng_state(state["torch"])
         if "cuda" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda"])
+
+    def shard(self, plan: Any) -> None:
+        """Shard the policy's networks over the processes of the default process group
+        (FSDP2, see :mod:`~grpo_agent.policies.sharding`); every process calls it with the same
+        ``plan`` after the weights are the same everywhere and before the optimiser is built."""
+        raise NotImplementedError(
+            f"{type(self).__name__} cannot be sharded: FSDP is for language-model policies (CausalLMPolicy); "
+            "train this one data-parallel without a sharding plan"
+        )
 
     def get_constructor_parameters(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this policy (before its ``state_dict`` is loaded)."""

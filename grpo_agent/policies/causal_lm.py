@@ -23,6 +23,7 @@ log-probs do not depend on how the batch around it was padded.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -38,7 +39,7 @@ from gymnasium import spaces
 from torch import Tensor
 
 from grpo_agent.common.utils import get_device
-from grpo_agent.policies import shared_prefix
+from grpo_agent.policies import sharding, shared_prefix
 from grpo_agent.policies.base import BasePolicy, CompletionBatch, TokenLogProbs
 from grpo_agent.policies.chat_rendering import ChatRenderer, Observation
 from grpo_agent.policies.decoding import decode, sample_top_p
@@ -87,6 +88,10 @@ class CausalLMPolicy(BasePolicy):
     :param top_p: nucleus sampling threshold (1.0 = off). The recorded log-probs are those of
         the tempered distribution before truncation, the quantity the learner recomputes (TRL's convention).
     :param max_new_tokens: longest completion, in tokens, per policy turn.
+    :param max_prompt_length: longest prompt, in tokens, after rendering; a longer one keeps
+        its end (where the question is), as TRL's ``max_prompt_length`` did (None: no limit).
+        It bounds the memory and time of sampling and scoring when an env's prompts outgrow
+        what the model was built for (the tiny model's 512 positions).
     :param gradient_checkpointing: recompute activations in the backward pass (less memory,
         ~30% more time): the knob to turn when long sequences run out of GPU memory.
     :param lora: None, or a dict of ``peft.LoraConfig`` arguments (e.g. ``{"r": 16}``) or a
@@ -129,6 +134,7 @@ class CausalLMPolicy(BasePolicy):
         temperature: float = 1.0,
         top_p: float = 1.0,
         max_new_tokens: int = 64,
+        max_prompt_length: int | None = None,
         gradient_checkpointing: bool = False,
         lora: Any = None,
         reference: str = "copy",
@@ -147,6 +153,8 @@ class CausalLMPolicy(BasePolicy):
             raise ValueError(f"top_p must be in (0, 1], got {top_p}")
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if max_prompt_length is not None and max_prompt_length < 1:
+            raise ValueError(f"max_prompt_length must be >= 1 or None, got {max_prompt_length}")
         if reference not in ("copy", "none"):
             raise ValueError(f"reference must be 'copy' or 'none', got {reference!r}")
         device_ = get_device(device)
@@ -155,6 +163,7 @@ class CausalLMPolicy(BasePolicy):
         self.top_p = float(top_p)
         self.max_new_tokens = int(max_new_tokens)
         self.max_completion_length = self.max_new_tokens
+        self.max_prompt_length = None if max_prompt_length is None else int(max_prompt_length)
         self.reference_mode = reference
         self.gradient_checkpointing = bool(gradient_checkpointing)
         self.trust_remote_code = bool(trust_remote_code)
@@ -179,6 +188,20 @@ class CausalLMPolicy(BasePolicy):
         object.__setattr__(self, "_reference", None)
         self.model.eval()
 
+    def shard(self, plan: sharding.ShardingPlan) -> None:
+        """Shard the model, and the reference copy, over the processes (FSDP2, see
+        :mod:`~grpo_agent.policies.sharding`). The reference is taken now, from the weights every
+        process holds (the initial ones), and sharded or offloaded as ``plan`` says."""
+        if self.sharding_plan is not None:
+            raise RuntimeError("this policy is sharded already")
+        if self.reference_mode == "copy" and self.lora_config is None and self._reference is None:
+            with self.reference_model():
+                pass  # builds the frozen copy while the weights are still whole
+        sharding.shard_network(self.model, plan, offload=plan.offload_params)
+        if self._reference is not None:
+            sharding.shard_network(self._reference, plan, offload=plan.offload_reference)
+        self.sharding_plan = plan
+
     @classmethod
     def from_pretrained(
         cls, model: str | os.PathLike[str] | torch.nn.Module, env: Any = None, **kwargs: Any
@@ -189,7 +212,10 @@ class CausalLMPolicy(BasePolicy):
         ``kwargs`` override them."""
         if isinstance(model, (str, os.PathLike)) and (Path(model) / POLICY_CONFIG_FILE).is_file():
             saved = json.loads((Path(model) / POLICY_CONFIG_FILE).read_text())
-            kwargs = {**{k: saved[k] for k in ("temperature", "top_p", "max_new_tokens") if k in saved}, **kwargs}
+            kwargs = {
+                **{k: saved[k] for k in ("temperature", "top_p", "max_new_tokens", "max_prompt_length") if k in saved},
+                **kwargs,
+            }
         obs = getattr(env, "observation_space", None)
         act = getattr(env, "action_space", None)
         return cls(obs, act, model, **kwargs)
@@ -201,8 +227,11 @@ class CausalLMPolicy(BasePolicy):
         return self.renderer.render(observation)
 
     def encode_context(self, observation: Observation) -> list[int]:
-        """Token ids of one rendered observation."""
-        return self.renderer.encode_context(observation)
+        """Token ids of one rendered observation (its last ``max_prompt_length``)."""
+        ids = self.renderer.encode_context(observation)
+        if self.max_prompt_length is not None and len(ids) > self.max_prompt_length:
+            return ids[-self.max_prompt_length :]
+        return ids
 
     def encode_env_turn(self, text: str, role: str = "tool") -> list[int]:
         """Tokens that insert an environment message after a finished policy turn and open the
@@ -226,7 +255,7 @@ class CausalLMPolicy(BasePolicy):
         contexts = [encoded[i] for i in range(len(observations)) for _ in range(n)]
         rows = [observations[i] for i in range(len(observations)) for _ in range(n)]
         tokens, logp, own, done = self.generate_tokens(contexts, deterministic=deterministic)
-        return self._batch(rows, contexts, tokens, own, logp * own, own.sum(-1).long(), ~done)
+        return self.completion_batch(rows, contexts, tokens, own, logp * own, own.sum(-1).long(), ~done)
 
     def generate_tokens(
         self, contexts: Sequence[Sequence[int]], *, deterministic: bool = False, max_new_tokens: int | None = None
@@ -247,7 +276,7 @@ class CausalLMPolicy(BasePolicy):
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self._whole(self.model):
                 decoded = self._decode(ids, attn, limit, deterministic, index)
                 if decoded is None:  # this model's cache cannot be shared: one row per completion
                     self._unshareable.add(id(self.model))
@@ -263,6 +292,12 @@ class CausalLMPolicy(BasePolicy):
         own = ~after_eos
         tokens = tokens.masked_fill(after_eos, pad)
         return tokens.cpu(), logp.cpu(), own.cpu(), done.cpu()
+
+    def _whole(self, network: torch.nn.Module) -> Any:
+        """A context in which a sharded network is whole (see :func:`~grpo_agent.policies.sharding.gathered`)."""
+        if self.sharding_plan is None:
+            return contextlib.nullcontext()
+        return sharding.gathered(network, self.sharding_plan)
 
     def _decode(
         self, ids: Tensor, attn: Tensor, limit: int, deterministic: bool, index: Tensor | None
@@ -291,7 +326,7 @@ class CausalLMPolicy(BasePolicy):
         framing = {*self.eos_token_ids, tok.pad_token_id, tok.bos_token_id, tok.unk_token_id}
         return str(tok.decode([t for t in token_ids if t not in framing], skip_special_tokens=False))
 
-    def _batch(
+    def completion_batch(
         self,
         observations: list[Any],
         contexts: list[list[int]],
@@ -301,6 +336,16 @@ class CausalLMPolicy(BasePolicy):
         length: Tensor,
         truncated: Tensor,
     ) -> CompletionBatch:
+        """The batch of sampled completions, whichever engine sampled them.
+
+        :param observations: one per row.
+        :param contexts: each row's context token ids.
+        :param tokens: ``(B, L)`` sampled ids, right-padded.
+        :param own: ``(B, L)`` the policy's own tokens (up to and including the first EOS).
+        :param logp: ``(B, L)`` the sampler's per-token log-probs (0 outside ``own``).
+        :param length: ``(B,)`` real tokens per row.
+        :param truncated: ``(B,)`` rows that hit ``max_new_tokens`` without an EOS.
+        """
         texts = [self.completion_text(row[m].tolist()) for row, m in zip(tokens, own)]
         device = self.device
         return CompletionBatch(
@@ -477,7 +522,8 @@ class CausalLMPolicy(BasePolicy):
                 p.requires_grad_(False)
             object.__setattr__(self, "_reference", ref)
         ref = self._reference
-        ref.to(self.device)
+        if self.sharding_plan is None:  # a sharded (maybe offloaded) copy stays where its plan put it
+            ref.to(self.device)
         was_training = ref.training
         ref.eval()
         try:
@@ -492,11 +538,16 @@ class CausalLMPolicy(BasePolicy):
         same KL anchor instead of re-anchoring on its resumed weights."""
         if self._reference is None or self.lora_config is not None:
             return {}
+        if self.sharding_plan is not None:  # every process gathers, rank 0 receives the full tensors
+            return {"reference": sharding.full_state_dict(self._reference)}
         return {"reference": {k: v.detach().cpu() for k, v in self._reference.state_dict().items()}}
 
     def set_extra_state(self, state: Any) -> None:
         """Restore what :meth:`get_extra_state` saved."""
         if isinstance(state, dict) and state.get("reference") and self.lora_config is None:
+            if self.sharding_plan is not None and self._reference is not None:
+                sharding.load_full_state_dict(self._reference, state["reference"])
+                return
             ref = copy.deepcopy(self.model)
             ref.load_state_dict(state["reference"])
             for p in ref.parameters():
@@ -511,6 +562,7 @@ class CausalLMPolicy(BasePolicy):
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_new_tokens": self.max_new_tokens,
+            "max_prompt_length": self.max_prompt_length,
             "gradient_checkpointing": self.gradient_checkpointing,
             "lora": self._lora_arg if not hasattr(self._lora_arg, "to_dict") else self._lora_arg.to_dict(),
             "reference": self.reference_mode,
@@ -521,17 +573,32 @@ class CausalLMPolicy(BasePolicy):
     def save_pretrained(self, path: str | os.PathLike[str]) -> None:
         """Write the policy as a plain Hugging Face model folder (weights + tokenizer; LoRA
         adapters merged in), loadable by ``CausalLMPolicy.from_pretrained(path)`` or by any
-        ``transformers`` code. Written to a temporary folder and renamed into place."""
+        ``transformers`` code. Written to a temporary folder and renamed into place.
+
+        A sharded policy is gathered first: every process calls this, and rank 0 writes."""
         path = Path(path)
+        state = None
+        if self.sharding_plan is not None:
+            if self.lora_config is not None:
+                raise NotImplementedError("save_pretrained of a sharded LoRA policy: save the agent instead")
+            state = sharding.full_state_dict(self.model)
+            if torch.distributed.get_rank() != 0:
+                return
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         model = copy.deepcopy(self.model).merge_and_unload() if self.lora_config is not None else self.model
         with no_progress_bars():  # "Writing model shards" bars would clutter a run's output
-            model.save_pretrained(tmp)
+            model.save_pretrained(tmp, state_dict=state)
         self.tokenizer.save_pretrained(tmp)
         (tmp / POLICY_CONFIG_FILE).write_text(
             json.dumps(
-                {"temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens}, indent=2
+                {
+                    "temperature": self.temperature,
+                    "top_p": self.top_p,
+                    "max_new_tokens": self.max_new_tokens,
+                    "max_prompt_length": self.max_prompt_length,
+                },
+                indent=2,
             )
         )
         if path.exists():

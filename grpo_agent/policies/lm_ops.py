@@ -59,6 +59,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     if isinstance(dtype, torch.dtype):
         return dtype
     names = {
+        "float64": torch.float64,  # exact checks on the CPU (and what get_constructor_parameters writes back)
         "float32": torch.float32,
         "fp32": torch.float32,
         "bfloat16": torch.bfloat16,

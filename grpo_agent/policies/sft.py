@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
+from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from grpo_agent.policies.causal_lm import CausalLMPolicy
@@ -132,6 +133,15 @@ class SFTConfig:
     :param check_every: steps between accuracy checks.
     :param check_tasks: distinct training questions set aside for the checks.
     :param warmup_steps: steps of linear learning-rate warm-up (None: 10% of ``steps``).
+    :param max_length: longest training sequence in tokens (prompt, completion and EOS); a
+        longer example keeps the end of its prompt (where the question is) and then the start
+        of its completion (TRL's ``SFTConfig.max_length``; None: no limit). It bounds the
+        memory of a step: the tool and code envs' character-level examples reach ~3,000
+        tokens, and one step of 32 of them took 130 s and several GB of attention on 2 CPU
+        cores. 512 is the tiny model's ``max_position_embeddings``.
+    :param micro_batch_size: examples per forward/backward pass; the gradients of a step's
+        micro-batches are summed, weighted by their completion tokens, so the step is the same
+        as one pass over the whole batch, in less memory (None: the whole batch at once).
     """
 
     steps: int = 600
@@ -143,6 +153,47 @@ class SFTConfig:
     check_every: int = 25
     check_tasks: int = 200
     warmup_steps: int | None = None
+    max_length: int | None = 512
+    micro_batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_length is not None and self.max_length < 2:
+            raise ValueError(
+                f"max_length must be at least 2 tokens (a prompt token and a target), got {self.max_length}"
+            )
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise ValueError(f"micro_batch_size must be >= 1, got {self.micro_batch_size}")
+
+
+def fit_to_length(prompt: list[int], completion: list[int], max_length: int | None) -> tuple[list[int], list[int]]:
+    """``(prompt, completion)`` cut to ``max_length`` tokens in all: the prompt loses its
+    start first (down to half the budget), then the completion its end.
+
+    >>> fit_to_length([1, 2, 3, 4], [5, 6], 4)
+    ([3, 4], [5, 6])
+    >>> fit_to_length([1, 2, 3, 4], [5, 6, 7, 8, 9], 4)
+    ([3, 4], [5, 6])
+    """
+    if max_length is None or len(prompt) + len(completion) <= max_length:
+        return prompt, completion
+    keep_prompt = max(max_length - len(completion), max_length // 2, 1)
+    prompt = prompt[-keep_prompt:]
+    return prompt, completion[: max_length - len(prompt)]
+
+
+def _padded_batch(batch: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``(input_ids, labels, attention_mask)`` of ``(prompt, completion)`` rows, right-padded
+    (positions start at 0 in every row); labels are -100 (ignored) outside the completions."""
+    width = max(len(p) + len(c) for p, c in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full_like(ids, -100)
+    attn = torch.zeros_like(ids)
+    for row, (p, c) in enumerate(batch):
+        seq = p + c
+        ids[row, : len(seq)] = torch.tensor(seq)
+        labels[row, len(p) : len(seq)] = torch.tensor(c)
+        attn[row, : len(seq)] = 1
+    return ids, labels, attn
 
 
 def sft(
@@ -175,7 +226,7 @@ def sft(
     for prompt, target in examples:
         p = tokenizer(render_chat_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
         c = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        encoded.append((p, c))
+        encoded.append(fit_to_length(p, c, config.max_length))
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     warmup = max(1, config.steps // 10 if config.warmup_steps is None else config.warmup_steps)
@@ -196,22 +247,12 @@ def sft(
                 order, cursor = torch.randperm(len(encoded), generator=gen).tolist(), 0
             batch.append(encoded[order[cursor]])
             cursor += 1
-        width = max(len(p) + len(c) for p, c in batch)
-        ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
-        labels = torch.full_like(ids, -100)  # -100: ignored by the loss
-        attn = torch.zeros_like(ids)
-        for row, (p, c) in enumerate(batch):  # right padding: positions start at 0 in every row
-            seq = p + c
-            ids[row, : len(seq)] = torch.tensor(seq)
-            labels[row, len(p) : len(seq)] = torch.tensor(c)
-            attn[row, : len(seq)] = 1
-        out = model(input_ids=ids.to(device), attention_mask=attn.to(device), labels=labels.to(device))
         opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss = _accumulate_gradients(model, batch, tokenizer.pad_token_id, config.micro_batch_size, device)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(out.loss.item())
+        losses.append(loss)
         if on_step is not None:
             on_step(step, losses[-1])
         if should_stop is not None and (step + 1) % config.check_every == 0:
@@ -222,6 +263,34 @@ def sft(
                 break
     model.eval()
     return losses
+
+
+def _accumulate_gradients(
+    model: PreTrainedModel,
+    batch: Sequence[tuple[list[int], list[int]]],
+    pad_id: int,
+    micro_batch_size: int | None,
+    device: str | torch.device,
+) -> float:
+    """Backpropagate the mean completion-token loss of ``batch``, in micro-batches of
+    ``micro_batch_size`` rows; return the loss."""
+    if micro_batch_size is None or micro_batch_size >= len(batch):
+        ids, labels, attn = _padded_batch(batch, pad_id)
+        out = model(input_ids=ids.to(device), attention_mask=attn.to(device), labels=labels.to(device))
+        out.loss.backward()
+        return float(out.loss.item())
+    # The model's loss is a mean over a micro-batch's targets; weighting each by its share of
+    # the step's targets makes the summed gradient that of the mean over the whole batch.
+    total = sum(len(c) for _, c in batch)
+    loss = 0.0
+    for start in range(0, len(batch), micro_batch_size):
+        part = batch[start : start + micro_batch_size]
+        ids, labels, attn = _padded_batch(part, pad_id)
+        out = model(input_ids=ids.to(device), attention_mask=attn.to(device), labels=labels.to(device))
+        weighted = out.loss * (sum(len(c) for _, c in part) / total)
+        weighted.backward()
+        loss += float(weighted.item())
+    return loss
 
 
 def sft_progress_bar(total: int) -> Callable[..., None]:
@@ -241,3 +310,37 @@ def sft_progress_bar(total: int) -> Callable[..., None]:
             bar.close()
 
     return update
+
+
+#: Progress lines a long warm start prints when no live bar can be drawn (a log file).
+PROGRESS_LINES = 10
+
+
+def sft_progress_lines(total: int, every_tenth: bool = True, at_most: bool = False) -> Callable[[int, float], None]:
+    """Prints, after the first of ``total`` steps, how long the step took and the time the
+    whole budget will take at that pace (``at_most``: the budget is a ceiling, as with a target
+    accuracy); with ``every_tenth``, also a line at each tenth of the budget (where no live bar
+    can be drawn, e.g. into a log file). Called as ``(step, loss)``."""
+    import time
+
+    started = time.perf_counter()
+    every = max(1, total // PROGRESS_LINES)
+
+    def update(step: int, loss: float) -> None:
+        done = step + 1
+        elapsed = time.perf_counter() - started
+        if done == 1 and total > 1:
+            print(
+                f"  SFT step 1 took {elapsed:.1f}s: about {_duration(elapsed * total)} for "
+                f"{'at most ' if at_most else ''}{total} steps",
+                flush=True,
+            )
+        elif every_tenth and done % every == 0:
+            print(f"  SFT step {done}/{total}: loss {loss:.3f}, {_duration(elapsed)} so far", flush=True)
+
+    return update
+
+
+def _duration(seconds: float) -> str:
+    """``"42s"`` or ``"3.5 min"``."""
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -92,8 +92,10 @@ class TinyPolicy(CausalLMPolicy):
     :param cache_dir: warm-start cache root (default ``$GRPO_GYM_CACHE`` or ``~/.cache/grpo-gym``).
     :param verbose: 1 reports the warm start.
     :param kwargs: :class:`~grpo_agent.policies.causal_lm.CausalLMPolicy`'s keyword arguments;
-        ``max_new_tokens`` defaults to 16 and ``device`` to ``"cpu"`` (a 0.9M-parameter model
-        is faster on the CPU than the launch overhead of a GPU).
+        ``max_new_tokens`` defaults to 16, ``max_prompt_length`` to the positions the network
+        was built for less ``max_new_tokens`` (the tool and code envs' prompts run to ~1,700
+        characters, i.e. tokens), and ``device`` to ``"cpu"`` (a 0.9M-parameter model is
+        faster on the CPU than the launch overhead of a GPU).
     """
 
     #: The algorithms pass their env to policies that ask for it: the warm start reads its tasks.
@@ -118,6 +120,7 @@ class TinyPolicy(CausalLMPolicy):
             tiny_config = TinyConfig(**tiny_config)
         tiny_config = tiny_config or TinyConfig()
         kwargs.setdefault("max_new_tokens", 16)
+        kwargs.setdefault("max_prompt_length", max(1, tiny_config.max_position_embeddings - kwargs["max_new_tokens"]))
         kwargs.setdefault("device", "cpu")
         kwargs.pop("model", None)  # the tiny network is rebuilt from tiny_config, never loaded by name
         fields = asdict(sft_config) if isinstance(sft_config, SFTConfig) else dict(sft_config or {})

@@ -27,9 +27,11 @@ from grpo_agent.policies.sft import (
     SFTConfig,
     greedy_accuracy,
     reference_completion,
+    render_chat_prompt,
     sft,
     sft_examples_from_env,
     sft_progress_bar,
+    sft_progress_lines,
     split_off_check_tasks,
 )
 from grpo_agent.policies.tiny_model import TinyConfig, build_tiny_model
@@ -73,6 +75,16 @@ def warm_start_key(
         for prompt, reference in check:
             h.update(prompt.encode("utf-8", "surrogatepass") + b"\x00" + reference.encode("utf-8", "surrogatepass"))
     return h.hexdigest()[:20]
+
+
+def _cut_note(examples: Sequence[tuple[str, str]], tokenizer: Any, max_length: int | None) -> str:
+    """``", N of them cut to M tokens"`` when examples exceed the SFT length limit (a character
+    tokenizer: one token per character, plus the chat template's and the EOS)."""
+    if max_length is None:
+        return ""
+    overhead = len(tokenizer(render_chat_prompt(tokenizer, ""), add_special_tokens=False)["input_ids"]) + 1
+    cut = sum(len(p) + len(c) + overhead > max_length for p, c in examples)
+    return f", {cut} of them cut to {max_length} tokens (SFTConfig.max_length)" if cut else ""
 
 
 def warm_start_tiny(
@@ -136,6 +148,19 @@ def warm_start_tiny(
     if sft_config.steps > 0:
         # A live bar only on a terminal: in a log file every redraw would be a new line.
         bar = sft_progress_bar(sft_config.steps) if verbose and sys.stderr.isatty() else None
+        lines = sft_progress_lines(sft_config.steps, bar is None, at_most=bool(check_tasks)) if verbose else None
+        if verbose:
+            print(
+                f"tiny warm start: up to {sft_config.steps} SFT steps of {sft_config.batch_size} examples from "
+                f"{len(examples)} tasks" + _cut_note(examples, tokenizer, sft_config.max_length)
+            )
+
+        def on_step(step: int, loss: float) -> None:
+            if bar is not None:
+                bar(step, loss)
+            if lines is not None:
+                lines(step, loss)
+
         steps_taken = len(
             sft(
                 model,
@@ -143,7 +168,7 @@ def warm_start_tiny(
                 examples,
                 sft_config,
                 device=device,
-                on_step=(lambda s, loss: bar(s, loss)) if bar else None,
+                on_step=on_step if verbose else None,
                 should_stop=reached_target if check_tasks else None,
             )
         )

@@ -27,11 +27,14 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import Tensor
 
-from grpo_agent.common.base_class import BaseAlgorithm
+from grpo_agent.common.base_class import BaseAlgorithm, RewardBackend
 from grpo_agent.common.buffers import RolloutBuffer
 from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
 from grpo_agent.common.rollout import score_completions
+from grpo_agent.common.rollout_correction import DEFAULT_CORRECTION_CAP, RolloutCorrection
 from grpo_agent.common.schedules import Schedule, SchedulerType
+from grpo_agent.engines import GenerationBackend, RolloutEngine
+from grpo_agent.engines.vllm_support import DEFAULT_GPU_MEMORY_UTILIZATION
 from grpo_agent.policies import BasePolicy
 from grpo_agent.policies.causal_lm import CausalLMPolicy
 from grpo_agent.ppo.critic import CRITIC_LAYOUTS, CriticLayout, LMCritic, TabularCritic, make_critic
@@ -114,6 +117,15 @@ class PPO(BaseAlgorithm):
     :param verbose: 1 prints the metrics after every update.
     :param reward_workers: score each rollout in this many worker processes, each with its own
         env copy (0: in this process; see :class:`~grpo_agent.common.reward_workers.RewardWorkerPool`).
+    :param reward_backend: ``"processes"`` or ``"ray"`` (Ray actors; see GRPO).
+    :param ray_address: the Ray cluster to join (None: ``RAY_ADDRESS``, else a local one).
+    :param generation_backend: ``"hf"`` (the policy's own sampler) or ``"vllm"`` (a vLLM engine
+        colocated in this process, its weights synced before every rollout); see
+        :class:`~grpo_agent.common.base_class.BaseAlgorithm` and docs/lm.md.
+    :param vllm_gpu_memory_utilization: the vLLM engine's share of the GPU's memory (of RAM on CPU).
+    :param rollout_correction: truncated (or masked) importance sampling for the engine/trainer
+        log-prob mismatch, per ``"token_*"`` or ``"sequence_*"`` (TRL's modes); None: none.
+    :param rollout_correction_cap: the ratio's cap (TRL's default 3).
 
     Example::
 
@@ -157,11 +169,20 @@ class PPO(BaseAlgorithm):
         device: torch.device | str = "auto",
         verbose: int = 0,
         reward_workers: int = 0,
+        reward_backend: RewardBackend = "processes",
+        ray_address: str | None = None,
+        generation_backend: GenerationBackend | RolloutEngine = "hf",
+        vllm_gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
+        rollout_correction: RolloutCorrection | None = "token_truncate",
+        rollout_correction_cap: float = DEFAULT_CORRECTION_CAP,
         _init_setup_model: bool = True,
     ) -> None:
         super().__init__(
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
             optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers,
+            reward_backend=reward_backend, ray_address=ray_address,
+            generation_backend=generation_backend, vllm_gpu_memory_utilization=vllm_gpu_memory_utilization,
+            rollout_correction=rollout_correction, rollout_correction_cap=rollout_correction_cap,
         )  # fmt: skip
         if n_steps < 1 or n_epochs < 1 or (batch_size is not None and batch_size < 1):
             raise ValueError(
@@ -204,7 +225,7 @@ class PPO(BaseAlgorithm):
         start = time.perf_counter()
         observations, task_ids = self._draw_tasks(env, self.n_steps)
         with torch.no_grad():
-            batch = self.policy.sample(observations, n=1)
+            batch = self._sample(observations, 1)
             ref = self.policy.reference_log_probs(batch) if self.beta > 0 else None
             values = self.critic(self.policy, batch)
         rollout_seconds = time.perf_counter() - start
@@ -276,6 +297,8 @@ class PPO(BaseAlgorithm):
                 logp = torch.where(mask, scores.log_probs, zero)
                 old = torch.where(mask, mb.log_probs, zero)
                 per_token, ratio = clipped_surrogate(logp, old, samples.advantages, self.clip_range)
+                if "is_weights" in mb.extras:  # the rollout engine's off-policy correction
+                    per_token = per_token * mb.extras["is_weights"]
                 policy_loss = masked_mean(per_token, mask)
                 ret, old_values = samples.returns, samples.old_values
                 if self.clip_range_vf is not None:

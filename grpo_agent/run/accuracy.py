@@ -286,3 +286,25 @@ def evaluate_report(
         reasons=reasons,
         examples=examples,
     )
+
+
+def mean_greedy_reward(policy: Any, env: gym.Env, n_episodes: int, seed: int = 0) -> float:
+    """Mean reward of ``policy``'s greedy action over ``n_episodes`` one-step episodes reset
+    with seeds ``seed, seed + 1, ...``: the measure for envs without a task list (a Discrete
+    bandit such as ``grpo/Bandit-v0``), where accuracy has no meaning.
+
+    >>> import gymnasium as gym, grpo_envs
+    >>> from grpo_agent import TabularPolicy
+    >>> env = gym.make("grpo/Bandit-v0", noise_std=0.0)
+    >>> 0.0 <= mean_greedy_reward(TabularPolicy(env.observation_space, env.action_space), env, 8) <= 1.0
+    True
+    """
+    policy = getattr(policy, "policy", policy)
+    observations = [env.reset(seed=seed + k)[0] for k in range(n_episodes)]
+    with torch.no_grad():
+        actions = policy.sample(observations, n=1, deterministic=True).actions
+    total = 0.0
+    for k, action in enumerate(actions):
+        env.reset(seed=seed + k)
+        total += float(env.step(action)[1])
+    return total / max(n_episodes, 1)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 #: Constructor arguments that are not hyperparameters a flag can set: the objects the CLI
-#: builds itself (policy, env, optimiser, logging, device) and private switches.
+#: builds itself (policy, env, optimiser, logging, device, the FSDP plan from an accelerate
+#: config), the Ray cluster (Ray reads RAY_ADDRESS itself) and private switches.
 NOT_OPTIONS = frozenset(
     {
         "policy",
@@ -45,6 +46,8 @@ NOT_OPTIONS = frozenset(
         "verbose",
         "_init_setup_model",
         "trl_aliases",
+        "fsdp",
+        "ray_address",
     }
 )
 
@@ -96,7 +99,8 @@ def _one_of(choices: list[str]) -> Callable[[str], str]:
     return parse
 
 
-def _json_object(text: str) -> dict[str, Any]:
+def json_object(text: str) -> dict[str, Any]:
+    """An argparse type: a JSON object (a dict), or an error that says what was given."""
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -130,7 +134,7 @@ def _argparse_spec(hint: Any) -> dict[str, Any] | None:
     if hint in (int, float):
         return {"type": _parse_none(hint) if optional else hint, "metavar": "N" + ("|none" if optional else "")}
     if hint is dict or typing.get_origin(hint) is dict:
-        return {"type": _parse_none(_json_object) if optional else _json_object, "metavar": "JSON"}
+        return {"type": _parse_none(json_object) if optional else json_object, "metavar": "JSON"}
     return None
 
 

@@ -13,21 +13,30 @@ and running out of GPU memory ends with a message that names the knob to turn.
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 from typing import Any
 
 import torch
+from torch.distributed.tensor import DTensor
+
+from grpo_agent.common import distributed
 
 
 def gradients_are_finite(params: Any) -> bool:
-    """True when no gradient of ``params`` holds a NaN or an infinity (one fused check)."""
+    """True when no gradient of ``params`` holds a NaN or an infinity (one fused check). Sharded
+    gradients are checked on every process's shard, so that all processes skip the same steps."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return True
+    sharded = any(isinstance(g, DTensor) for g in grads)
     # One reduction per tensor, then one host sync: sum() of a tensor with a NaN/inf is non-finite.
-    total = torch.stack([g.detach().float().sum() for g in grads]).sum()
-    return bool(torch.isfinite(total))
+    local = [(g.to_local() if isinstance(g, DTensor) else g).detach().float().sum() for g in grads]
+    total = float(torch.stack(local).sum())
+    if sharded:
+        total = distributed.sum_over_processes(total)
+    return math.isfinite(total)
 
 
 class FiniteGuardAdamW(torch.optim.AdamW):
@@ -58,6 +67,9 @@ def atomic_save(agent: Any, path: str | os.PathLike[str]) -> pathlib.Path:
     path = pathlib.Path(path)
     if path.suffix == "":
         path = path.with_suffix(".zip")
+    if not distributed.is_main_process():  # it helps gather a sharded agent, and writes nothing
+        agent.save(path)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.zip")
     try:

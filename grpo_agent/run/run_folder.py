@@ -6,7 +6,10 @@
       config.json        every setting of the run (what --resume reads back)
       progress.csv       one row per update: rollout/*, train/*, time/* metrics, and every
                          --eval-every updates eval/heldout_accuracy (greedy, held-out split)
-      tb/                TensorBoard event files (``tensorboard --logdir runs/<name>/tb``)
+      tb/                TensorBoard event files (``tensorboard --logdir runs/<name>/tb``; with
+                         --report-to tensorboard, the default), sampled completions in its text tab
+      completions.csv    with --log-completions-every N: every N updates, the rollout's prompts,
+                         completions, rewards and verdicts (correct, reason)
       checkpoint.zip     the last checkpoint: agent, optimiser and RNG states (written atomically)
       model/             the trained policy as a Hugging Face model folder (final step)
       reward_curve.png   rollout reward and held-out accuracy against completions seen
@@ -26,11 +29,7 @@ import sys
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import (
-    CSVOutputFormat,
-    Logger,
-    TensorBoardOutputFormat,
-)
+from stable_baselines3.common.logger import CSVOutputFormat, Logger
 
 CONFIG_FILE = "config.json"
 PROGRESS_FILE = "progress.csv"
@@ -54,13 +53,19 @@ class AppendingCSVOutputFormat(CSVOutputFormat):
         self.file.seek(0, os.SEEK_END)
 
 
-def make_run_logger(run_dir: pathlib.Path, stdout: bool) -> Logger:
-    """A logger writing CSV (appended) and TensorBoard into ``run_dir``, plus stdout if asked."""
+def make_run_logger(
+    run_dir: pathlib.Path, stdout: bool, report_to: str = "tensorboard", settings: dict[str, Any] | None = None
+) -> Logger:
+    """A logger writing CSV (appended) into ``run_dir``, reporting to ``report_to``
+    (:func:`~grpo_agent.run.tracking.tracker_formats`: TensorBoard in ``run_dir/tb`` by
+    default), plus stdout if asked."""
     from stable_baselines3.common.logger import HumanOutputFormat
+
+    from grpo_agent.run.tracking import tracker_formats
 
     formats: list[Any] = [
         AppendingCSVOutputFormat(str(run_dir / PROGRESS_FILE)),
-        TensorBoardOutputFormat(str(run_dir / "tb")),
+        *tracker_formats(report_to, run_dir, settings or {}),
     ]
     if stdout:
         formats.append(HumanOutputFormat(sys.stdout))

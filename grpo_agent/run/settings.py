@@ -34,6 +34,9 @@ MAIN_JOB_SFT: dict[str, Any] = {"target_accuracy": 0.3, "steps": 2000}
 #: raising the reward; 2e-4 raised it steadily); 1e-6 is TRL's default for pretrained models.
 TINY_LEARNING_RATE = 2e-4
 PRETRAINED_LEARNING_RATE = 1e-6
+#: The tabular policy's logits are free parameters of order 1: 0.05 is GRPO's docstring
+#: example on grpo/Bandit-v0 (1e-6 would only break the uniform table's ties).
+TABULAR_LEARNING_RATE = 0.05
 #: 300 updates of 16 prompts x 8 completions.
 DEFAULT_TOTAL_TIMESTEPS = 38_400
 DEFAULT_EVAL_TASKS = 200
@@ -56,9 +59,9 @@ def env_accepts(env_id: str, name: str) -> bool:
         return False
 
 
-def env_problem(env_id: str, env_kwargs_json: str | None) -> str | None:
-    """What is wrong with an env id and its ``--env-kwargs``, in one sentence (None: nothing),
-    checked before a run writes anything."""
+def env_problem(env_id: str, env_kwargs_json: str | None, policy: str = "tiny") -> str | None:
+    """What is wrong with an env id, its ``--env-kwargs`` and the ``--policy`` for it, in one
+    sentence (None: nothing), checked before a run writes anything."""
     import gymnasium as gym
 
     import grpo_envs  # noqa: F401 - registers the grpo/* ids
@@ -73,11 +76,14 @@ def env_problem(env_id: str, env_kwargs_json: str | None) -> str | None:
     if isinstance(entry, str):
         module, attr = entry.split(":")
         entry = getattr(__import__(module, fromlist=[attr]), attr)
-    if isinstance(entry, type) and not issubclass(entry, TextBanditEnv):
+    text_env = not isinstance(entry, type) or issubclass(entry, TextBanditEnv)
+    if not text_env and policy != "tabular":
         return (
-            f"{env_id} is not a text env ({entry.__name__}), and grpo train trains language-model policies; "
-            f"train it from Python instead, e.g. GRPO('tabular', gym.make({env_id!r})) (docs/agent.md)"
+            f"{env_id} is not a text env ({entry.__name__}) and --policy {policy} is a language model; "
+            "use --policy tabular for its Discrete spaces"
         )
+    if text_env and policy == "tabular":
+        return f"--policy tabular needs Discrete spaces and {env_id} is a text env; use --policy tiny or a model folder"
     if not env_kwargs_json:
         return None
     try:
@@ -95,6 +101,28 @@ def env_problem(env_id: str, env_kwargs_json: str | None) -> str | None:
     unknown = sorted(set(kwargs) - set(params))
     if unknown:
         return f"{env_id} takes no argument {', '.join(unknown)}; it takes {', '.join(sorted(params))}"
+    return None
+
+
+def policy_kwargs_problem(policy: str, kwargs: dict[str, Any] | None) -> str | None:
+    """What is wrong with ``--policy-kwargs`` for ``--policy``, in one sentence (None: nothing):
+    a key the policy's constructor does not take."""
+    if not kwargs:
+        return None
+    from grpo_agent.policies.causal_lm import CausalLMPolicy
+    from grpo_agent.policies.tabular import TabularPolicy
+    from grpo_agent.policies.tiny import TinyPolicy
+
+    # TinyPolicy forwards its **kwargs to CausalLMPolicy; the spaces, env and model are the CLI's.
+    classes = {"tiny": (TinyPolicy, CausalLMPolicy), "tabular": (TabularPolicy,)}.get(policy, (CausalLMPolicy,))
+    built_here = {"self", "observation_space", "action_space", "env", "model", "kwargs", "device"}
+    taken = {name for cls in classes for name in inspect.signature(cls).parameters} - built_here
+    unknown = sorted(set(kwargs) - taken)
+    if unknown:
+        return (
+            f"--policy-kwargs: {classes[0].__name__} takes no argument {', '.join(unknown)}; "
+            f"it takes {', '.join(sorted(taken))}"
+        )
     return None
 
 
@@ -137,13 +165,14 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "env_kwargs": args.env_kwargs,
         "algo": args.algo,
         "policy": args.policy,
+        "policy_kwargs": args.policy_kwargs or {},
         "sft": sft_settings(args.policy, args.env, args.env_kwargs, args.sft_steps, args.sft_target_accuracy),
         "total_timesteps": args.total_timesteps or DEFAULT_TOTAL_TIMESTEPS,
         "group_size": args.group_size,
         "n_groups": args.n_groups,
         "learning_rate": args.learning_rate
         if args.learning_rate is not None
-        else (TINY_LEARNING_RATE if tiny else PRETRAINED_LEARNING_RATE),
+        else {"tiny": TINY_LEARNING_RATE, "tabular": TABULAR_LEARNING_RATE}.get(args.policy, PRETRAINED_LEARNING_RATE),
         "beta": args.beta,
         "n_epochs": args.n_epochs,
         "batch_size": args.batch_size,
@@ -160,15 +189,19 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "eval_tasks": args.eval_tasks,
         "eval_every": args.eval_every,
         "save_every": args.save_every,
+        "report_to": args.report_to,
+        "log_completions_every": args.log_completions_every,
         # the generated options the user gave (the constructor's defaults rule the rest)
         "algorithm_options": algorithm_kwargs(args, args.algo, getattr(args, "algorithm_options", [])),
     }
 
 
 def policy_device(settings: dict[str, Any]) -> str:
-    """``--device``, except that ``auto`` keeps the tiny model on the CPU: at 0.9M parameters
-    a GPU's kernel-launch overhead costs more than its arithmetic saves."""
-    return "cpu" if settings["policy"] == "tiny" and settings["device"] == "auto" else settings["device"]
+    """``--device``, except that ``auto`` keeps the tiny model and the tabular policy on the
+    CPU: at 0.9M parameters (or a table) a GPU's kernel-launch overhead costs more than its
+    arithmetic saves."""
+    small = settings["policy"] in ("tiny", "tabular")
+    return "cpu" if small and settings["device"] == "auto" else settings["device"]
 
 
 def build_policy(settings: dict[str, Any], env: Any, verbose: int = 1) -> Any:
@@ -182,6 +215,10 @@ def build_policy(settings: dict[str, Any], env: Any, verbose: int = 1) -> Any:
         "reference": "copy" if settings["beta"] > 0 else "none",
         "dtype": settings["dtype"],
     }
+    if settings["policy"] == "tabular":
+        from grpo_agent.policies.tabular import TabularPolicy
+
+        return TabularPolicy(env.observation_space, env.action_space, **settings.get("policy_kwargs", {}))
     if settings["policy"] == "tiny":
         from grpo_agent.policies.tiny import TinyPolicy
 
@@ -194,17 +231,22 @@ def build_policy(settings: dict[str, Any], env: Any, verbose: int = 1) -> Any:
             seed=settings["seed"],
             verbose=verbose,
             device=policy_device(settings),
-            **common,
+            **{**common, **settings.get("policy_kwargs", {})},
         )
     from grpo_agent.policies.causal_lm import CausalLMPolicy
 
     return CausalLMPolicy(
-        env.observation_space, env.action_space, settings["policy"], device=settings["device"], **common
+        env.observation_space,
+        env.action_space,
+        settings["policy"],
+        device=settings["device"],
+        **{**common, **settings.get("policy_kwargs", {})},
     )
 
 
-def build_algorithm(settings: dict[str, Any], policy: Any, env: Any) -> Any:
-    """GRPO or PPO on ``policy``, with the run's hyperparameters and the non-finite guard."""
+def build_algorithm(settings: dict[str, Any], policy: Any, env: Any, fsdp: Any = None) -> Any:
+    """GRPO or PPO on ``policy``, with the run's hyperparameters and the non-finite guard
+    (GRPO's policy sharded by ``fsdp``, a :class:`~grpo_agent.policies.sharding.ShardingPlan`)."""
     from grpo_agent.run.faults import FiniteGuardAdamW
 
     common = {
@@ -226,7 +268,7 @@ def build_algorithm(settings: dict[str, Any], policy: Any, env: Any) -> Any:
     from grpo_agent.grpo import GRPO
 
     grpo_settings = {"group_size": settings["group_size"], "n_groups": settings["n_groups"]}
-    return GRPO(policy, env, **{**grpo_settings, "loss_type": settings["loss_type"], **common, **options})
+    return GRPO(policy, env, **{**grpo_settings, "loss_type": settings["loss_type"], **common, **options}, fsdp=fsdp)
 
 
 def algorithm_class(name: str) -> Any:

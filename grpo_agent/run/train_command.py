@@ -27,15 +27,83 @@ def _quiet(*_args: Any, **_kwargs: Any) -> None:
     """``print`` on the processes that are not rank 0."""
 
 
-def _train_quietly(model: Any, settings: dict[str, Any], resuming: bool) -> int:
-    """A non-main process's share of the training: the same learn() calls as rank 0's, no output."""
+def _train_quietly(model: Any, settings: dict[str, Any], resuming: bool, run_dir: pathlib.Path, eval_env: Any) -> int:
+    """A non-main process's share of the training: the same learn() calls as rank 0's, no output.
+
+    A sharded model has no whole copy anywhere, so this process also takes part in every step
+    where rank 0 needs one: the checkpoints, the held-out evaluations and the exported model (it
+    evaluates the same tasks and writes nothing)."""
     from stable_baselines3.common.logger import Logger
 
+    from grpo_agent.run import run_folder as rf
+    from grpo_agent.run.accuracy import evaluate_report
+    from grpo_agent.run.faults import atomic_save
+
     model.set_logger(Logger(folder=None, output_formats=[]))
+    sharded = model.policy.sharding_plan is not None
+    callbacks = (
+        [
+            rf.RunCallback(run_dir, settings["save_every"]),
+            rf.HeldoutAccuracyCallback(eval_env, settings["eval_tasks"], settings.get("eval_every", 0)),
+        ]
+        if sharded
+        else None
+    )
     remaining = settings["total_timesteps"] - model.num_timesteps
     if remaining > 0:
-        model.learn(remaining, reset_num_timesteps=not resuming and model.num_timesteps == 0)
+        model.learn(remaining, callback=callbacks, reset_num_timesteps=not resuming and model.num_timesteps == 0)
+    if sharded:  # rank 0's steps after training, in the same order (see _train)
+        atomic_save(model, run_dir / rf.CHECKPOINT_FILE)
+        model.policy.save_pretrained(run_dir / rf.MODEL_DIR)
+        evaluate_report(model.policy, eval_env, settings["eval_tasks"])
     return 0
+
+
+def _sharding_plan(settings: dict[str, Any]) -> Any:
+    """The FSDP plan of an ``accelerate launch --config_file`` with an fsdp_config, else None.
+
+    :raises ValueError: when the config asks for FSDP that this run cannot use.
+    """
+    if not distributed.is_distributed():
+        return None
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("1", "true"):
+        # DeepSpeed's engine would have to own the backward pass and the optimiser step, which
+        # are this package's own; FSDP2 gives ZeRO-3's sharding (and offload) without it.
+        raise ValueError(
+            "DeepSpeed configs are not supported; launch with configs/accelerate/fsdp.yaml (FSDP2 full shard, "
+            "ZeRO-3's memory) or fsdp_offload.yaml"
+        )
+    from grpo_agent.policies.sharding import ShardingPlan
+
+    plan = ShardingPlan.from_accelerate_environment()
+    if plan is not None and settings["algo"] != "grpo":
+        raise ValueError(f"FSDP shards GRPO's policy only, not --algo {settings['algo']}; launch it without FSDP")
+    return plan
+
+
+def torchrun_command(processes: int, argv: list[str]) -> list[str]:
+    """The command that runs ``grpo <argv>`` in ``processes`` processes with torchrun, without
+    the ``--num-processes`` option that asked for it. ``--standalone``: one machine, a free port."""
+    rest: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--num-processes":
+            skip = True
+        elif not arg.startswith("--num-processes="):
+            rest.append(arg)
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+        "-m", "grpo_agent.cli", *rest,
+    ]  # fmt: skip
+
+
+def launch_processes(processes: int, argv: list[str]) -> int:
+    """``grpo train --num-processes N``: the same command in N processes (torchrun); its exit status."""
+    import subprocess
+
+    return subprocess.call(torchrun_command(processes, argv))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -63,8 +131,9 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     import grpo_envs  # noqa: F401 - registers the grpo/* ids
     from grpo_agent.common.utils import set_random_seed
     from grpo_agent.run import run_folder as rf
-    from grpo_agent.run.accuracy import evaluate_report
+    from grpo_agent.run.accuracy import evaluate_report, mean_greedy_reward
     from grpo_agent.run.faults import atomic_save, is_oom, oom_message
+    from grpo_agent.run.tracking import CompletionsTableCallback
 
     started = time.perf_counter()
     if args.threads:
@@ -94,9 +163,14 @@ def _train(args: argparse.Namespace, main: bool) -> int:
                 file=sys.stderr,
             )
             return 2
-        if main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            rf.write_json_atomic(run_dir / rf.CONFIG_FILE, settings)
+    try:
+        plan = _sharding_plan(settings)
+    except ValueError as exc:
+        print(f"grpo train: {exc}", file=sys.stderr)
+        return 2
+    if main and not resuming:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rf.write_json_atomic(run_dir / rf.CONFIG_FILE, settings)
 
     env_kwargs, eval_kwargs, has_split = resolve_env_kwargs(settings["env"], settings["env_kwargs"])
     train_env = gym.make(settings["env"], **env_kwargs)
@@ -108,9 +182,16 @@ def _train(args: argparse.Namespace, main: bool) -> int:
 
     previous = json.loads((run_dir / rf.SUMMARY_FILE).read_text()) if (run_dir / rf.SUMMARY_FILE).exists() else {}
     algo_class = algorithm_class(settings["algo"])
+    # A Discrete env (grpo/Bandit-v0, --policy tabular) has no task list to score accuracy on.
+    has_tasks = hasattr(eval_env.unwrapped, "num_tasks")
     where = "held-out" if has_split else "training tasks (the env has no held-out split)"
+    if not has_tasks:
+        where = f"mean reward of the greedy action over {settings['eval_tasks']} episodes"
     if resuming:
-        model = algo_class.load(run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings))
+        fsdp_kwargs = {"fsdp": plan} if settings["algo"] == "grpo" else {}  # a run may resume with or without FSDP
+        model = algo_class.load(
+            run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings), **fsdp_kwargs
+        )
         before = previous.get("heldout_accuracy_before")
         before_report = previous.get("heldout_before")
         say(f"resuming at {model.num_timesteps} / {settings['total_timesteps']} completions")
@@ -123,15 +204,22 @@ def _train(args: argparse.Namespace, main: bool) -> int:
             distributed.barrier()
         say(f"policy: {policy}")
         before, before_report = None, None
-        if main:
+        if main and has_tasks:
+            count = min(settings["eval_tasks"], getattr(eval_env.unwrapped, "num_tasks", 0))
+            say(f"evaluating {count} {'held-out' if has_split else 'training'} tasks: greedy, then 8 samples each")
             report = evaluate_report(policy, eval_env, settings["eval_tasks"])
             before, before_report = report.greedy.value, report.as_dict()
             say(f"{where} before training:")
             say("\n".join("  " + line for line in report.lines()))
-        model = build_algorithm(settings, policy, train_env)
+        elif main:
+            before = mean_greedy_reward(policy, eval_env, settings["eval_tasks"], settings["seed"])
+            say(f"{where} before training: {before:.3f}")
+        model = build_algorithm(settings, policy, train_env, fsdp=plan)
     if not main:  # the other processes train, and write nothing
-        return _train_quietly(model, settings, resuming)
-    run_logger = rf.make_run_logger(run_dir, stdout=args.verbose >= 1)
+        return _train_quietly(model, settings, resuming, run_dir, eval_env)
+    run_logger = rf.make_run_logger(
+        run_dir, stdout=args.verbose >= 1, report_to=settings.get("report_to", "tensorboard"), settings=settings
+    )
     model.set_logger(run_logger)
     weakref.finalize(model, run_logger.close)  # the run's CSV/TensorBoard files close with the agent, however we return
     summary: dict[str, Any] = {
@@ -155,7 +243,10 @@ def _train(args: argparse.Namespace, main: bool) -> int:
                 remaining,
                 callback=[
                     rf.RunCallback(run_dir, settings["save_every"]),
-                    rf.HeldoutAccuracyCallback(eval_env, settings["eval_tasks"], settings.get("eval_every", 0)),
+                    CompletionsTableCallback(run_dir, settings.get("log_completions_every", 0)),
+                    rf.HeldoutAccuracyCallback(
+                        eval_env, settings["eval_tasks"], settings.get("eval_every", 0) if has_tasks else 0
+                    ),
                 ],
                 reset_num_timesteps=not resuming and model.num_timesteps == 0,
                 progress_bar=show,
@@ -181,7 +272,10 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         rf.write_summary(run_dir, {**previous, **summary})
         return 3
     train_seconds = time.perf_counter() - train_start
-    if status == "finished" or model.num_timesteps > 0:
+    sharded = model.policy.sharding_plan is not None
+    if status == "finished" or (model.num_timesteps > 0 and not sharded):
+        # A sharded model is only whole when every process gathers it; after Ctrl-C the others
+        # may be gone, so an interrupted sharded run keeps its last periodic checkpoint.
         atomic_save(model, run_dir / rf.CHECKPOINT_FILE)
     if status == "interrupted":
         summary.update(status=status, timesteps=model.num_timesteps)
@@ -190,13 +284,17 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         return code
     if hasattr(model.policy, "save_pretrained"):
         model.policy.save_pretrained(run_dir / rf.MODEL_DIR)
-    after_report = evaluate_report(model.policy, eval_env, settings["eval_tasks"])
-    after = after_report.greedy.value
+    after_report = evaluate_report(model.policy, eval_env, settings["eval_tasks"]) if has_tasks else None
+    after = (
+        after_report.greedy.value
+        if after_report is not None
+        else mean_greedy_reward(model.policy, eval_env, settings["eval_tasks"], settings["seed"])
+    )
     optimizer_skips = getattr(model.optimizer, "skipped_steps", 0)
     summary.update(
         status="finished",
         heldout_accuracy_after=after,
-        heldout_after=after_report.as_dict(),
+        heldout_after=after_report.as_dict() if after_report is not None else None,
         heldout_gain_points=None if before is None else 100 * (after - before),
         heldout_tasks=settings["eval_tasks"],
         heldout_split="test" if has_split else "train (no held-out split)",
@@ -207,11 +305,16 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         train_seconds=round(train_seconds + (previous.get("train_seconds", 0) if resuming else 0), 1),
         wall_seconds=round(time.perf_counter() - started + (previous.get("wall_seconds", 0) if resuming else 0), 1),
         peak_memory_mb=round(rf.peak_memory_mb(), 1),
+        processes=distributed.world_size(),
+        fsdp=sharded,
     )
     rf.write_summary(run_dir, {**previous, **summary})
     rf.plot_reward_curve(
         run_dir, f"{settings['algo'].upper()} {settings['policy']} on {settings['env']}", before, after
     )
+    if after_report is None:
+        print(f"{where}: {before:.3f} -> {after:.3f}; run folder: {run_dir}")
+        return 0
     print(f"{where} after training:")
     print("\n".join("  " + line for line in after_report.lines()))
     gain = "" if before is None else f"{before:.1%} -> {after:.1%} ({summary['heldout_gain_points']:+.1f} points) "
