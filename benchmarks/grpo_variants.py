@@ -22,7 +22,7 @@ renders the table from everything there, so an interrupted run resumes.
 
 Run::
 
-    .venv/bin/python benchmarks/grpo_variants.py --jobs 2          # 30 main-job runs of ~2 CPU-minutes each
+    .venv/bin/python benchmarks/grpo_variants.py --jobs 2          # Bandit-v0, then 30 main-job runs (hours)
     .venv/bin/python benchmarks/grpo_variants.py --parts bandit    # Bandit-v0 only (~5 min)
     .venv/bin/python benchmarks/grpo_variants.py --render          # only re-render from --runs-dir
 
