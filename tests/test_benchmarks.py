@@ -189,3 +189,64 @@ def test_rollout_engines_times_the_hf_engine_on_what_it_sampled() -> None:
     # 16 completions of at most 4 tokens each: tokens/s is at most 4x completions/s
     assert row["hf_completions_per_s"] > 0 and 0 < row["hf_tokens_per_s"] <= 4 * row["hf_completions_per_s"] + 0.1
     assert row["vllm_tokens_per_s"] is None and row["vllm_vs_hf"] == "-"
+
+
+# -- grpo_variants (the main-job half; tests/test_variants.py runs the Bandit half) ---------------
+
+
+def test_grpo_variants_main_job_runs_every_variant_from_one_warm_start(tmp_path: pathlib.Path) -> None:
+    import csv
+    import json
+
+    bench = load("grpo_variants")
+    names = ["GRPO", "RLOO (advantage_estimator='rloo')", "dual-clip (dual_clip=3)"]
+    small = "--sft-steps 2 --sft-target-accuracy 0 --total-timesteps 8 --group-size 2 --n-groups 2 --eval-tasks 4"
+    runs = tmp_path / "runs"
+    args = ["--parts", "main_job", "--seeds", "0", "--variants", *names, "--runs-dir", str(runs)]
+    args += ["--out-dir", str(tmp_path), "--main-job-args", small + " --max-new-tokens 4"]
+    assert bench.main(args) == 0
+    folders = runs / "main_job"
+    # dual-clip trains GRPO's very weights at the main job's schedule: not run by default.
+    assert sorted(p.name for p in folders.iterdir()) == [
+        "cache-seed0",
+        "grpo-seed0",
+        "rloo-advantage-estimator-rloo-seed0",
+    ]
+    assert len(list((folders / "cache-seed0" / "tiny").iterdir())) == 1  # one warm start, shared
+    config = json.loads((folders / "rloo-advantage-estimator-rloo-seed0" / "config.json").read_text())
+    assert config["algorithm_options"] == {"advantage_estimator": "rloo"}  # the knob reached the run
+    with open(tmp_path / "grpo_variants_main_job.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["arm"], r["completions"]) for r in rows] == [(names[0], "8"), (names[1], "8")]
+    table = (tmp_path / "grpo_variants.md").read_text()
+    assert "| dual-clip (dual_clip=3) | not run |  | = GRPO, bit for bit (ratio 1) |" in table
+
+    # Running again resumes: nothing finished runs again.
+    summary = folders / "grpo-seed0" / "summary.json"
+    stamp = summary.stat().st_mtime_ns
+    assert bench.main(args) == 0 and summary.stat().st_mtime_ns == stamp
+    # Runs of one seed that started from different weights cannot be compared: refused.
+    data = json.loads(summary.read_text())
+    summary.write_text(json.dumps({**data, "heldout_accuracy_before": data["heldout_accuracy_before"] + 0.5}))
+    with pytest.raises(SystemExit, match="different warm starts"):
+        bench.main([*args, "--render"])
+
+
+def test_grpo_variants_table_pairs_each_variant_with_grpo_on_the_same_seed() -> None:
+    bench = load("grpo_variants")
+    rloo, passk = "RLOO (advantage_estimator='rloo')", "pass@k (advantage_estimator='grpo_passk')"
+    gains = {"GRPO": [40.0, 30.0, 45.0], rloo: [44.0, 25.0, 46.0]}
+    rows = [
+        {"arm": arm, "seed": seed, "gain_points": gain}
+        for arm, per_seed in gains.items()
+        for seed, gain in enumerate(per_seed)
+    ]
+    bandit = [
+        load("grpo_vs_ppo").RunResult("bandit", rloo, s, [(0, 0.5), (128 * (s + 1), 0.96)], 1.0, 1.0, 1.0, 0.95)
+        for s in range(3)
+    ]
+    lines = bench.table(["GRPO", rloo, passk], bandit, rows).splitlines()
+    assert lines[2] == "| GRPO | not run |  | +40.0 | +40.0, +30.0, +45.0 |  |  |"
+    # RLOO: gains 44, 25, 46 (median 44); minus GRPO's of the same seed: +4, -5, +1 (median +1).
+    assert lines[3] == f"| {rloo} | 256 | 128, 256, 384 | +44.0 | +44.0, +25.0, +46.0 | +1.0 | +4.0, -5.0, +1.0 |"
+    assert lines[4] == f"| {passk} | not run |  | not run |  |  |  |"

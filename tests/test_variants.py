@@ -187,6 +187,35 @@ def test_at_the_sampling_policy_every_policy_loss_has_the_reinforce_gradient() -
         assert torch.allclose(policy.logits.grad, expected, atol=1e-14), kwargs  # type: ignore[arg-type]
 
 
+def _digit_share(text: str, reference: object) -> float:
+    """A dense reward (the share of digits), so that every group has a spread."""
+    return sum(c.isdigit() for c in text) / max(len(text), 1)
+
+
+def test_at_one_epoch_of_one_minibatch_the_ratio_variants_train_grpos_very_weights() -> None:
+    """The main job's schedule (one epoch, one minibatch per rollout) keeps the ratio at exactly 1,
+    where dual-clip, CISPO and GSPO-token multiply GRPO's gradient by exactly 1: a tiny LM trains
+    GRPO's weights bit for bit (so benchmarks/grpo_variants.py does not run them on the main job).
+    GSPO's sequence ratio goes through a mean and an exp, so its gradient differs by rounding, and
+    AdamW and sampling amplify that: it is not checked here."""
+    from grpo_agent.policies.tiny import TinyConfig, TinyPolicy
+    from grpo_envs import RewardFnEnv, Task
+
+    env = RewardFnEnv([Task(f"Write digits {i}", None, id=f"t{i}") for i in range(6)], _digit_share)
+    small = TinyConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+
+    def trained(**variant: Any) -> list[torch.Tensor]:
+        policy = TinyPolicy(env.observation_space, env.action_space, tiny_config=small, max_new_tokens=6, seed=0)
+        model = GRPO(policy, env, learning_rate=1e-2, group_size=4, n_groups=2, beta=0.04, seed=0, **variant)
+        model.learn(16)  # 2 updates
+        return [p.detach().clone() for p in policy.parameters()]
+
+    grpo = trained()
+    assert any(not torch.equal(a, b) for a, b in zip(grpo, trained(loss_type="dr_grpo")))  # a knob that matters
+    for variant in ({"dual_clip": 3.0}, {"policy_loss": "cispo"}, {"importance_sampling_level": "sequence_token"}):
+        assert all(torch.equal(a, b) for a, b in zip(grpo, trained(**variant))), variant
+
+
 def test_entropy_bonus_gradient_by_hand() -> None:
     """d(-c * H(pi(.|s)))/d(theta_b) = c * pi_b * (log pi_b + H) for one state."""
     policy = _policy(seed=4, n_states=1, n_actions=5)
@@ -343,7 +372,8 @@ def test_passk_training_learns_pass_at_k_not_pass_at_1(seed: int) -> None:
 def test_the_variants_benchmark_runs_and_writes_its_table(tmp_path: Any) -> None:
     bench = load("grpo_variants")
     names = ["GRPO", "RLOO (advantage_estimator='rloo')"]
-    args = ["--seeds", "0", "--budget", "256", "--no-isolate", "--out-dir", str(tmp_path), "--variants", *names]
+    args = ["--parts", "bandit", "--seeds", "0", "--budget", "256", "--no-isolate", "--variants", *names]
+    args += ["--runs-dir", str(tmp_path / "runs"), "--out-dir", str(tmp_path)]
     assert bench.main(args) == 0
     table = (tmp_path / "grpo_variants.md").read_text()
     assert all(f"| {name} |" in table for name in names)
