@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 import gymnasium as gym
 import pytest
@@ -164,15 +163,23 @@ def test_prompts_keep_their_last_max_prompt_length_tokens():
         CausalLMPolicy(None, None, build_tiny_model(tok, SMALL), tok, device="cpu", max_prompt_length=0)
 
 
-def test_a_long_warm_start_prints_its_estimate_after_the_first_step_and_a_line_each_tenth(capsys):
+def test_a_long_warm_start_prints_its_estimate_after_three_steps_and_a_line_each_tenth(capsys, monkeypatch):
+    import time
+
     from grpo_agent.policies.sft import sft_progress_lines
 
+    # A clock that the steps move: 10 s of set-up in the first step, then 2 s a step.
+    now = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
     update = sft_progress_lines(20, every_tenth=True, at_most=True)
     for step in range(20):
+        now[0] += 12.0 if step == 0 else 2.0
         update(step, 1.0)
     lines = capsys.readouterr().out.splitlines()
-    assert re.fullmatch(r"  SFT step 1 took \d+\.\ds: about \d+s for at most 20 steps", lines[0]), lines[0]
-    assert [line.split(":")[0] for line in lines[1:]] == [f"  SFT step {k}/20" for k in range(2, 21, 2)]
+    # 12 s for the first step, then the pace of steps 2-3 (2 s) for the 19 after it: 50 s, not 20 x 12 s.
+    assert lines[1] == "  SFT steps 1-3 took 16.0s (the first 12.0s): about 50s for at most 20 steps"
+    del lines[1]
+    assert [line.split(":")[0] for line in lines] == [f"  SFT step {k}/20" for k in range(2, 21, 2)]
     update = sft_progress_lines(20, every_tenth=False)  # a live bar shows the rest
     for step in range(20):
         update(step, 1.0)
