@@ -12,12 +12,12 @@ import dying_env  # noqa: F401 - registers test/Dying-v0
 import gymnasium as gym
 import pytest
 import ray
+from reward_pool_checks import assert_pool_scores_like_this_process
 
 import grpo_envs  # noqa: F401 - registers the grpo/* ids
 from grpo_agent import GRPO
 from grpo_agent.common.ray_rewards import RayRewardPool
 from grpo_agent.common.reward_workers import WORKER_DIED
-from grpo_agent.common.rollout import score_completions
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,20 +33,7 @@ def local_ray() -> Iterator[None]:
 
 
 def test_ray_workers_give_the_in_process_rewards_in_input_order() -> None:
-    env = gym.make("grpo/Math-v0", levels=1, num_tasks=20)
-    tasks = env.unwrapped.tasks
-    task_ids = [k % 5 for k in range(12)]
-    # right answers on even rows, a wrong one on odd rows, so order matters
-    actions = [f"\\boxed{{{tasks[k].reference}}}" if i % 2 == 0 else "\\boxed{-12345}" for i, k in enumerate(task_ids)]
-    here = score_completions(env, actions, task_ids, lambda r, i: True)
-    pool = RayRewardPool(env, 2)
-    try:
-        there = score_completions(env, actions, task_ids, lambda r, i: True, pool)
-    finally:
-        pool.close()
-    assert here is not None and there is not None
-    assert there[0].tolist() == here[0].tolist() == [1.0, 0.0] * 6
-    assert [i["reason"] for i in there[1]] == [i["reason"] for i in here[1]]
+    assert_pool_scores_like_this_process(RayRewardPool)
 
 
 def test_a_ray_worker_that_dies_costs_its_completions_a_zero_and_fresh_workers_follow() -> None:
