@@ -163,24 +163,28 @@ def test_prompts_keep_their_last_max_prompt_length_tokens():
         CausalLMPolicy(None, None, build_tiny_model(tok, SMALL), tok, device="cpu", max_prompt_length=0)
 
 
-def test_a_long_warm_start_prints_its_estimate_after_three_steps_and_a_line_each_tenth(capsys, monkeypatch):
+def test_a_long_warm_start_prints_its_estimate_at_the_pace_after_the_first_step(capsys, monkeypatch):
     import time
 
     from grpo_agent.policies.sft import sft_progress_lines
 
-    # A clock that the steps move: 10 s of set-up in the first step, then 2 s a step.
     now = [0.0]
     monkeypatch.setattr(time, "perf_counter", lambda: now[0])
-    update = sft_progress_lines(20, every_tenth=True, at_most=True)
-    for step in range(20):
-        now[0] += 12.0 if step == 0 else 2.0
-        update(step, 1.0)
-    lines = capsys.readouterr().out.splitlines()
-    # 12 s for the first step, then the pace of steps 2-3 (2 s) for the 19 after it: 50 s, not 20 x 12 s.
+
+    def run(total: int, first: float, pace: float, every_tenth: bool = True, at_most: bool = False) -> list[str]:
+        now[0] = 0.0
+        update = sft_progress_lines(total, every_tenth=every_tenth, at_most=at_most)
+        for step in range(total):
+            now[0] += first if step == 0 else pace
+            update(step, 1.0)
+        return capsys.readouterr().out.splitlines()
+
+    # Slow steps (12 s of set-up, then 2 s a step): the estimate comes after 3 steps, 10 s having
+    # passed: 12 s + 19 x 2 s = 50 s, not 20 x 12 s. Then a line at each tenth.
+    lines = run(20, first=12.0, pace=2.0, at_most=True)
     assert lines[1] == "  SFT steps 1-3 took 16.0s (the first 12.0s): about 50s for at most 20 steps"
-    del lines[1]
-    assert [line.split(":")[0] for line in lines] == [f"  SFT step {k}/20" for k in range(2, 21, 2)]
-    update = sft_progress_lines(20, every_tenth=False)  # a live bar shows the rest
-    for step in range(20):
-        update(step, 1.0)
-    assert capsys.readouterr().out.count("\n") == 1
+    assert [line.split(":")[0] for line in lines[:1] + lines[2:]] == [f"  SFT step {k}/20" for k in range(2, 21, 2)]
+    # Fast steps (1 s, then 0.04 s) under a live bar (no tenths): it waits for 10 steps, then
+    # 1 s + 1999 x 0.04 s = 81 s.
+    lines = run(2000, first=1.0, pace=0.04, every_tenth=False)
+    assert lines == ["  SFT steps 1-10 took 1.4s (the first 1.0s): about 81s for 2000 steps"]

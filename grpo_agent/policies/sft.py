@@ -316,10 +316,11 @@ def sft_progress_bar(total: int) -> Callable[..., None]:
 PROGRESS_LINES = 10
 
 
-#: The warm start's estimate waits for this many steps: the first carries one-time costs (the
-#: allocator's first blocks, lazy initialisation) that made it 20x the pace of the rest on the
-#: main job, so the pace is taken from the steps after it.
-ESTIMATE_AFTER_STEPS = 3
+#: The warm start's estimate waits for at least 3 steps, and for 10 steps or 10 seconds: the
+#: first step carries one-time costs (the allocator's first blocks, lazy initialisation) that
+#: made it 20x the pace of the rest on the main job, and the next few are still warming up, so
+#: the pace is taken from the steps after the first once there are enough of them to mean it.
+ESTIMATE_MIN_STEPS, ESTIMATE_STEPS, ESTIMATE_SECONDS = 3, 10, 10.0
 
 
 def sft_progress_lines(total: int, every_tenth: bool = True, at_most: bool = False) -> Callable[[int, float], None]:
@@ -331,24 +332,26 @@ def sft_progress_lines(total: int, every_tenth: bool = True, at_most: bool = Fal
 
     started = time.perf_counter()
     first = 0.0
+    estimated = total <= 1
     every = max(1, total // PROGRESS_LINES)
-    probe = min(ESTIMATE_AFTER_STEPS, total)
 
     def update(step: int, loss: float) -> None:
-        nonlocal first
+        nonlocal first, estimated
         done = step + 1
         elapsed = time.perf_counter() - started
         if done == 1:
             first = elapsed
-        if done == probe and total > 1:
+        enough = done >= ESTIMATE_MIN_STEPS and (done >= ESTIMATE_STEPS or elapsed >= ESTIMATE_SECONDS)
+        if every_tenth and done % every == 0:
+            print(f"  SFT step {done}/{total}: loss {loss:.3f}, {_duration(elapsed)} so far", flush=True)
+        if not estimated and (enough or done == total):
+            estimated = True
             pace = (elapsed - first) / (done - 1)
             print(
                 f"  SFT steps 1-{done} took {elapsed:.1f}s (the first {first:.1f}s): about "
                 f"{_duration(first + pace * (total - 1))} for {'at most ' if at_most else ''}{total} steps",
                 flush=True,
             )
-        elif every_tenth and done % every == 0:
-            print(f"  SFT step {done}/{total}: loss {loss:.3f}, {_duration(elapsed)} so far", flush=True)
 
     return update
 
