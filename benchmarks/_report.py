@@ -80,6 +80,15 @@ def write_markdown(path: pathlib.Path, text: str, machine: str | None = None) ->
     path.write_text(f"{text.rstrip()}\n\nMeasured {machine}.\n", encoding="utf-8")
 
 
+def publish(out_dir: pathlib.Path, stem: str, text: str, rows: Sequence[Mapping[str, Any]], started: str) -> None:
+    """Print a run's report and write it as ``<stem>.md`` (with the load average at the end, for
+    scripts that run long beside other jobs) and its rows as ``<stem>.csv``."""
+    text += f"\n\nStarted {started}; load average (1, 5, 15 min) at the end {os.getloadavg()}.\n"
+    print(text)
+    write_csv(out_dir / f"{stem}.csv", rows)
+    write_markdown(out_dir / f"{stem}.md", text)
+
+
 def save_plot(
     path: pathlib.Path, draw: Callable[[Any], None], figsize: tuple[float, float] = (7, 4), ncols: int = 1
 ) -> bool:

@@ -25,7 +25,6 @@ Writes ``prompt_samplers.md`` and ``prompt_samplers.csv`` under ``--out-dir``.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import statistics
 import sys
@@ -177,12 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         + _report.markdown_table(
             ["sampler", "seed", "start", "target", "completions to target", "final", "frac zero-std", "s"], detail
         )
-        + f"\n\nStarted {started}; load average (1, 5, 15 min) at the end {os.getloadavg()}.\n"
     )
-    print(text)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    _report.write_csv(args.out_dir / "prompt_samplers.csv", rows)
-    _report.write_markdown(args.out_dir / "prompt_samplers.md", text)
+    _report.publish(args.out_dir, "prompt_samplers", text, rows, started)
     return 0
 
 

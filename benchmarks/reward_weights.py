@@ -25,7 +25,6 @@ Writes ``reward_weights.md`` and ``reward_weights.csv`` under ``--out-dir``.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import statistics
 import sys
@@ -155,12 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             ["arm", "expected correct", "P(gaming action)", "expected style (0-3)", "final weights correct:style"],
             summary,
         )
-        + f"\n\nStarted {started}; load average (1, 5, 15 min) at the end {os.getloadavg()}.\n"
     )
-    print(text)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    _report.write_csv(args.out_dir / "reward_weights.csv", rows)
-    _report.write_markdown(args.out_dir / "reward_weights.md", text)
+    _report.publish(args.out_dir, "reward_weights", text, rows, started)
     return 0
 
 

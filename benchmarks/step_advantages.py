@@ -27,7 +27,6 @@ Writes ``step_advantages.md`` and ``step_advantages.csv`` under ``--out-dir``.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import statistics
 import sys
@@ -225,12 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             ],
             summary,
         )
-        + f"\n\nStarted {started}; load average (1, 5, 15 min) at the end {os.getloadavg()}.\n"
     )
-    print(text)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    _report.write_csv(args.out_dir / "step_advantages.csv", rows)
-    _report.write_markdown(args.out_dir / "step_advantages.md", text)
+    _report.publish(args.out_dir, "step_advantages", text, rows, started)
     return 0
 
 

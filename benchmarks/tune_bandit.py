@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
 import statistics
 import sys
@@ -126,12 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             ["setting", "values", "mean fraction of optimum", "variants reaching 95%", "median completions to 95%"],
             summary,
         )
-        + f"\n\nStarted {started}; load average (1, 5, 15 min) at the end {os.getloadavg()}.\n"
     )
-    print(text)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    _report.write_csv(args.out_dir / "tune_bandit.csv", rows)
-    _report.write_markdown(args.out_dir / "tune_bandit.md", text)
+    _report.publish(args.out_dir, "tune_bandit", text, rows, started)
     (args.out_dir / "tune_bandit.yaml").write_text(best_config(study, settings))
     return 0
 
