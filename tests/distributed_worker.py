@@ -71,6 +71,7 @@ def run_rank(rank: int, world: int, port: int, config: dict[str, Any], out: str)
         dist.all_gather(everyone, logits)
         if rank == 0:
             torch.save({"logits": logits, "everyone": everyone}, out)
+        dist.barrier()  # leave together (see grpo_agent.run.train_command.cmd_train)
     finally:
         dist.destroy_process_group()
 
@@ -161,5 +162,6 @@ def run_fsdp_rank(rank: int, world: int, port: int, config: dict[str, Any], out:
         model.save(out + ".agent.zip")  # every process gathers, rank 0 writes
         if rank == 0:
             torch.save(weights, out)
+        dist.barrier()  # leave together (see grpo_agent.run.train_command.cmd_train)
     finally:
         dist.destroy_process_group()
