@@ -149,6 +149,7 @@ def test_fault_list_as_unprivileged_user_without_user_namespaces(tmp_path: Path)
     assert report["layers"]["network_namespace"] is False and report["layers"]["workdir_quota"] is False
     if report["layers"].get("seccomp") and report["layers"].get("landlock"):
         assert report["violations"] == [], json.dumps(report["outcomes"], indent=1)
+        assert report["layers"]["hidden_paths"] == "landlock"  # no mounts here: the carved read layer
 
 
 def test_degraded_layers_still_contain_faults_as_root() -> None:
@@ -464,6 +465,22 @@ def test_landlock_carve_allows_everything_but_the_hidden_paths(tmp_path: Path) -
     allowed = landlock.carve([str(tmp_path / "lib")], [str(tmp_path / "lib" / "pkg" / "data")])
     assert sorted(allowed) == sorted([str(tmp_path / "lib" / "other"), str(tmp_path / "lib" / "pkg" / "code.py")])
     assert landlock.carve([str(tmp_path / "lib")], []) == [str(tmp_path / "lib")]
+
+
+def test_landlock_carve_follows_links_to_directories_that_hold_hidden_paths(tmp_path: Path) -> None:
+    """A virtual environment's ``lib64 -> lib``: a rule on the link would grant ``lib`` whole
+    (Landlock rules are added through open, which follows links), hidden data included."""
+    venv = tmp_path / "venv"
+    (venv / "lib" / "site" / "pkg" / "data").mkdir(parents=True)
+    (venv / "lib" / "site" / "other").mkdir()
+    (venv / "lib64").symlink_to("lib")
+    (venv / "bin").mkdir()
+    hidden = [str(venv / "lib" / "site" / "pkg" / "data")]
+    allowed = landlock.carve([str(venv), str(venv / "lib" / "site")], hidden)
+    assert str(venv / "lib64") not in allowed and str(venv / "lib") not in allowed
+    assert sorted(allowed) == [str(venv / "bin"), str(venv / "lib" / "site" / "other")]  # each once
+    # a root inside an allowed one adds no rule
+    assert landlock.carve([str(venv), str(venv / "bin")], []) == [str(venv)]
 
 
 def test_result_helpers() -> None:

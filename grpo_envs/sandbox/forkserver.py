@@ -98,6 +98,18 @@ def _candidate_main(plan: IsolationPlan, fds: list[int], workdir: str) -> None:
     os._exit(0)  # skip the program's atexit handlers and the interpreter's teardown
 
 
+def _readable(path: str) -> bool:
+    """Whether this process can list the directory or open the file at ``path``."""
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            open(path, "rb").close()
+    except OSError:
+        return False
+    return True
+
+
 def _probe(plan: IsolationPlan, workdir: str, hidden: list[str]) -> dict[str, Any]:
     """Fork once, try every layer, check that the important ones bite, report which work."""
     read_fd, write_fd = os.pipe()
@@ -118,16 +130,8 @@ def _probe(plan: IsolationPlan, workdir: str, hidden: list[str]) -> dict[str, An
                     layers["seccomp"] = False  # the filter did not bite
                 except OSError:
                     pass
-            if layers.get("landlock") and hidden:
-                for path in hidden:
-                    try:
-                        if os.path.isdir(path):
-                            os.listdir(path)
-                        else:
-                            open(path, "rb").close()
-                        layers["landlock_hides_paths"] = False
-                    except OSError:
-                        layers.setdefault("landlock_hides_paths", True)
+            if hidden:
+                layers["hidden_unreadable"] = all(not _readable(path) for path in hidden)
         except BaseException as exc:  # noqa: BLE001
             layers["probe_error"] = f"{type(exc).__name__}: {exc}"
         finally:
@@ -158,12 +162,23 @@ def _prepare(settings: dict[str, Any]) -> tuple[IsolationPlan, dict[str, Any]]:
     )
     if plan.seccomp and seccomp.seccomp_supported():
         plan.candidate_filter = seccomp.CompiledFilter("candidate")
+    # Test files are hidden by empty mounts in a private mount namespace where that is allowed:
+    # done once, here, it costs a job nothing. Otherwise Landlock's read layer carves them out,
+    # and every candidate pays for the rules (one per sibling of each directory on the way to
+    # a hidden path: hundreds in a large site-packages) when its Landlock domain is built.
+    mounted: list[str] = []
+    if hidden and (os.geteuid() == 0 or settings["user_namespace"]):
+        try:
+            mounted = privileges.hide_with_mounts(hidden)
+        except OSError:
+            pass
+    carved = [p for p in hidden if p not in mounted]
     abi = landlock.abi_version() if settings["landlock"] else 0
     if abi:
         readable = interpreter_paths() + list(_READABLE_DEVICES) + list(_READABLE_SYSTEM)
         readable += [settings["base"], *settings["readable_paths"]]
         try:
-            plan.read_layer_fd = landlock.build_read_layer(abi, readable, hidden)
+            plan.read_layer_fd = landlock.build_read_layer(abi, readable, carved)
             plan.landlock_abi = abi
             plan.keep_read_capability = ids is not None
         except OSError:
@@ -190,15 +205,11 @@ def _prepare(settings: dict[str, Any]) -> tuple[IsolationPlan, dict[str, Any]]:
     layers.pop("no_new_privs", None)
     for name in ("seccomp", "landlock"):  # always reported, False when off or refused
         layers.setdefault(name, False)
-    hidden_by: Any = "landlock" if probed.get("landlock") and probed.get("landlock_hides_paths", True) else False
-    if not hidden_by and hidden and (os.geteuid() == 0 or settings["user_namespace"]):
-        try:
-            if privileges.hide_with_mounts(hidden):
-                hidden_by = "mount_namespace"
-        except OSError:
-            pass
+    # reported only when the probe, with every layer on, could read none of them
+    hidden_by: Any = False
+    if layers.pop("hidden_unreadable", False):
+        hidden_by = "mount_namespace" if not carved else ("landlock" if not mounted else "mount_namespace+landlock")
     layers["hidden_paths"] = hidden_by if hidden else "none_configured"
-    layers.pop("landlock_hides_paths", None)
     if not plan.seccomp:
         # without seccomp a program could fork a daemon: adopt orphans so they can be killed
         ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)

@@ -133,12 +133,20 @@ def carve(roots: Iterable[str], hidden: Sequence[str]) -> list[str]:
     """The paths to allow so that everything below ``roots`` is reachable except ``hidden``.
 
     Landlock rules only grant, so a hidden directory inside an allowed one is cut out by
-    allowing each of its siblings instead, down the path to it.
+    allowing each of its siblings instead, down the path to it. A rule on a symbolic link
+    grants its target (the rule is added through ``open``, which follows it), so a link is
+    carved as its target: a virtual environment's ``lib64 -> lib`` would otherwise grant
+    ``lib`` whole, hidden directories included. Roots and link targets inside a directory
+    already visited add no rule.
     """
     hidden_real = [os.path.realpath(h) for h in hidden]
     allowed: list[str] = []
+    visited: set[str] = set()
 
     def visit(path: str) -> None:
+        if path in visited:
+            return
+        visited.add(path)
         inside = [h for h in hidden_real if h == path or h.startswith(path.rstrip(os.sep) + os.sep)]
         if not inside:
             allowed.append(path)
@@ -150,12 +158,24 @@ def carve(roots: Iterable[str], hidden: Sequence[str]) -> list[str]:
         except OSError:
             return
         for entry in entries:
-            visit(entry.path)
+            visit(os.path.realpath(entry.path) if entry.is_symlink() else entry.path)
 
     for root in roots:
         if os.path.exists(root):
             visit(os.path.realpath(root))
-    return allowed
+    return _outermost(allowed)
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """``paths`` without those below another one of them (their rules would grant nothing new)."""
+    kept: set[str] = set()
+    for path in sorted(set(paths), key=len):  # ancestors before descendants
+        ancestor, parent = path, os.path.dirname(path)
+        while parent != ancestor and parent not in kept:
+            ancestor, parent = parent, os.path.dirname(parent)
+        if parent == ancestor:  # reached "/" without meeting a kept ancestor
+            kept.add(path)
+    return sorted(kept)
 
 
 def build_read_layer(abi: int, readable: Iterable[str], hidden: Sequence[str]) -> int:
