@@ -13,6 +13,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from grpo_envs.sandbox import (
+    DEFAULT_PRELOAD,
     ERROR,
     FAILED,
     OK,
@@ -38,6 +40,7 @@ from grpo_envs.sandbox import (
     TestOutcome as Outcome,
 )
 from grpo_envs.sandbox.channel import ChannelClosed, read_frame, write_frame
+from grpo_envs.sandbox.process_results import remove_tree
 from grpo_envs.tasks.code import BUILTIN_TASKS_FILE, humaneval_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +153,41 @@ def test_fault_list_as_unprivileged_user_without_user_namespaces(tmp_path: Path)
     if report["layers"].get("seccomp") and report["layers"].get("landlock"):
         assert report["violations"] == [], json.dumps(report["outcomes"], indent=1)
         assert report["layers"]["hidden_paths"] == "landlock"  # no mounts here: the carved read layer
+
+
+def test_closing_the_sandbox_leaves_the_temporary_directory_as_it_was(tmp_path: Path) -> None:
+    """The zygote's scratch directory is a tmpfs mount point that its own cleanup cannot remove;
+    the cleanup once 'fixed' that by chmod 700 on its parent, /tmp, locking every other user out."""
+    tmp = tempfile.gettempdir()
+    before = os.stat(tmp).st_mode
+    with Sandbox(max_workers=1) as box:
+        assert box.run(SandboxJob(ADD, FunctionTests(tests=("assert add(1, 2) == 3",)))).all_passed
+        base = box._base
+    assert os.stat(tmp).st_mode == before
+    assert base is not None and not os.path.exists(base)
+    # the same for any tree whose top cannot be removed: its parent keeps its mode
+    tree = tmp_path / "parent" / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub").chmod(0)
+    (tmp_path / "parent").chmod(0o755)
+    remove_tree(str(tree))
+    assert not tree.exists() and stat.S_IMODE(os.stat(tmp_path / "parent").st_mode) == 0o755
+
+
+def test_threading_is_preloaded_only_where_programs_could_not_import_it() -> None:
+    """Its at-fork handler costs every candidate process; a program imports it from disk in
+    ~1 ms, except as root without Landlock, where nobody may not read the interpreter."""
+    assert "threading" not in DEFAULT_PRELOAD
+    program = "import queue, threading\ndef f():\n    return threading.active_count() + queue.Queue().qsize()\n"
+    job = SandboxJob(program, FunctionTests(tests=("assert f() == 1",)))
+    with Sandbox(max_workers=1) as box:
+        assert box.run(job).all_passed
+        assert "math" in box.preloaded  # started
+        assert ("threading" in box.preloaded) == (not landlock.abi_version() and IS_ROOT)
+    if IS_ROOT:
+        with Sandbox(max_workers=1, landlock=False) as box:
+            assert box.run(job).all_passed
+            assert "threading" in box.preloaded and "queue" in box.preloaded
 
 
 def test_degraded_layers_still_contain_faults_as_root() -> None:

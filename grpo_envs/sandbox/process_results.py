@@ -19,7 +19,13 @@ def remove_tree(path: str) -> None:
     except OSError:
         pass
 
+    top = os.path.normpath(path)
+
     def fix(_function: Any, target: str, _exc: Any) -> None:
+        if os.path.normpath(target) == top:
+            # ``path`` itself would not go (a mount point: the zygote's tmpfs): never touch the
+            # directory that holds it (/tmp), which only its owner could then enter
+            return
         try:
             os.chmod(os.path.dirname(target), stat.S_IRWXU)
             if os.path.isdir(target) and not os.path.islink(target):
