@@ -25,7 +25,11 @@ from grpo_envs.sandbox.zygote import ZygoteConfig
 
 #: Modules the zygote imports before forking, so programs and tests get them for free (and
 #: can use them even where the unprivileged uid cannot read the interpreter's files): the
-#: standard-library modules that HumanEval, MBPP and APPS solutions and tests use.
+#: standard-library modules that HumanEval, MBPP and APPS solutions and tests use. Not
+#: ``threading`` (nor ``queue``, which imports it): its at-fork handler would run in every
+#: candidate process and copy ~90 pages there; a program that uses threads imports it in
+#: ~1 ms (see :data:`~grpo_envs.sandbox.zygote.UNREADABLE_INTERPRETER_PRELOAD` for hosts
+#: where it could not).
 DEFAULT_PRELOAD: tuple[str, ...] = (
     "abc",
     "array",
@@ -55,14 +59,12 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "numbers",
     "operator",
     "pprint",
-    "queue",
     "random",
     "re",
     "statistics",
     "string",
     "struct",
     "textwrap",
-    "threading",
     "time",
     "types",
     "typing",
@@ -77,12 +79,16 @@ _GRACE = 30.0
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../grpo_envs
 
 #: Started with ``python -I`` (no environment variables, no user site, no current directory
-#: on the path). A stub ``grpo_envs`` package is installed so that only the standard-library
-#: ``grpo_envs.sandbox`` package is imported, not the environments (gymnasium, numpy).
+#: on the path). Stub ``grpo_envs`` and ``grpo_envs.sandbox`` packages are installed so that
+#: only the zygote's own standard-library modules are imported: not the environments
+#: (gymnasium, numpy), and not this module (subprocess, threading), whose at-fork handlers
+#: every candidate process would otherwise run, paying a copy-on-write fault for each page
+#: they touch.
 _BOOTSTRAP = (
     "import sys, types\n"
     "package = types.ModuleType('grpo_envs'); package.__path__ = [sys.argv[1]]\n"
-    "sys.modules['grpo_envs'] = package\n"
+    "sandbox = types.ModuleType('grpo_envs.sandbox'); sandbox.__path__ = [sys.argv[1] + '/sandbox']\n"
+    "sys.modules['grpo_envs'] = package; sys.modules['grpo_envs.sandbox'] = sandbox\n"
     "from grpo_envs.sandbox.zygote import main\n"
     "main()\n"
 )

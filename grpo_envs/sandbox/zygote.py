@@ -36,7 +36,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from grpo_envs.sandbox import forkserver, privileges
+from grpo_envs.sandbox import forkserver, landlock, privileges
 from grpo_envs.sandbox.channel import MAX_FRAME, ChannelClosed, FrameReader, frame, read_frame
 from grpo_envs.sandbox.job import SandboxJob
 from grpo_envs.sandbox.lane import MAX_REPORT, lane_main, read_reports
@@ -57,6 +57,10 @@ from grpo_envs.sandbox.result import (
 #: Candidate processes kept forked and isolated ahead of time, per worker: with two, the
 #: next job never waits for the fork server while it warms the one after.
 WARM_PER_WORKER = 2
+#: Preloaded as well where programs could not import them from disk: as root without
+#: Landlock (whose read layer comes with the capability to read the interpreter's files), the
+#: unprivileged uid may not read an interpreter installed under a private home.
+UNREADABLE_INTERPRETER_PRELOAD = ("queue", "threading")
 #: Seconds to wait before asking the fork server again after a failed fork.
 SPAWN_RETRY_DELAY = 0.05
 
@@ -144,7 +148,10 @@ class Zygote:
         """Pre-import, enter the network namespace, start the fork server and the lanes."""
         config = self.config
         privileges.set_process_name("grpo-zygote")
-        self.preloaded = self._preload(config.preload)
+        preload = config.preload
+        if config.drop_user and os.geteuid() == 0 and not (config.landlock and landlock.abi_version()):
+            preload += tuple(name for name in UNREADABLE_INTERPRETER_PRELOAD if name not in preload)
+        self.preloaded = self._preload(preload)
         # Move everything imported so far out of the collector's reach: a collection in a
         # forked child would otherwise touch (and copy-on-write) every object's page.
         gc.collect()
