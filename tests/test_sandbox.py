@@ -174,11 +174,14 @@ def test_closing_the_sandbox_leaves_the_temporary_directory_as_it_was(tmp_path: 
     assert not tree.exists() and stat.S_IMODE(os.stat(tmp_path / "parent").st_mode) == 0o755
 
 
-def test_threading_is_preloaded_only_where_programs_could_not_import_it() -> None:
-    """Its at-fork handler costs every candidate process; a program imports it from disk in
-    ~1 ms, except as root without Landlock, where nobody may not read the interpreter."""
-    assert "threading" not in DEFAULT_PRELOAD
-    program = "import queue, threading\ndef f():\n    return threading.active_count() + queue.Queue().qsize()\n"
+def test_threading_and_random_are_preloaded_only_where_programs_could_not_import_them() -> None:
+    """Their at-fork handlers cost every candidate process; a program imports them from disk
+    in ~1 ms, except as root without Landlock, where nobody may not read the interpreter."""
+    assert "threading" not in DEFAULT_PRELOAD and "random" not in DEFAULT_PRELOAD
+    program = (
+        "import queue, random, statistics, threading\n"
+        "def f():\n    return threading.active_count() + queue.Queue().qsize() + int(random.random())\n"
+    )
     job = SandboxJob(program, FunctionTests(tests=("assert f() == 1",)))
     with Sandbox(max_workers=1) as box:
         assert box.run(job).all_passed
@@ -187,7 +190,7 @@ def test_threading_is_preloaded_only_where_programs_could_not_import_it() -> Non
     if IS_ROOT:
         with Sandbox(max_workers=1, landlock=False) as box:
             assert box.run(job).all_passed
-            assert "threading" in box.preloaded and "queue" in box.preloaded
+            assert {"threading", "queue", "random", "statistics"} <= set(box.preloaded)
 
 
 def test_degraded_layers_still_contain_faults_as_root() -> None:

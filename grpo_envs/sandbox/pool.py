@@ -10,6 +10,7 @@ import select
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -26,10 +27,10 @@ from grpo_envs.sandbox.zygote import ZygoteConfig
 #: Modules the zygote imports before forking, so programs and tests get them for free (and
 #: can use them even where the unprivileged uid cannot read the interpreter's files): the
 #: standard-library modules that HumanEval, MBPP and APPS solutions and tests use. Not
-#: ``threading`` (nor ``queue``, which imports it): its at-fork handler would run in every
-#: candidate process and copy ~90 pages there; a program that uses threads imports it in
-#: ~1 ms (see :data:`~grpo_envs.sandbox.zygote.UNREADABLE_INTERPRETER_PRELOAD` for hosts
-#: where it could not).
+#: ``threading`` (nor ``queue``, which imports it) or ``random`` (nor ``statistics``): their
+#: at-fork handlers would run in every candidate process and copy ~90 and ~40 pages there;
+#: a program that uses them imports them in about a millisecond (see
+#: :data:`~grpo_envs.sandbox.zygote.UNREADABLE_INTERPRETER_PRELOAD` for hosts where it could not).
 DEFAULT_PRELOAD: tuple[str, ...] = (
     "abc",
     "array",
@@ -59,9 +60,7 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "numbers",
     "operator",
     "pprint",
-    "random",
     "re",
-    "statistics",
     "string",
     "struct",
     "textwrap",
@@ -181,6 +180,7 @@ class Sandbox:
             ),
             readable_paths=tuple(os.path.abspath(p) for p in readable_paths),
             output_limit=int(output_limit),
+            temporary_directory=tempfile.gettempdir(),
         )
         self.python = python or sys.executable
         self.start_timeout = start_timeout

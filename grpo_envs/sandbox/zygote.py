@@ -30,7 +30,6 @@ import selectors
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -60,9 +59,22 @@ WARM_PER_WORKER = 2
 #: Preloaded as well where programs could not import them from disk: as root without
 #: Landlock (whose read layer comes with the capability to read the interpreter's files), the
 #: unprivileged uid may not read an interpreter installed under a private home.
-UNREADABLE_INTERPRETER_PRELOAD = ("queue", "threading")
+UNREADABLE_INTERPRETER_PRELOAD = ("queue", "random", "statistics", "threading")
 #: Seconds to wait before asking the fork server again after a failed fork.
 SPAWN_RETRY_DELAY = 0.05
+
+
+def _private_directory(parent: str, prefix: str = "") -> str:
+    """A new directory (mode 700) with an unguessable name in ``parent``, like
+    ``tempfile.mkdtemp``. Not tempfile itself: it imports ``random``, whose at-fork handler
+    (a reseed) every candidate process forked from here would then run."""
+    while True:
+        path = os.path.join(parent, prefix + os.urandom(9).hex())
+        try:
+            os.mkdir(path, 0o700)
+            return path
+        except FileExistsError:
+            continue
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ class ZygoteConfig:
     hidden_paths: tuple[str, ...] = ()
     readable_paths: tuple[str, ...] = ()
     output_limit: int = 8 * 1024
+    temporary_directory: str = "/tmp"  # where the scratch directory goes (the parent's gettempdir())
 
 
 @dataclass
@@ -167,7 +180,7 @@ class Zygote:
                 pass
         if config.drop_user and os.geteuid() == 0:
             self.ids = privileges.unprivileged_ids()
-        self.base = tempfile.mkdtemp(prefix="grpo-sandbox-")
+        self.base = _private_directory(config.temporary_directory, "grpo-sandbox-")
         os.chmod(self.base, 0o711)  # traversable by the unprivileged uid, not listable
         self.layers["workdir_quota"] = False
         if os.geteuid() == 0 or user_namespace:
@@ -268,7 +281,7 @@ class Zygote:
             self._spawn_slot()
 
     def _spawn_slot(self) -> None:
-        workdir = tempfile.mkdtemp(dir=self.base)
+        workdir = _private_directory(self.base)
         if self.ids is not None:
             os.chown(workdir, *self.ids)
         req_r, req_w = os.pipe()
