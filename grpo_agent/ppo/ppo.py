@@ -27,6 +27,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import Tensor
 
+from grpo_agent.common import distributed
 from grpo_agent.common.base_class import BaseAlgorithm, RewardBackend
 from grpo_agent.common.buffers import RolloutBuffer
 from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
@@ -72,11 +73,34 @@ def token_gae(
 
 
 def whiten(values: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
-    """``(x - mean) / std`` over the masked-in entries (0 elsewhere)."""
+    """``(x - mean) / std`` over the masked-in entries (0 elsewhere); in a process group, over
+    every process's entries, so that W processes whiten their rollouts as one process would
+    whiten the whole batch."""
     mask = mask.bool()
-    mean = masked_mean(values, mask)
-    var = masked_mean((values - mean) ** 2, mask)
+    mean = _masked_mean_everywhere(values, mask)
+    var = _masked_mean_everywhere((values - mean) ** 2, mask)
     return torch.where(mask, (values - mean) / torch.sqrt(var + eps), torch.zeros_like(values))
+
+
+def _masked_mean_everywhere(values: Tensor, mask: Tensor) -> Tensor:
+    """:func:`masked_mean` over every process's entries (this process's alone outside a group)."""
+    if not distributed.is_distributed():
+        return masked_mean(values, mask)
+    m = mask.to(values.dtype)
+    total = distributed.sum_over_processes(float((values * m).sum()))
+    count = distributed.sum_over_processes(float(m.sum()))
+    return torch.tensor(total / max(count, 1.0), dtype=values.dtype, device=values.device)
+
+
+def _token_share(mask: Tensor) -> float:
+    """The denominator of a minibatch's token means: its masked-in tokens, and in a process group
+    every process's over the number of processes. The gradients are then averaged over the
+    processes, so the step is that of the token mean over their whole minibatch whatever each
+    process's token count (as one process with the whole batch would take it)."""
+    count = float(mask.sum())
+    if not distributed.is_distributed():
+        return max(count, 1.0)
+    return max(distributed.sum_over_processes(count), 1.0) / distributed.world_size()
 
 
 class PPO(BaseAlgorithm):
@@ -299,14 +323,15 @@ class PPO(BaseAlgorithm):
                 per_token, ratio = clipped_surrogate(logp, old, samples.advantages, self.clip_range)
                 if "is_weights" in mb.extras:  # the rollout engine's off-policy correction
                     per_token = per_token * mb.extras["is_weights"]
-                policy_loss = masked_mean(per_token, mask)
+                share = _token_share(mask)  # token means over every process's minibatch
+                policy_loss = (per_token * mask).sum() / share
                 ret, old_values = samples.returns, samples.old_values
                 if self.clip_range_vf is not None:
                     clipped = old_values + (values - old_values).clamp(-self.clip_range_vf, self.clip_range_vf)
                     value_error = torch.max((values - ret) ** 2, (clipped - ret) ** 2)
                 else:
                     value_error = (values - ret) ** 2
-                value_loss = 0.5 * masked_mean(value_error, mask)
+                value_loss = 0.5 * (value_error * mask).sum() / share
                 loss = policy_loss + self.vf_coef * value_loss
                 grad_norm = self._gradient_step(loss, params)
                 with torch.no_grad():
