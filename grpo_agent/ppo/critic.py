@@ -62,7 +62,11 @@ class LMCritic(nn.Module):
             self.backbone = copy.deepcopy(_backbone(policy.model))
             for p in self.backbone.parameters():
                 p.requires_grad_(True)
-        self.head = nn.Linear(hidden, 1, device=policy.device, dtype=torch.float32)
+        # float32 at least (a bf16 value loses the small differences GAE takes), and float64 for a
+        # float64 model: a float32 head's weight gradient sums the rows in float32, which rounds
+        # differently when they are split over processes (the exact checks run in float64).
+        dtype = torch.promote_types(policy.torch_dtype, torch.float32)
+        self.head = nn.Linear(hidden, 1, device=policy.device, dtype=dtype)
         # A zero head starts every value at 0: the critic's first targets are the returns
         # themselves, with no random offset for the policy's advantages to absorb.
         nn.init.zeros_(self.head.weight)
@@ -73,7 +77,10 @@ class LMCritic(nn.Module):
         ``[context | completion]``: position ``P - 1 + t`` values completion token ``t``."""
         width = hidden.shape[1] - n_completion
         states = hidden[:, width - 1 : width - 1 + n_completion, :]
-        return self.head(states.float()).squeeze(-1)
+        # rows of one matrix: the head's output is then a fresh tensor, not a view (FSDP warns
+        # about views coming out of a sharded module, whose in-place changes would skip its hooks)
+        flat = states.reshape(-1, states.shape[-1]).to(self.head.weight.dtype)
+        return self.head(flat).view(states.shape[:2])
 
     def forward(self, policy: CausalLMPolicy, batch: CompletionBatch) -> Tensor:
         """``(B, L)`` values of ``batch`` with the separate critic's own transformer."""
