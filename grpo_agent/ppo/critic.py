@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from grpo_agent.policies import sharding
 from grpo_agent.policies.base import BasePolicy, CompletionBatch
 from grpo_agent.policies.causal_lm import CausalLMPolicy
 from grpo_agent.policies.lm_ops import position_ids_from_mask
@@ -72,6 +73,18 @@ class LMCritic(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
+    def shard(self, plan: sharding.ShardingPlan) -> None:
+        """Shard the critic over the processes with the policy's plan (FSDP2): the separate
+        transformer as the policy's is (each decoder layer one unit, the rest the root), and the
+        value head as a unit of its own, for both layouts. The head is sharded rather than
+        replicated so that every trained parameter is a ``DTensor``: the global gradient norm
+        that clips policy and critic together cannot mix sharded and plain tensors. It is its
+        own unit because it stays float32 when the backbone is bf16, and because the shared
+        layout calls it outside any sharded module's forward."""
+        if self.backbone is not None:
+            sharding.shard_network(self.backbone, plan, offload=plan.offload_params)
+        sharding.shard_whole(self.head, plan, offload=plan.offload_params)
+
     def values_from_hidden(self, hidden: Tensor, n_completion: int) -> Tensor:
         """``(B, L)`` values from the last hidden states ``(B, P + L, H)`` of a forward pass over
         ``[context | completion]``: position ``P - 1 + t`` values completion token ``t``."""
@@ -107,6 +120,10 @@ class TabularCritic(nn.Module):
     def __init__(self, policy: TabularPolicy) -> None:
         super().__init__()
         self.values = nn.Parameter(torch.zeros(policy.n_states, dtype=policy.dtype, device=policy.logits.device))
+
+    def shard(self, plan: sharding.ShardingPlan) -> None:
+        """A value table is not sharded (nor is the tabular policy it goes with)."""
+        raise NotImplementedError("FSDP is for language-model policies; a tabular critic is a small table")
 
     def forward(self, policy: TabularPolicy, batch: CompletionBatch) -> Tensor:
         """``(B, 1)`` values of the batch's states (one per completion token)."""
