@@ -1,6 +1,8 @@
 """Memory per process for full fine-tuning with GRPO, for Qwen2-shaped 0.5B, 1.5B and 7B models,
 under each way of running: one device, data-parallel, FSDP full shard (with and without the
-reference network offloaded to CPU memory), and FSDP with everything offloaded.
+reference network offloaded to CPU memory), and FSDP with everything offloaded. ``--algo ppo``
+adds PPO's separate critic (a copy of the transformer without its vocabulary projection, plus a
+value head), trained and sharded like the policy.
 
 What is COMPUTED and what is MEASURED:
 
@@ -24,6 +26,7 @@ Run::
 
     .venv/bin/python benchmarks/memory_table.py                  # 8 processes, bf16 + fp32 AdamW
     .venv/bin/python benchmarks/memory_table.py --processes 2 --precision fp32
+    .venv/bin/python benchmarks/memory_table.py --algo ppo --no-measure   # results/memory_table_ppo.*
 """
 
 from __future__ import annotations
@@ -99,9 +102,11 @@ def qwen2_config(shape: dict[str, Any], vocab_size: int | None = None) -> Any:
     return Qwen2Config(**fields)
 
 
-def parameter_counts(config: Any) -> tuple[int, int]:
-    """``(all parameters, the largest FSDP unit's)`` of a Qwen2 model with ``config``, built on the
-    meta device. The units are the decoder layers and the root (embeddings, final norm, head)."""
+def parameter_counts(config: Any) -> tuple[int, int, int]:
+    """``(all parameters, the largest FSDP unit's, PPO's separate critic's)`` of a Qwen2 model with
+    ``config``, built on the meta device. The units are the decoder layers and the root
+    (embeddings, final norm, head); the critic is the transformer under the head
+    (``grpo_agent.ppo.critic``: embeddings, layers, final norm) plus a value head of H + 1."""
     import torch
     from transformers import Qwen2ForCausalLM
 
@@ -109,19 +114,31 @@ def parameter_counts(config: Any) -> tuple[int, int]:
         model = Qwen2ForCausalLM(config)
     total = sum(p.numel() for p in model.parameters())  # tied embeddings are counted once
     layer = sum(p.numel() for p in model.model.layers[0].parameters())
-    return total, max(layer, total - layer * config.num_hidden_layers)
+    critic = sum(p.numel() for p in model.model.parameters()) + config.hidden_size + 1
+    return total, max(layer, total - layer * config.num_hidden_layers), critic
 
 
-def per_process(params: int, unit: int, precision: Precision, processes: int) -> list[dict[str, Any]]:
+def per_process(params: int, unit: int, precision: Precision, processes: int, critic: int = 0) -> list[dict[str, Any]]:
     """Bytes each process holds under each option: persistent on the device, the transient peak
-    added on top, and CPU memory (offloaded states)."""
+    added on top, and CPU memory (offloaded states).
+
+    :param critic: PPO's critic parameters, trained (weights, gradients, AdamW) and sharded like
+        the policy's; sampling gathers the policy alone, and the critic's forward, once per
+        rollout, gathers one unit at a time, so the transient terms do not grow but for the
+        data-parallel gradient copy.
+    """
     p, w = params, processes
-    trained, ref = p * precision.trained, p * precision.reference
+    trained, ref = (p + critic) * precision.trained, p * precision.reference
     whole_weights = p * precision.weights
     gathered_units = 2 * unit * precision.weights  # the running unit and the prefetched next one
     return [
         {"option": "one device", "device": trained + ref, "transient": 0, "cpu": 0},
-        {"option": f"data-parallel x{w}", "device": trained + ref, "transient": p * precision.grads, "cpu": 0},
+        {
+            "option": f"data-parallel x{w}",
+            "device": trained + ref,
+            "transient": (p + critic) * precision.grads,
+            "cpu": 0,
+        },
         {"option": f"FSDP x{w}", "device": (trained + ref) / w, "transient": whole_weights, "cpu": 0},
         {
             "option": f"FSDP x{w}, reference offloaded",
@@ -138,11 +155,11 @@ def per_process(params: int, unit: int, precision: Precision, processes: int) ->
     ]
 
 
-def computed_rows(precision: Precision, processes: int, device_gb: float) -> list[dict[str, Any]]:
+def computed_rows(precision: Precision, processes: int, device_gb: float, algo: str = "grpo") -> list[dict[str, Any]]:
     rows = []
     for name, shape in QWEN2_SHAPES.items():
-        params, unit = parameter_counts(qwen2_config(shape))
-        for option in per_process(params, unit, precision, processes):
+        params, unit, critic = parameter_counts(qwen2_config(shape))
+        for option in per_process(params, unit, precision, processes, critic if algo == "ppo" else 0):
             peak = (option["device"] + option["transient"]) / GB
             rows.append(
                 {
@@ -272,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=8, help="processes (GPUs) for the data-parallel and FSDP rows")
     parser.add_argument("--precision", choices=sorted(PRECISIONS), default="bf16-fp32adam")
     parser.add_argument("--device-gb", type=float, default=80.0, help="device memory to compare against")
+    parser.add_argument(
+        "--algo", choices=["grpo", "ppo"], default="grpo", help="ppo: with the separate critic (computed only)"
+    )
     parser.add_argument("--no-measure", action="store_true", help="skip the measurement on the small model")
     parser.add_argument("--out-dir", type=pathlib.Path, default=_report.DEFAULT_OUT_DIR)
     args = parser.parse_args(argv)
@@ -279,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--processes must be >= 2 (the one-device row is always there)")
 
     precision = PRECISIONS[args.precision]
-    rows = computed_rows(precision, args.processes, args.device_gb)
+    rows = computed_rows(precision, args.processes, args.device_gb, args.algo)
+    ppo = args.algo == "ppo"
+    stem = "memory_table_ppo" if ppo else "memory_table"  # the GRPO table stays as it is
     fits = f"fits {args.device_gb:.0f} GB"
     table = _report.markdown_table(
         ["model", "parameters", "option", "on the device", "+ transient", "peak", "CPU memory", fits],
@@ -292,14 +314,20 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows
         ],
     )  # fmt: skip
+    what = "PPO (separate critic)" if ppo else "GRPO"
     text = (
-        f"# Memory per process, GRPO full fine-tuning with a reference network (COMPUTED)\n\n"
+        f"# Memory per process, {what} full fine-tuning with a reference network (COMPUTED)\n\n"
         f"{precision.name}: {precision.trained} bytes per trained parameter, {precision.reference} per reference "
         f"parameter. Model states only (no activations, no KV cache); '+ transient' is the whole gathered "
         f"weights while sampling (FSDP) or the flat gradient copy of the all-reduce (data-parallel).\n\n{table}\n"
     )
-    _report.write_csv(args.out_dir / "memory_table.csv", rows)
-    if not args.no_measure:
+    if ppo:
+        text += (
+            "\nThe critic (the transformer without its vocabulary projection, plus a value head) is trained and "
+            "sharded like the policy; it has no reference copy.\n"
+        )
+    _report.write_csv(args.out_dir / f"{stem}.csv", rows)
+    if not args.no_measure and not ppo:  # the measurement checks the formula both algorithms share
         measured = measured_rows()
         check = _report.markdown_table(
             ["dtype", "setting", "state", "measured bytes", "computed bytes", "measured / computed"],
@@ -319,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         _report.write_csv(args.out_dir / "memory_table_measured.csv", measured)
     print(text)
-    _report.write_markdown(args.out_dir / "memory_table.md", text, _report.machine_description())
+    _report.write_markdown(args.out_dir / f"{stem}.md", text, _report.machine_description())
     return 0
 
 

@@ -1,4 +1,4 @@
-"""One GRPO update on fixed groups, run in one process or in each process of a gloo group.
+"""One GRPO (or PPO) update on fixed groups, run in one process or in each process of a gloo group.
 
 Imported by tests/test_distributed.py and by the processes it spawns (``torch.multiprocessing``
 passes the test's ``sys.path`` on, so this module is importable there).
@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 import grpo_envs  # noqa: F401 - registers grpo/Bandit-v0
-from grpo_agent import GRPO
+from grpo_agent import GRPO, PPO
 from grpo_agent.policies import sharding
 from grpo_agent.policies.base import CompletionBatch
 from grpo_agent.policies.causal_lm import CausalLMPolicy
@@ -89,6 +89,13 @@ def run_cli(rank: int, world: int, port: int, argv: list[str], cache: str) -> No
         raise SystemExit(code)
 
 
+def run_cli_commands(rank: int, world: int, ports: list[int], argvs: list[list[str]], cache: str) -> None:
+    """Several ``grpo train`` commands one after the other in the same process (each starts and
+    ends its own process group, on a port of its own): one start-up of the processes for them all."""
+    for port, argv in zip(ports, argvs):
+        run_cli(rank, world, port, argv, cache)
+
+
 #: Fixed groups for the tiny language model: (prompt, the G completions, their rewards).
 TEXT_GROUPS: list[tuple[str, list[str], list[float]]] = [
     ("What is 1 + 1?", ["2", "11", "2.", "3"], [1.0, 0.0, 0.5, 0.0]),
@@ -106,9 +113,8 @@ def lm_agent(config: dict[str, Any], fsdp: sharding.ShardingPlan | None) -> GRPO
     return GRPO(policy, env, group_size=4, seed=0, device="cpu", fsdp=fsdp, **config)
 
 
-def lm_update(model: GRPO, groups: list[tuple[str, list[str], list[float]]]) -> None:
-    """One update of ``model`` on fixed completions of ``groups`` (this process's share)."""
-    policy = model.policy
+def text_batch(policy: Any, groups: list[tuple[str, list[str], list[float]]]) -> CompletionBatch:
+    """The fixed completions of ``groups`` as the policy's batch (log-probs still 0)."""
     assert isinstance(policy, CausalLMPolicy)
     eos = policy.eos_token_ids[0]
     encode = policy.tokenizer.encode
@@ -118,7 +124,7 @@ def lm_update(model: GRPO, groups: list[tuple[str, list[str], list[float]]]) -> 
     for i, (_, ids) in enumerate(rows):
         token_ids[i, : len(ids)] = torch.tensor(ids)
     lengths = torch.tensor([len(ids) for _, ids in rows])
-    batch = CompletionBatch(
+    return CompletionBatch(
         observations=[prompt for prompt, _ in rows],
         actions=[text for _, texts, _ in groups for text in texts],
         token_ids=token_ids,
@@ -127,6 +133,12 @@ def lm_update(model: GRPO, groups: list[tuple[str, list[str], list[float]]]) -> 
         truncated=torch.zeros(len(rows), dtype=torch.bool),
         extras={"context_ids": [policy.encode_context(prompt) for prompt, _ in rows], "length": lengths},
     )
+
+
+def lm_update(model: GRPO, groups: list[tuple[str, list[str], list[float]]]) -> None:
+    """One update of ``model`` on fixed completions of ``groups`` (this process's share)."""
+    policy = model.policy
+    batch = text_batch(policy, groups)
     with torch.no_grad():
         batch.log_probs = policy.log_probs(batch).log_probs.detach() * batch.mask
         ref = policy.reference_log_probs(batch)
@@ -165,3 +177,72 @@ def run_fsdp_rank(rank: int, world: int, port: int, config: dict[str, Any], out:
         dist.barrier()  # leave together (see grpo_agent.run.train_command.cmd_train)
     finally:
         dist.destroy_process_group()
+
+
+def ppo_agent(critic: str, fsdp: sharding.ShardingPlan | None) -> PPO:
+    """PPO on the tiny causal LM in float64 (clipped value loss, whitened advantages, the KL
+    penalty and gradient clipping all on), built from the same seed in every process."""
+    torch.set_num_threads(1)
+    env = gym.make("grpo/Math-v0", levels=1)
+    policy = TinyPolicy(env.observation_space, env.action_space, sft_steps=0, dtype=torch.float64, max_new_tokens=6)
+    return PPO(
+        policy, env, learning_rate=1e-2, n_steps=4, n_epochs=2, beta=0.05, critic=critic, seed=0, device="cpu",
+        fsdp=fsdp,
+    )  # fmt: skip
+
+
+def ppo_update(model: PPO, groups: list[tuple[str, list[str], list[float]]]) -> None:
+    """One PPO update of ``model`` on the fixed completions of ``groups`` (this process's share),
+    each completion one PPO sample: old log-probs, reference and values as a rollout computes them."""
+    batch = text_batch(model.policy, groups)
+    with torch.no_grad():
+        # float64, unlike the float32 a rollout records: the rewards and advantages take this
+        # dtype, and the whitening's mean over every row must not round differently when the
+        # rows are split over two processes
+        batch.log_probs = model.policy.log_probs(batch).log_probs.detach().double() * batch.mask
+        ref = model.policy.reference_log_probs(batch)
+        values = model.critic(model.policy, batch)
+    model._add_rollout(batch, [r for _, _, rs in groups for r in rs], ref, values)
+    model.train()
+
+
+def ppo_weights(model: PPO) -> dict[str, torch.Tensor]:
+    """The policy's and the critic's full weights, ``policy.``/``critic.`` prefixed ({} off rank 0)."""
+    networks = {"policy": model.policy.model, "critic": model.critic}  # type: ignore[attr-defined]
+    if model.policy.sharding_plan is not None:
+        states = {name: sharding.full_state_dict(net) for name, net in networks.items()}
+    else:
+        states = {name: {k: v.detach().clone() for k, v in net.state_dict().items()} for name, net in networks.items()}
+    return {f"{name}.{k}": v for name, state in states.items() for k, v in state.items()}
+
+
+def run_ppo_fsdp_rank(rank: int, world: int, port: int, critics: list[str], out: str) -> None:
+    """One process of an FSDP group training PPO, once per critic layout, on its share of
+    TEXT_GROUPS; rank 0 saves the full weights of policy and critic (``out.<layout>``), and every
+    process takes part in the agent's checkpoint (``out.<layout>.agent.zip``)."""
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        for critic in critics:
+            model = ppo_agent(critic, sharding.ShardingPlan())
+            assert sharding.is_sharded(model.policy.model) and sharding.is_sharded(model.critic)  # type: ignore[attr-defined]
+            share = len(TEXT_GROUPS) // world
+            ppo_update(model, TEXT_GROUPS[rank * share : (rank + 1) * share])
+            weights = ppo_weights(model)
+            model.save(f"{out}.{critic}.agent.zip")  # every process gathers, rank 0 writes
+            if rank == 0:
+                torch.save(weights, f"{out}.{critic}")
+        dist.barrier()  # leave together (see grpo_agent.run.train_command.cmd_train)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_ppo_fsdp_processes(
+    rank: int, world: int, ports: list[int], critics: list[str], out: str, argvs: list[list[str]], cache: str
+) -> None:
+    """The PPO checks of tests/test_distributed.py in one start-up of the processes: the update on
+    fixed completions (:func:`run_ppo_fsdp_rank`), then ``grpo train`` commands under the variables
+    that ``accelerate launch --config_file configs/accelerate/fsdp.yaml`` sets."""
+    run_ppo_fsdp_rank(rank, world, ports[0], critics, out)
+    os.environ.update(ACCELERATE_USE_FSDP="true", FSDP_VERSION="2")
+    run_cli_commands(rank, world, ports[1:], argvs, cache)

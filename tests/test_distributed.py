@@ -1,4 +1,4 @@
-"""Data-parallel GRPO over a gloo process group equals one process with the same global batch."""
+"""Data-parallel GRPO and PPO over a gloo process group equal one process with the same global batch."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from distributed_worker import (
     lm_agent,
     lm_update,
     lm_weights,
+    ppo_agent,
+    ppo_update,
+    ppo_weights,
     run_cli,
     run_fsdp_rank,
+    run_ppo_fsdp_processes,
     run_rank,
 )
 
@@ -81,6 +85,55 @@ def test_two_fsdp_processes_take_the_step_of_one_with_the_whole_batch(tmp_path: 
     assert len(loaded.optimizer.state) == len(single.optimizer.state)
 
 
+#: The critic layouts the PPO checks run with.
+PPO_CRITICS = ["separate", "shared"]
+
+
+@pytest.fixture(scope="module")
+def ppo_fsdp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with what two FSDP processes running PPO left: for each critic layout, rank 0's
+    full weights after one update on half of the fixed completions each (``weights.pt.<layout>``)
+    and the agent's checkpoint (``.agent.zip``); then the run folder ``run`` of a two-process
+    ``grpo train --algo ppo`` of 16 completions resumed to 32. All in one start-up of the two
+    processes (importing torch and transformers is most of the time these checks take)."""
+    from test_cli import FAST
+
+    folder = tmp_path_factory.mktemp("ppo_fsdp")
+    run = folder / "run"
+    first = ["train", *FAST, "--algo", "ppo", "--total-timesteps", "16", "--output", str(run)]
+    resume = ["train", "--resume", str(run), "--total-timesteps", "32", "--threads", "1", "--no-progress"]
+    ports = [_free_port() for _ in range(3)]
+    args = (2, ports, PPO_CRITICS, str(folder / "weights.pt"), [first, resume], str(folder / "cache"))
+    mp.spawn(run_ppo_fsdp_processes, args=args, nprocs=2, join=True)
+    return folder
+
+
+@pytest.mark.parametrize("critic", PPO_CRITICS)
+def test_two_fsdp_processes_take_the_ppo_step_of_one_with_the_whole_batch(critic: str, ppo_fsdp: Path) -> None:
+    """PPO under FSDP2 (policy, reference and critic sharded): two processes, each with half of
+    fixed completions (unequal token counts, so the token means and the whitening must count
+    every process's tokens), end with the policy and critic of one unsharded process that had
+    them all; rank 0's checkpoint loads into one process, critic and optimiser state included."""
+    from grpo_agent import PPO
+
+    single = ppo_agent(critic, None)
+    before = ppo_weights(single)
+    ppo_update(single, TEXT_GROUPS)
+    expected = ppo_weights(single)
+    sharded = torch.load(ppo_fsdp / f"weights.pt.{critic}")
+    assert sharded.keys() == expected.keys()
+    for part in ("policy.", "critic.head."):  # the update moved both, so equality below means something
+        assert max(float((expected[k] - before[k]).abs().max()) for k in expected if k.startswith(part)) > 1e-3
+    worst = max(float((sharded[k] - expected[k]).abs().max()) for k in expected)
+    assert worst < 1e-6, worst
+    loaded = PPO.load(ppo_fsdp / f"weights.pt.{critic}.agent.zip", device="cpu")
+    assert all(torch.equal(v, sharded[k]) for k, v in ppo_weights(loaded).items())
+    assert len(loaded.optimizer.state) == len(single.optimizer.state)
+    assert [len(g["params"]) for g in loaded.optimizer.param_groups] == [
+        len(g["params"]) for g in single.optimizer.param_groups
+    ]
+
+
 def test_the_update_is_not_trivially_equal() -> None:
     """The comparison above can fail: half the batch gives another update."""
     config = CONFIGS["batch_std_dapo"]
@@ -121,6 +174,33 @@ def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(
     argv = ["train", "--resume", str(run), "--total-timesteps", "32", "--threads", "1", "--no-progress"]
     mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 32
+
+
+def test_ppo_train_under_fsdp_in_two_processes_writes_one_run_folder_and_resumes(ppo_fsdp: Path) -> None:
+    """`grpo train --algo ppo` in two processes under configs/accelerate/fsdp.yaml's variables
+    (policy and critic sharded) writes one run folder, and --resume continues it (policy, critic
+    and optimiser state loaded from the gathered checkpoint)."""
+    import json
+
+    run = ppo_fsdp / "run"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["algo"] == "ppo"
+    assert summary["processes"] == 2 and summary["fsdp"] is True
+    assert summary["timesteps"] == 32  # 16 completions (2 processes x n_steps 8) per update, twice
+    rows = (run / "progress.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 2  # a header and one row per update, rank 0's
+    assert (run / "checkpoint.zip").exists() and (run / "config.json").exists()
+
+
+def test_fsdp_is_refused_for_a_tabular_policy_and_planned_for_ppo(monkeypatch: pytest.MonkeyPatch) -> None:
+    from grpo_agent.run import train_command
+
+    monkeypatch.setattr(train_command.distributed, "is_distributed", lambda: True)  # as under torchrun
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_VERSION", "2")
+    assert train_command._sharding_plan({"algo": "ppo", "policy": "tiny"}) is not None
+    with pytest.raises(ValueError, match="not --policy tabular"):
+        train_command._sharding_plan({"algo": "grpo", "policy": "tabular"})
 
 
 def test_num_processes_reruns_the_same_command_under_torchrun() -> None:

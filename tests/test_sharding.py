@@ -75,6 +75,18 @@ def test_the_memory_table_counts_the_released_qwen2_sizes(tmp_path: Path) -> Non
     assert seven["one device"]["fits"] == "False" and seven["FSDP x8"]["fits"] == "True"
 
 
+def test_the_ppo_memory_table_adds_a_critic_without_the_vocabulary_projection(tmp_path: Path) -> None:
+    bench = load("memory_table")
+    assert bench.main(["--algo", "ppo", "--no-measure", "--out-dir", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "memory_table_ppo.csv").read_text().splitlines()))
+    seven = {r["option"]: r for r in rows if r["model"] == "7B"}
+    params, hidden, vocab = 7_615_616_512, 3584, 152064
+    critic = params - vocab * hidden + hidden + 1  # the untied head goes, a value head comes
+    expected = (params + critic) * 12 + params * 2  # bf16 + fp32 AdamW trained, a bf16 reference of the policy
+    assert float(seven["one device"]["device_gb"]) == pytest.approx(expected / 1e9)
+    assert seven["one device"]["fits"] == "False" and seven["FSDP x8"]["fits"] == "True"
+
+
 def test_the_memory_formula_matches_what_one_process_holds() -> None:
     bench = load("memory_table")
     measured = bench.measure_states("float32", fsdp=False)

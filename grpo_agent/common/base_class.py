@@ -244,13 +244,27 @@ class BaseAlgorithm(ABC):
         self.policy_spec, self.policy_kwargs = type(self.policy), params
         self.lr_schedule = make_schedule(self.learning_rate, self.lr_scheduler_type, self.warmup_ratio)
         distributed.broadcast_parameters([*self.policy.parameters(), *self.policy.buffers()])
+        self._setup_networks_before_sharding()
         if self.fsdp is not None and distributed.is_distributed():
-            self.policy.shard(self.fsdp)  # the optimiser below then holds this process's shards only
+            self._shard_networks(self.fsdp)  # the optimiser below then holds this process's shards only
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         if not trainable:
             raise ValueError(f"{type(self.policy).__name__} has no trainable parameters")
         optimizer_class: Any = self.optimizer_class  # any torch optimiser; the base class's __init__ takes no lr
         self.optimizer = optimizer_class(trainable, lr=self.lr_schedule(1.0), **self.optimizer_kwargs)
+
+    def _setup_networks_before_sharding(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Build what trains with the policy and is made from its whole weights (PPO's critic
+        copies them), once they are the same in every process and before they are sharded."""
+
+    def _shard_networks(self, plan: ShardingPlan) -> None:
+        """Shard every trained network with ``plan`` (the policy; PPO adds its critic)."""
+        self.policy.shard(plan)
+
+    def _optimized_module(self) -> torch.nn.Module:
+        """The module whose parameters the optimiser steps: a sharded checkpoint keys the
+        optimiser's state by their names in it (PPO's holds policy and critic)."""
+        return self.policy
 
     @abstractmethod
     def _setup_model(self) -> None:
@@ -541,7 +555,8 @@ class BaseAlgorithm(ABC):
     # -- save / load -----------------------------------------------------------------------
 
     def _extra_state(self) -> dict[str, Any]:
-        """Algorithm state that is not a plain attribute (subclasses extend)."""
+        """Algorithm state that is not a plain attribute (subclasses extend). Every process of a
+        group calls it (a sharded network's full state is gathered by all); rank 0's is saved."""
         return {}
 
     def _set_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook, a no-op by default
@@ -564,9 +579,10 @@ class BaseAlgorithm(ABC):
             path = path.with_suffix(".zip")
         if self.policy.sharding_plan is not None:  # every process gathers the full tensors to rank 0
             policy_state = fsdp_sharding.full_state_dict(self.policy)
-            optimizer_state = fsdp_sharding.full_optimizer_state_dict(self.policy, self.optimizer)
+            optimizer_state = fsdp_sharding.full_optimizer_state_dict(self._optimized_module(), self.optimizer)
         else:
             policy_state, optimizer_state = self.policy.state_dict(), self.optimizer.state_dict()
+        extra = self._extra_state()  # before rank 0 goes on alone: a sharded critic is gathered by all
         if not distributed.is_main_process():  # the processes of a group hold one agent: rank 0 writes it
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -581,7 +597,7 @@ class BaseAlgorithm(ABC):
         tensors = {
             "policy": policy_state,
             "optimizer": optimizer_state,
-            "extra": self._extra_state(),
+            "extra": extra,
         }
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("data.pkl", cloudpickle.dumps(data))
@@ -641,7 +657,9 @@ class BaseAlgorithm(ABC):
             model.policy.load_state_dict(tensors["policy"])
         if model.policy.sharding_plan is not None or _keyed_by_name(tensors["optimizer"]):
             # a sharded run's optimiser state is keyed by parameter name, and loads with or without shards
-            fsdp_sharding.load_full_optimizer_state_dict(model.policy, model.optimizer, tensors["optimizer"])
+            fsdp_sharding.load_full_optimizer_state_dict(
+                model._optimized_module(), model.optimizer, tensors["optimizer"]
+            )
         else:
             model.optimizer.load_state_dict(tensors["optimizer"])
         model._set_extra_state(tensors["extra"])

@@ -110,13 +110,7 @@ def shard_network(network: torch.nn.Module, plan: ShardingPlan, *, offload: bool
     :param offload: keep the shards in CPU memory (a network on the CPU is there already).
     """
     names = set(plan.layer_classes or getattr(network, "_no_split_modules", None) or ())
-    on_cpu = all(p.device.type == "cpu" for p in network.parameters())
-    options: dict[str, Any] = {
-        "reshard_after_forward": plan.reshard_after_forward,
-        # A network on the CPU has its shards in CPU memory already (and FSDP2's offload pins
-        # memory, which needs an accelerator).
-        "offload_policy": CPUOffloadPolicy() if offload and not on_cpu else OffloadPolicy(),
-    }
+    options = _unit_options(network, plan, offload)
     blocks = [m for m in network.modules() if m is not network and type(m).__name__ in names]
     if names and not blocks:
         raise ValueError(
@@ -126,6 +120,22 @@ def shard_network(network: torch.nn.Module, plan: ShardingPlan, *, offload: bool
     for block in blocks:
         fully_shard(block, **options)
     fully_shard(network, **options)
+
+
+def shard_whole(module: torch.nn.Module, plan: ShardingPlan, *, offload: bool) -> None:
+    """Shard ``module`` as one FSDP unit whatever ``plan.layer_classes`` say (PPO's value head:
+    one row of weights, nothing to split into layers)."""
+    fully_shard(module, **_unit_options(module, plan, offload))
+
+
+def _unit_options(network: torch.nn.Module, plan: ShardingPlan, offload: bool) -> dict[str, Any]:
+    on_cpu = all(p.device.type == "cpu" for p in network.parameters())
+    return {
+        "reshard_after_forward": plan.reshard_after_forward,
+        # A network on the CPU has its shards in CPU memory already (and FSDP2's offload pins
+        # memory, which needs an accelerator).
+        "offload_policy": CPUOffloadPolicy() if offload and not on_cpu else OffloadPolicy(),
+    }
 
 
 def _units(network: torch.nn.Module) -> list[FSDPModule]:

@@ -23,6 +23,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from grpo_agent.policies import sharding
 from grpo_agent.policies.base import BasePolicy, CompletionBatch
 from grpo_agent.policies.causal_lm import CausalLMPolicy
 from grpo_agent.policies.lm_ops import position_ids_from_mask
@@ -62,18 +63,37 @@ class LMCritic(nn.Module):
             self.backbone = copy.deepcopy(_backbone(policy.model))
             for p in self.backbone.parameters():
                 p.requires_grad_(True)
-        self.head = nn.Linear(hidden, 1, device=policy.device, dtype=torch.float32)
+        # float32 at least (a bf16 value loses the small differences GAE takes), and float64 for a
+        # float64 model: a float32 head's weight gradient sums the rows in float32, which rounds
+        # differently when they are split over processes (the exact checks run in float64).
+        dtype = torch.promote_types(policy.torch_dtype, torch.float32)
+        self.head = nn.Linear(hidden, 1, device=policy.device, dtype=dtype)
         # A zero head starts every value at 0: the critic's first targets are the returns
         # themselves, with no random offset for the policy's advantages to absorb.
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+
+    def shard(self, plan: sharding.ShardingPlan) -> None:
+        """Shard the critic over the processes with the policy's plan (FSDP2): the separate
+        transformer as the policy's is (each decoder layer one unit, the rest the root), and the
+        value head as a unit of its own, for both layouts. The head is sharded rather than
+        replicated so that every trained parameter is a ``DTensor``: the global gradient norm
+        that clips policy and critic together cannot mix sharded and plain tensors. It is its
+        own unit because it stays float32 when the backbone is bf16, and because the shared
+        layout calls it outside any sharded module's forward."""
+        if self.backbone is not None:
+            sharding.shard_network(self.backbone, plan, offload=plan.offload_params)
+        sharding.shard_whole(self.head, plan, offload=plan.offload_params)
 
     def values_from_hidden(self, hidden: Tensor, n_completion: int) -> Tensor:
         """``(B, L)`` values from the last hidden states ``(B, P + L, H)`` of a forward pass over
         ``[context | completion]``: position ``P - 1 + t`` values completion token ``t``."""
         width = hidden.shape[1] - n_completion
         states = hidden[:, width - 1 : width - 1 + n_completion, :]
-        return self.head(states.float()).squeeze(-1)
+        # rows of one matrix: the head's output is then a fresh tensor, not a view (FSDP warns
+        # about views coming out of a sharded module, whose in-place changes would skip its hooks)
+        flat = states.reshape(-1, states.shape[-1]).to(self.head.weight.dtype)
+        return self.head(flat).view(states.shape[:2])
 
     def forward(self, policy: CausalLMPolicy, batch: CompletionBatch) -> Tensor:
         """``(B, L)`` values of ``batch`` with the separate critic's own transformer."""
@@ -100,6 +120,10 @@ class TabularCritic(nn.Module):
     def __init__(self, policy: TabularPolicy) -> None:
         super().__init__()
         self.values = nn.Parameter(torch.zeros(policy.n_states, dtype=policy.dtype, device=policy.logits.device))
+
+    def shard(self, plan: sharding.ShardingPlan) -> None:
+        """A value table is not sharded (nor is the tabular policy it goes with)."""
+        raise NotImplementedError("FSDP is for language-model policies; a tabular critic is a small table")
 
     def forward(self, policy: TabularPolicy, batch: CompletionBatch) -> Tensor:
         """``(B, 1)`` values of the batch's states (one per completion token)."""

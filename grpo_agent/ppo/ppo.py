@@ -27,6 +27,7 @@ import torch
 from stable_baselines3.common.callbacks import BaseCallback
 from torch import Tensor
 
+from grpo_agent.common import distributed
 from grpo_agent.common.base_class import BaseAlgorithm, RewardBackend
 from grpo_agent.common.buffers import RolloutBuffer
 from grpo_agent.common.losses import KLEstimator, clipped_surrogate, kl_penalty, masked_mean
@@ -35,7 +36,7 @@ from grpo_agent.common.rollout_correction import DEFAULT_CORRECTION_CAP, Rollout
 from grpo_agent.common.schedules import Schedule, SchedulerType
 from grpo_agent.engines import GenerationBackend, RolloutEngine
 from grpo_agent.engines.vllm_support import DEFAULT_GPU_MEMORY_UTILIZATION
-from grpo_agent.policies import BasePolicy
+from grpo_agent.policies import BasePolicy, CompletionBatch, sharding
 from grpo_agent.policies.causal_lm import CausalLMPolicy
 from grpo_agent.ppo.critic import CRITIC_LAYOUTS, CriticLayout, LMCritic, TabularCritic, make_critic
 
@@ -72,11 +73,34 @@ def token_gae(
 
 
 def whiten(values: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
-    """``(x - mean) / std`` over the masked-in entries (0 elsewhere)."""
+    """``(x - mean) / std`` over the masked-in entries (0 elsewhere); in a process group, over
+    every process's entries, so that W processes whiten their rollouts as one process would
+    whiten the whole batch."""
     mask = mask.bool()
-    mean = masked_mean(values, mask)
-    var = masked_mean((values - mean) ** 2, mask)
+    mean = _masked_mean_everywhere(values, mask)
+    var = _masked_mean_everywhere((values - mean) ** 2, mask)
     return torch.where(mask, (values - mean) / torch.sqrt(var + eps), torch.zeros_like(values))
+
+
+def _masked_mean_everywhere(values: Tensor, mask: Tensor) -> Tensor:
+    """:func:`masked_mean` over every process's entries (this process's alone outside a group)."""
+    if not distributed.is_distributed():
+        return masked_mean(values, mask)
+    m = mask.to(values.dtype)
+    total = distributed.sum_over_processes(float((values * m).sum()))
+    count = distributed.sum_over_processes(float(m.sum()))
+    return torch.tensor(total / max(count, 1.0), dtype=values.dtype, device=values.device)
+
+
+def _token_share(mask: Tensor) -> float:
+    """The denominator of a minibatch's token means: its masked-in tokens, and in a process group
+    every process's over the number of processes. The gradients are then averaged over the
+    processes, so the step is that of the token mean over their whole minibatch whatever each
+    process's token count (as one process with the whole batch would take it)."""
+    count = float(mask.sum())
+    if not distributed.is_distributed():
+        return max(count, 1.0)
+    return max(distributed.sum_over_processes(count), 1.0) / distributed.world_size()
 
 
 class PPO(BaseAlgorithm):
@@ -126,6 +150,8 @@ class PPO(BaseAlgorithm):
     :param rollout_correction: truncated (or masked) importance sampling for the engine/trainer
         log-prob mismatch, per ``"token_*"`` or ``"sequence_*"`` (TRL's modes); None: none.
     :param rollout_correction_cap: the ratio's cap (TRL's default 3).
+    :param fsdp: in a process group of several processes, shard the policy and the critic with
+        this :class:`~grpo_agent.policies.sharding.ShardingPlan` (FSDP2; see :meth:`LMCritic.shard`).
 
     Example::
 
@@ -175,12 +201,13 @@ class PPO(BaseAlgorithm):
         vllm_gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
         rollout_correction: RolloutCorrection | None = "token_truncate",
         rollout_correction_cap: float = DEFAULT_CORRECTION_CAP,
+        fsdp: sharding.ShardingPlan | None = None,
         _init_setup_model: bool = True,
     ) -> None:
         super().__init__(
             policy, env, learning_rate, lr_scheduler_type, warmup_ratio, max_grad_norm, optimizer_class,
             optimizer_kwargs, policy_kwargs, tensorboard_log, seed, device, verbose, reward_workers,
-            reward_backend=reward_backend, ray_address=ray_address,
+            fsdp=fsdp, reward_backend=reward_backend, ray_address=ray_address,
             generation_backend=generation_backend, vllm_gpu_memory_utilization=vllm_gpu_memory_utilization,
             rollout_correction=rollout_correction, rollout_correction_cap=rollout_correction_cap,
         )  # fmt: skip
@@ -205,11 +232,23 @@ class PPO(BaseAlgorithm):
             self.set_random_seed(seed)
 
     def _setup_model(self) -> None:
-        self._setup_policy_and_optimizer()
-        self.critic: LMCritic | TabularCritic = make_critic(self.policy, self.critic_layout).to(self.policy.device)
-        # One optimiser, one schedule: the critic's parameters are a second group.
+        self._setup_policy_and_optimizer()  # builds the critic too (_setup_networks_before_sharding)
+        # One optimiser, one schedule: the critic's parameters (its shards, under FSDP) are a second group.
         self.optimizer.add_param_group({"params": [p for p in self.critic.parameters() if p.requires_grad]})
         self.rollout_buffer = RolloutBuffer()
+
+    def _setup_networks_before_sharding(self) -> None:
+        # The separate critic copies the policy's transformer: it must see whole weights.
+        self.critic: LMCritic | TabularCritic = make_critic(self.policy, self.critic_layout).to(self.policy.device)
+
+    def _shard_networks(self, plan: sharding.ShardingPlan) -> None:
+        super()._shard_networks(plan)
+        self.critic.shard(plan)
+
+    def _optimized_module(self) -> torch.nn.Module:
+        # a throwaway container: the names of a sharded checkpoint's optimiser state are
+        # "policy.…" and "critic.…" (it owns nothing; policy and critic stay where they are)
+        return torch.nn.ModuleDict({"policy": self.policy, "critic": self.critic})
 
     # -- rollouts --------------------------------------------------------------------------
 
@@ -237,7 +276,28 @@ class PPO(BaseAlgorithm):
         scores, infos = scored
         correct = sum(float(info.get("correct", False)) for info in infos)
         reward_seconds = time.perf_counter() - start
+        kl = self._add_rollout(batch, scores, ref, values)
 
+        self.logger.record("rollout/reward_mean", float(scores.mean()))
+        self.logger.record("rollout/reward_std", float(scores.std()))
+        self.logger.record("rollout/correct", correct / len(batch))
+        self.logger.record("rollout/completion_length", float(batch.completion_lengths.float().mean()))
+        if kl is not None:
+            self.logger.record("rollout/kl", float(kl.sum(1).mean()))
+        self.logger.record("time/rollout_s", rollout_seconds)
+        self.logger.record("time/reward_s", reward_seconds)
+        callback.update_locals(locals())
+        callback.on_rollout_end()
+        return True
+
+    def _add_rollout(self, batch: CompletionBatch, scores: Any, ref: Tensor | None, values: Tensor) -> Tensor | None:
+        """Per-token rewards (the KL penalty on every policy token, the env's ``scores`` on each
+        completion's last), GAE and whitening, into the rollout buffer.
+
+        :param ref: the reference log-probs (None: no KL penalty).
+        :param values: the critic's ``(B, L)`` values at sampling time.
+        :return: the per-token KL (None without ``ref``).
+        """
         mask = batch.mask
         token_rewards = torch.zeros_like(batch.log_probs)
         kl = None
@@ -257,18 +317,7 @@ class PPO(BaseAlgorithm):
         if self.whiten_advantages:
             advantages = whiten(advantages, mask)
         self.rollout_buffer.add(batch, values, advantages, returns)
-
-        self.logger.record("rollout/reward_mean", float(scores.mean()))
-        self.logger.record("rollout/reward_std", float(scores.std()))
-        self.logger.record("rollout/correct", correct / len(batch))
-        self.logger.record("rollout/completion_length", float(batch.completion_lengths.float().mean()))
-        if kl is not None:
-            self.logger.record("rollout/kl", float(kl.sum(1).mean()))
-        self.logger.record("time/rollout_s", rollout_seconds)
-        self.logger.record("time/reward_s", reward_seconds)
-        callback.update_locals(locals())
-        callback.on_rollout_end()
-        return True
+        return kl
 
     # -- update ----------------------------------------------------------------------------
 
@@ -299,14 +348,15 @@ class PPO(BaseAlgorithm):
                 per_token, ratio = clipped_surrogate(logp, old, samples.advantages, self.clip_range)
                 if "is_weights" in mb.extras:  # the rollout engine's off-policy correction
                     per_token = per_token * mb.extras["is_weights"]
-                policy_loss = masked_mean(per_token, mask)
+                share = _token_share(mask)  # token means over every process's minibatch
+                policy_loss = (per_token * mask).sum() / share
                 ret, old_values = samples.returns, samples.old_values
                 if self.clip_range_vf is not None:
                     clipped = old_values + (values - old_values).clamp(-self.clip_range_vf, self.clip_range_vf)
                     value_error = torch.max((values - ret) ** 2, (clipped - ret) ** 2)
                 else:
                     value_error = (values - ret) ** 2
-                value_loss = 0.5 * masked_mean(value_error, mask)
+                value_loss = 0.5 * (value_error * mask).sum() / share
                 loss = policy_loss + self.vf_coef * value_loss
                 grad_norm = self._gradient_step(loss, params)
                 with torch.no_grad():
@@ -335,10 +385,16 @@ class PPO(BaseAlgorithm):
     # -- save / load -----------------------------------------------------------------------
 
     def _extra_state(self) -> dict[str, Any]:
+        if self.policy.sharding_plan is not None:  # every process gathers, rank 0 receives the full tensors
+            return {"critic": sharding.full_state_dict(self.critic)}
         return {"critic": self.critic.state_dict()}
 
     def _set_extra_state(self, state: dict[str, Any]) -> None:
-        if "critic" in state:
+        if "critic" not in state:
+            return
+        if self.policy.sharding_plan is not None:  # a full state, saved with or without FSDP
+            sharding.load_full_state_dict(self.critic, state["critic"])
+        else:
             self.critic.load_state_dict(state["critic"])
 
     def save(self, path: Any, exclude: Any = None) -> None:

@@ -246,7 +246,7 @@ def build_policy(settings: dict[str, Any], env: Any, verbose: int = 1) -> Any:
 
 def build_algorithm(settings: dict[str, Any], policy: Any, env: Any, fsdp: Any = None) -> Any:
     """GRPO or PPO on ``policy``, with the run's hyperparameters and the non-finite guard
-    (GRPO's policy sharded by ``fsdp``, a :class:`~grpo_agent.policies.sharding.ShardingPlan`)."""
+    (the policy, and PPO's critic, sharded by ``fsdp``, a :class:`~grpo_agent.policies.sharding.ShardingPlan`)."""
     from grpo_agent.run.faults import FiniteGuardAdamW
 
     common = {
@@ -264,7 +264,7 @@ def build_algorithm(settings: dict[str, Any], policy: Any, env: Any, fsdp: Any =
         from grpo_agent.ppo import PPO
 
         n_steps = settings["n_groups"] * settings["group_size"]
-        return PPO(policy, env, **{"n_steps": n_steps, **common, **options})
+        return PPO(policy, env, **{"n_steps": n_steps, **common, **options}, fsdp=fsdp)
     from grpo_agent.grpo import GRPO
 
     grpo_settings = {"group_size": settings["group_size"], "n_groups": settings["n_groups"]}

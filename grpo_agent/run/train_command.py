@@ -76,8 +76,8 @@ def _sharding_plan(settings: dict[str, Any]) -> Any:
     from grpo_agent.policies.sharding import ShardingPlan
 
     plan = ShardingPlan.from_accelerate_environment()
-    if plan is not None and settings["algo"] != "grpo":
-        raise ValueError(f"FSDP shards GRPO's policy only, not --algo {settings['algo']}; launch it without FSDP")
+    if plan is not None and settings["policy"] == "tabular":
+        raise ValueError("FSDP shards language models, not --policy tabular (a small table); launch it without FSDP")
     return plan
 
 
@@ -194,9 +194,8 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     if not has_tasks:
         where = f"mean reward of the greedy action over {settings['eval_tasks']} episodes"
     if resuming:
-        fsdp_kwargs = {"fsdp": plan} if settings["algo"] == "grpo" else {}  # a run may resume with or without FSDP
-        model = algo_class.load(
-            run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings), **fsdp_kwargs
+        model = algo_class.load(  # a run may resume with or without FSDP
+            run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings), fsdp=plan
         )
         before = previous.get("heldout_accuracy_before")
         before_report = previous.get("heldout_before")
