@@ -17,6 +17,7 @@ from distributed_worker import (
     lm_update,
     lm_weights,
     run_cli,
+    run_deepspeed_rank,
     run_fsdp_rank,
     run_rank,
 )
@@ -81,6 +82,51 @@ def test_two_fsdp_processes_take_the_step_of_one_with_the_whole_batch(tmp_path: 
     assert len(loaded.optimizer.state) == len(single.optimizer.state)
 
 
+def test_two_deepspeed_zero2_processes_take_the_step_of_one_with_the_whole_batch(tmp_path: Path) -> None:
+    """DeepSpeed ZeRO-2 over two gloo processes (gradients reduce-scattered, AdamW's moments and
+    master weights partitioned, the engine clipping and stepping) ends with the weights of one
+    process that had the whole batch, and its checkpoint, gathered from the partitions, holds
+    that process's AdamW state, loads without DeepSpeed, and loads back into the partitions."""
+    from grpo_agent import GRPO
+    from grpo_agent.common.deepspeed_support import select_accelerator
+
+    select_accelerator()
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+    config = {"scale_rewards": "batch", "loss_type": "dapo", "beta": 0.04, "learning_rate": 1e-2, "n_epochs": 2}
+    single = lm_agent(config, None)
+    before = lm_weights(single)
+    lm_update(single, TEXT_GROUPS)
+    expected = lm_weights(single)
+    out = tmp_path / "weights.pt"
+    mp.spawn(run_deepspeed_rank, args=(2, _free_port(), config, str(out)), nprocs=2, join=True)
+    zero = torch.load(out)
+    assert zero.keys() == expected.keys()
+    moved = max(float((expected[k] - before[k]).abs().max()) for k in expected)
+    assert moved > 1e-3
+    # DeepSpeed keeps its master weights, gradient partitions and AdamW moments in fp32 whatever
+    # the weights' dtype, and AdamW divides each gradient by its own size (+ eps 1e-8), which
+    # magnifies the fp32 rounding of the near-zero ones: 3.9e-6 here, where float64 FSDP gives
+    # 3.3e-14 (with eps=1e-3 the difference falls to 1.1e-7).
+    worst = max(float((zero[k] - expected[k]).abs().max()) for k in expected)
+    assert worst < 1e-5, worst
+    loaded = GRPO.load(tmp_path / "weights.pt.agent.zip", device="cpu")  # no DeepSpeed in this process
+    assert all(torch.equal(v, zero[k]) for k, v in loaded.policy.model.state_dict().items())  # type: ignore[attr-defined]
+    mine = [p for group in single.optimizer.param_groups for p in group["params"]]
+    theirs = [p for group in loaded.optimizer.param_groups for p in group["params"]]
+    assert len(mine) == len(theirs) == len(loaded.optimizer.state)
+    for a, b in zip(mine, theirs):
+        state_a, state_b = single.optimizer.state[a], loaded.optimizer.state[b]
+        assert float(state_a["step"]) == float(state_b["step"]) == 2.0  # two epochs of one minibatch
+        assert torch.allclose(state_a["exp_avg"], state_b["exp_avg"].double(), rtol=0, atol=1e-6)
+        assert torch.allclose(state_a["exp_avg_sq"], state_b["exp_avg_sq"].double(), rtol=0, atol=1e-9)
+    saved, resaved = (
+        GRPO.load(tmp_path / name, device="cpu").optimizer.state_dict()
+        for name in ("weights.pt.agent.zip", "weights.pt.again.zip")
+    )
+    for key, state in saved["state"].items():
+        assert all(torch.equal(v, resaved["state"][key][k]) for k, v in state.items())
+
+
 def test_the_update_is_not_trivially_equal() -> None:
     """The comparison above can fail: half the batch gives another update."""
     config = CONFIGS["batch_std_dapo"]
@@ -96,24 +142,35 @@ def test_outside_a_process_group_everything_is_the_identity() -> None:
     assert distributed.sum_over_processes(3.0) == 3.0
 
 
-@pytest.mark.parametrize("fsdp", [False, True], ids=["data_parallel", "fsdp"])
+@pytest.mark.parametrize("mode", ["data_parallel", "fsdp", "deepspeed"])
 def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(
-    fsdp: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import json
 
     from test_cli import FAST
 
-    if fsdp:  # what `accelerate launch --config_file configs/accelerate/fsdp.yaml` tells every process
+    if mode == "fsdp":  # what `accelerate launch --config_file configs/accelerate/fsdp.yaml` tells every process
         monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
         monkeypatch.setenv("FSDP_VERSION", "2")
+    if mode == "deepspeed":  # and what configs/accelerate/deepspeed_zero2.yaml tells them
+        from grpo_agent.common.deepspeed_support import select_accelerator
+
+        select_accelerator()
+        pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+        monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+        monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2")
+        monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "none")
+        monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE", "none")
+        monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO3_INIT", "false")
 
     run = tmp_path / "run"
     argv = ["train", *FAST, "--total-timesteps", "16", "--output", str(run)]
     mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["timesteps"] == 16  # both processes' completions
-    assert summary["processes"] == 2 and summary["fsdp"] is fsdp
+    assert summary["processes"] == 2 and summary["fsdp"] is (mode == "fsdp")
+    assert summary["deepspeed"] == (2 if mode == "deepspeed" else None)
     assert (run / "checkpoint.zip").exists() and (run / "config.json").exists()
     rows = (run / "progress.csv").read_text().strip().splitlines()
     # 16 completions are one update of 2 processes x 2 groups x 4: a header and one row, rank 0's
