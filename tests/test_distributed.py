@@ -201,3 +201,57 @@ def test_num_processes_under_a_launcher_is_refused_before_anything_is_written(
         cli.main(["train", "--num-processes", "2", "--output", str(tmp_path / "run")])
     assert exit_.value.code == 2 and "leave it out" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("variables", "refusal"),
+    [
+        ({"ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, "stage 3 is not supported"),
+        ({"ACCELERATE_DEEPSPEED_ZERO_STAGE": "0"}, "ddp.yaml"),
+        ({"ACCELERATE_GRADIENT_CLIPPING": "0.5"}, "max_grad_norm"),
+        ({"ACCELERATE_GRADIENT_ACCUMULATION_STEPS": "4"}, "--batch-size"),
+        ({"ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE": "cpu"}, "fsdp_offload.yaml"),
+    ],
+)
+def test_deepspeed_configs_grpo_gym_does_not_run_are_refused_with_the_reason(
+    variables: dict[str, str], refusal: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grpo_agent.common.deepspeed_support import ZeroPlan, select_accelerator
+
+    select_accelerator()
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+    base = {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}
+    for name, value in {**base, **variables}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=refusal):
+        ZeroPlan.from_accelerate_environment()
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "false")
+    assert ZeroPlan.from_accelerate_environment() is None
+
+
+def test_the_zero2_config_file_asks_for_zero2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """configs/accelerate/deepspeed_zero2.yaml, as accelerate launch passes it on."""
+    from grpo_agent.common.deepspeed_support import ZeroPlan, select_accelerator
+
+    select_accelerator()
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((Path(__file__).parents[1] / "configs/accelerate/deepspeed_zero2.yaml").read_text())
+    assert config["distributed_type"] == "DEEPSPEED"
+    ds = config["deepspeed_config"]
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", str(ds["zero_stage"]))
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", ds["offload_optimizer_device"])
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE", ds["offload_param_device"])
+    assert ZeroPlan.from_accelerate_environment() == ZeroPlan(stage=2, offload_optimizer=False)
+
+
+def test_grpo_train_refuses_deepspeed_for_ppo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PPO adds its critic to the optimiser after set-up, which DeepSpeed's wrapped optimiser
+    would not see: ``grpo train --algo ppo`` under a DeepSpeed config exits with status 2."""
+    from grpo_agent.run.train_command import _sharding_plans
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)  # as in each process accelerate starts
+    with pytest.raises(ValueError, match="DeepSpeed runs GRPO only, not --algo ppo"):
+        _sharding_plans({"algo": "ppo"})
