@@ -270,6 +270,8 @@ class BaseAlgorithm(ABC):
         self.optimizer = optimizer_class(trainable, lr=self.lr_schedule(1.0), **self.optimizer_kwargs)
         self._deepspeed_engine = None
         plan = getattr(self, "deepspeed", None)  # agents saved before it had none
+        if plan is not None and self.fsdp is not None:  # e.g. load(path_of_a_deepspeed_run, fsdp=...)
+            raise ValueError("fsdp and deepspeed both split the training state: choose one of them (the other None)")
         if plan is not None and distributed.is_distributed():
             from grpo_agent.common import deepspeed_support
 
@@ -403,7 +405,7 @@ class BaseAlgorithm(ABC):
             from grpo_agent.common import deepspeed_support
 
             self._n_updates += 1
-            return deepspeed_support.backward_and_step(self._deepspeed_engine, loss)
+            return deepspeed_support.backward_and_step(self._deepspeed_engine, loss, self.optimizer)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         distributed.average_gradients(params)  # W processes step as one with their W batches

@@ -13,7 +13,9 @@ clipping of the global norm (DeepSpeed's ``gradient_clipping``, set to the agent
 ``max_grad_norm``) and the step (``engine.step``) of the agent's own optimiser, which DeepSpeed
 wraps (``zero_allow_untested_optimizer``): the learning-rate schedule still sets its
 ``param_groups``. A step whose gradient norm is not finite is skipped by DeepSpeed in every
-process (when clipping is on, as by default).
+process (its ``compute_grad_norm`` and, for bf16, ``check_grad_overflow`` are on by default), and
+counted in the agent optimiser's ``skipped_steps`` where it has one
+(:class:`~grpo_agent.run.faults.FiniteGuardAdamW`, which DeepSpeed's skip then never reaches).
 
 Checkpoints hold whole tensors, written by rank 0 (:func:`full_optimizer_state_dict`): the
 weights, and AdamW's state gathered from the shards and keyed by parameter name, the format of
@@ -29,6 +31,7 @@ needed; the build is cached in ``~/.cache/torch_extensions``).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -184,16 +187,20 @@ def initialize(
     return engine
 
 
-def backward_and_step(engine: Any, loss: torch.Tensor) -> float:
+def backward_and_step(engine: Any, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> float:
     """Backpropagate ``loss`` through the engine (gradients averaged over the processes and,
-    under ZeRO-2, partitioned), clip, and step; every process calls it.
+    under ZeRO-2, partitioned), clip, and step; every process calls it. A step DeepSpeed skipped
+    (a non-finite gradient norm) is counted in ``optimizer.skipped_steps`` where it has that counter.
 
-    :return: the global gradient norm before clipping (inf for a skipped, non-finite step).
+    :return: the global gradient norm before clipping (inf for a skipped step).
     """
     engine.backward(loss)
     engine.step()
     norm = engine.get_global_grad_norm()
-    return float("nan") if norm is None else float(norm)
+    norm = float("nan") if norm is None else float(norm)
+    if not math.isfinite(norm) and hasattr(optimizer, "skipped_steps"):
+        optimizer.skipped_steps += 1
+    return norm
 
 
 def _trainable(network: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
