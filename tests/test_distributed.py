@@ -229,21 +229,22 @@ def test_deepspeed_configs_grpo_gym_does_not_run_are_refused_with_the_reason(
     assert ZeroPlan.from_accelerate_environment() is None
 
 
-def test_the_zero2_config_file_asks_for_zero2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """configs/accelerate/deepspeed_zero2.yaml, as accelerate launch passes it on."""
+@pytest.mark.parametrize(("name", "offload"), [("deepspeed_zero2", False), ("deepspeed_zero2_offload", True)])
+def test_the_deepspeed_config_files_ask_for_zero2(name: str, offload: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """configs/accelerate/deepspeed_zero2*.yaml, as accelerate launch passes them on."""
     from grpo_agent.common.deepspeed_support import ZeroPlan, select_accelerator
 
     select_accelerator()
     pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
     yaml = pytest.importorskip("yaml")
-    config = yaml.safe_load((Path(__file__).parents[1] / "configs/accelerate/deepspeed_zero2.yaml").read_text())
+    config = yaml.safe_load((Path(__file__).parents[1] / f"configs/accelerate/{name}.yaml").read_text())
     assert config["distributed_type"] == "DEEPSPEED"
     ds = config["deepspeed_config"]
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", str(ds["zero_stage"]))
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", ds["offload_optimizer_device"])
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE", ds["offload_param_device"])
-    assert ZeroPlan.from_accelerate_environment() == ZeroPlan(stage=2, offload_optimizer=False)
+    assert ZeroPlan.from_accelerate_environment() == ZeroPlan(stage=2, offload_optimizer=offload)
 
 
 def test_grpo_train_refuses_deepspeed_for_ppo(monkeypatch: pytest.MonkeyPatch) -> None:

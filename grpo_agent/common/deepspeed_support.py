@@ -30,6 +30,7 @@ needed; the build is cached in ``~/.cache/torch_extensions``).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
@@ -82,6 +83,8 @@ class ZeroPlan:
         """
         if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() not in ("1", "true"):
             return None
+        if importlib.util.find_spec("deepspeed") is None:
+            raise ValueError(INSTALL_HINT)
         select_accelerator()
         from accelerate.utils import DeepSpeedPlugin
 
