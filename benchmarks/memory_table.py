@@ -1,8 +1,9 @@
 """Memory per process for full fine-tuning with GRPO, for Qwen2-shaped 0.5B, 1.5B and 7B models,
 under each way of running: one device, data-parallel, FSDP full shard (with and without the
-reference network offloaded to CPU memory), and FSDP with everything offloaded. ``--algo ppo``
-adds PPO's separate critic (a copy of the transformer without its vocabulary projection, plus a
-value head), trained and sharded like the policy.
+reference network offloaded to CPU memory), FSDP with everything offloaded, and DeepSpeed ZeRO-2
+(with and without its optimiser offloaded). ``--algo ppo`` adds PPO's separate critic (a copy of
+the transformer without its vocabulary projection, plus a value head), trained and sharded like the
+policy under FSDP (DeepSpeed runs GRPO only, so the PPO table has no ZeRO rows).
 
 What is COMPUTED and what is MEASURED:
 
@@ -16,6 +17,15 @@ What is COMPUTED and what is MEASURED:
   one GRPO update with grpo-gym's own code, in one process and in two FSDP processes; the bytes
   of the tensors it then holds (weights, gradients, optimiser state, reference; each process's
   shards under FSDP) are summed and set against the same formula.
+
+DeepSpeed ZeRO-2 (``grpo_agent.common.deepspeed_support``) keeps the weights and the reference
+whole in every process and 1/W of the gradients; its optimiser holds fp32 master weights and fp32
+AdamW moments whatever the weights' dtype (12 bytes per parameter, 1/W of them per process), and
+at the step it copies this process's gradient partition to fp32 (4 bytes per parameter / W,
+transient). Its communication buckets (``reduce_bucket_size``, 5e8 elements by default) are left
+out. The measurement checks the weights, reference, master weights and moments of two ZeRO-2
+processes when DeepSpeed is installed; its gradient partitions live in DeepSpeed's own buffers
+and are not measured.
 
 Two transient terms are computed too: during sampling a sharded network is gathered whole in
 every process (``grpo_agent.policies.sharding.gathered``), so FSDP's peak adds one full copy of
@@ -58,6 +68,12 @@ QWEN2_SHAPES: dict[str, dict[str, Any]] = {
         "num_key_value_heads": 4, "vocab_size": 152064, "tie_word_embeddings": False,
     },
 }  # fmt: skip
+
+#: What DeepSpeed's ZeRO optimiser keeps per parameter whatever the weights' dtype: fp32 master
+#: weights and AdamW's two fp32 moments.
+ZERO_OPTIMIZER_BYTES = 4 + 4 + 4
+#: The fp32 copy of a process's gradient partition that ZeRO steps on.
+ZERO_FP32_GRAD_BYTES = 4
 
 #: The small model whose memory is measured (its vocabulary is the tiny policy's tokenizer's).
 SMALL_SHAPE: dict[str, Any] = {
@@ -131,7 +147,7 @@ def per_process(params: int, unit: int, precision: Precision, processes: int, cr
     trained, ref = (p + critic) * precision.trained, p * precision.reference
     whole_weights = p * precision.weights
     gathered_units = 2 * unit * precision.weights  # the running unit and the prefetched next one
-    return [
+    options = [
         {"option": "one device", "device": trained + ref, "transient": 0, "cpu": 0},
         {
             "option": f"data-parallel x{w}",
@@ -151,6 +167,23 @@ def per_process(params: int, unit: int, precision: Precision, processes: int, cr
             "device": 0,
             "transient": max(whole_weights, gathered_units),
             "cpu": (trained + ref) / w,
+        },
+    ]
+    if critic:  # DeepSpeed runs GRPO only
+        return options
+    return [
+        *options,
+        {
+            "option": f"DeepSpeed ZeRO-2 x{w}",
+            "device": whole_weights + ref + p * (precision.grads + ZERO_OPTIMIZER_BYTES) / w,
+            "transient": p * ZERO_FP32_GRAD_BYTES / w,
+            "cpu": 0,
+        },
+        {
+            "option": f"DeepSpeed ZeRO-2 x{w}, optimizer offloaded",
+            "device": whole_weights + ref + p * precision.grads / w,
+            "transient": 0,
+            "cpu": p * (ZERO_OPTIMIZER_BYTES + ZERO_FP32_GRAD_BYTES) / w,
         },
     ]
 
@@ -194,14 +227,16 @@ def _reference_bytes(policy: Any) -> int:
         return _tensor_bytes(reference.parameters())
 
 
-def measure_states(dtype: str, fsdp: bool) -> dict[str, int]:
-    """One GRPO update of the small Qwen2 with grpo-gym's code, then the bytes this process holds."""
+def measure_states(dtype: str, fsdp: bool, deepspeed: bool = False) -> dict[str, int]:
+    """One GRPO update of the small Qwen2 with grpo-gym's code, then the bytes this process holds
+    (under DeepSpeed ZeRO-2: the optimiser's fp32 master weights too, and no gradients)."""
     import gymnasium as gym
     import torch
     from transformers import Qwen2ForCausalLM
 
     import grpo_envs  # noqa: F401 - registers the grpo/* ids
     from grpo_agent import GRPO
+    from grpo_agent.common.deepspeed_support import ZeroPlan
     from grpo_agent.policies.causal_lm import CausalLMPolicy
     from grpo_agent.policies.sharding import ShardingPlan
     from grpo_agent.policies.tiny import build_char_tokenizer
@@ -214,11 +249,19 @@ def measure_states(dtype: str, fsdp: bool) -> dict[str, int]:
     policy = CausalLMPolicy.from_pretrained(net, env, tokenizer=tok, dtype=dtype, max_new_tokens=4)
     model = GRPO(
         policy, env, group_size=2, n_groups=2, beta=0.04, learning_rate=1e-3, seed=0, device="cpu",
-        fsdp=ShardingPlan() if fsdp else None,
+        fsdp=ShardingPlan() if fsdp else None, deepspeed=ZeroPlan(stage=2) if deepspeed else None,
     )  # fmt: skip
     model.learn(total_timesteps=1)
     params = [p for p in policy.model.parameters()]
     states = [v for s in model.optimizer.state.values() for k, v in s.items() if k in ("exp_avg", "exp_avg_sq")]
+    if deepspeed:  # the optimiser steps fp32 partitions: its master weights and their moments
+        return {
+            "params": sum(p.numel() for p in params),
+            "weights": _tensor_bytes(params),
+            "master": _tensor_bytes(model._deepspeed_engine.optimizer.single_partition_of_fp32_groups),
+            "optimizer": _tensor_bytes(states),
+            "reference": _reference_bytes(policy),
+        }
     return {
         "params": sum(p.numel() for p in params),  # the global count (a DTensor's numel is its full size)
         "weights": _tensor_bytes(params),
@@ -228,14 +271,16 @@ def measure_states(dtype: str, fsdp: bool) -> dict[str, int]:
     }
 
 
-def _measure_rank(rank: int, port: int, dtype: str, out: str) -> None:
+def _measure_rank(rank: int, port: int, dtype: str, out: str, deepspeed: bool) -> None:
     import torch
     import torch.distributed as dist
 
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank)
+    )
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
-        measured = measure_states(dtype, fsdp=True)
+        measured = measure_states(dtype, fsdp=not deepspeed, deepspeed=deepspeed)
         everyone: list[Any] = [None, None]
         dist.all_gather_object(everyone, measured)
         if rank == 0:
@@ -244,22 +289,34 @@ def _measure_rank(rank: int, port: int, dtype: str, out: str) -> None:
         dist.destroy_process_group()
 
 
-def measured_rows() -> list[dict[str, Any]]:
-    """The small model's bytes per state, measured, against the formula, for fp32 and bf16, in one
-    process and in each of two FSDP processes."""
+def _two_processes(dtype: str, deepspeed: bool) -> list[dict[str, int]]:
     import torch
     import torch.multiprocessing as mp
 
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "measured.pt")
+        mp.spawn(_measure_rank, args=(port, dtype, out, deepspeed), nprocs=2, join=True)
+        return list(torch.load(out))
+
+
+def measured_rows() -> list[dict[str, Any]]:
+    """The small model's bytes per state, measured, against the formula, for fp32 and bf16, in one
+    process, in each of two FSDP processes and (DeepSpeed installed) of two ZeRO-2 processes."""
+    import importlib.util
+
+    from grpo_agent.common.deepspeed_support import select_accelerator
+
+    select_accelerator()
+    with_deepspeed = importlib.util.find_spec("deepspeed") is not None
     rows = []
     for dtype, precision in (("float32", PRECISIONS["fp32"]), ("bfloat16", PRECISIONS["bf16"])):
         runs = {"one process": [measure_states(dtype, fsdp=False)]}
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        with tempfile.TemporaryDirectory() as tmp:
-            out = os.path.join(tmp, "measured.pt")
-            mp.spawn(_measure_rank, args=(port, dtype, out), nprocs=2, join=True)
-            runs["FSDP x2, each process"] = torch.load(out)
+        runs["FSDP x2, each process"] = _two_processes(dtype, deepspeed=False)
+        if with_deepspeed:
+            runs["DeepSpeed ZeRO-2 x2, each process"] = _two_processes(dtype, deepspeed=True)
         for setting, measured in runs.items():
             processes = 1 if setting == "one process" else 2
             for rank, m in enumerate(measured):
@@ -269,6 +326,13 @@ def measured_rows() -> list[dict[str, Any]]:
                     "optimizer": m["params"] * precision.optimizer / processes,
                     "reference": m["params"] * precision.reference / processes,
                 }
+                if "master" in m:  # ZeRO-2: whole weights and reference, fp32 optimiser partitions
+                    expected = {
+                        "weights": m["params"] * precision.weights,
+                        "master": m["params"] * 4 / processes,
+                        "optimizer": m["params"] * 8 / processes,
+                        "reference": m["params"] * precision.reference,
+                    }
                 for state, value in expected.items():
                     rows.append(
                         {
@@ -319,7 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         f"# Memory per process, {what} full fine-tuning with a reference network (COMPUTED)\n\n"
         f"{precision.name}: {precision.trained} bytes per trained parameter, {precision.reference} per reference "
         f"parameter. Model states only (no activations, no KV cache); '+ transient' is the whole gathered "
-        f"weights while sampling (FSDP) or the flat gradient copy of the all-reduce (data-parallel).\n\n{table}\n"
+        + (
+            "weights while sampling (FSDP) or the flat gradient copy of the all-reduce (data-parallel)."
+            if ppo
+            else "weights while sampling (FSDP), the flat gradient copy of the all-reduce (data-parallel), or the "
+            "fp32 copy of the gradient partition at the step (DeepSpeed, whose optimiser keeps fp32 master weights "
+            f"and moments: {ZERO_OPTIMIZER_BYTES} bytes per parameter, sharded, whatever the dtype)."
+        )
+        + f"\n\n{table}\n"
     )
     if ppo:
         text += (
@@ -343,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         text += (
             f"\n## The accounting checked on a small Qwen2 ({params:,} parameters, built from a config) (MEASURED)\n\n"
             "Bytes of the tensors grpo-gym holds after one GRPO update (beta=0.04), against the formula above "
-            f"with the same dtype.\n\n{check}\n"
+            "with the same dtype. Under DeepSpeed ZeRO-2 the optimiser's master weights and moments are fp32 in "
+            "either dtype (4 and 8 bytes per parameter, halved over the two processes), and the gradient "
+            f"partitions, in DeepSpeed's own buffers, are not measured.\n\n{check}\n"
         )
         _report.write_csv(args.out_dir / "memory_table_measured.csv", measured)
     print(text)

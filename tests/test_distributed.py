@@ -20,6 +20,7 @@ from distributed_worker import (
     ppo_update,
     ppo_weights,
     run_cli,
+    run_deepspeed_rank,
     run_fsdp_rank,
     run_ppo_fsdp_processes,
     run_rank,
@@ -134,6 +135,51 @@ def test_two_fsdp_processes_take_the_ppo_step_of_one_with_the_whole_batch(critic
     ]
 
 
+def test_two_deepspeed_zero2_processes_take_the_step_of_one_with_the_whole_batch(tmp_path: Path) -> None:
+    """DeepSpeed ZeRO-2 over two gloo processes (gradients reduce-scattered, AdamW's moments and
+    master weights partitioned, the engine clipping and stepping) ends with the weights of one
+    process that had the whole batch, and its checkpoint, gathered from the partitions, holds
+    that process's AdamW state, loads without DeepSpeed, and loads back into the partitions."""
+    from grpo_agent import GRPO
+    from grpo_agent.common.deepspeed_support import select_accelerator
+
+    select_accelerator()
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+    config = {"scale_rewards": "batch", "loss_type": "dapo", "beta": 0.04, "learning_rate": 1e-2, "n_epochs": 2}
+    single = lm_agent(config, None)
+    before = lm_weights(single)
+    lm_update(single, TEXT_GROUPS)
+    expected = lm_weights(single)
+    out = tmp_path / "weights.pt"
+    mp.spawn(run_deepspeed_rank, args=(2, _free_port(), config, str(out)), nprocs=2, join=True)
+    zero = torch.load(out)
+    assert zero.keys() == expected.keys()
+    moved = max(float((expected[k] - before[k]).abs().max()) for k in expected)
+    assert moved > 1e-3
+    # DeepSpeed keeps its master weights, gradient partitions and AdamW moments in fp32 whatever
+    # the weights' dtype, and AdamW divides each gradient by its own size (+ eps 1e-8), which
+    # magnifies the fp32 rounding of the near-zero ones: 3.9e-6 here, where float64 FSDP gives
+    # 3.3e-14 (with eps=1e-3 the difference falls to 1.1e-7).
+    worst = max(float((zero[k] - expected[k]).abs().max()) for k in expected)
+    assert worst < 1e-5, worst
+    loaded = GRPO.load(tmp_path / "weights.pt.agent.zip", device="cpu")  # no DeepSpeed in this process
+    assert all(torch.equal(v, zero[k]) for k, v in loaded.policy.model.state_dict().items())  # type: ignore[attr-defined]
+    mine = [p for group in single.optimizer.param_groups for p in group["params"]]
+    theirs = [p for group in loaded.optimizer.param_groups for p in group["params"]]
+    assert len(mine) == len(theirs) == len(loaded.optimizer.state)
+    for a, b in zip(mine, theirs):
+        state_a, state_b = single.optimizer.state[a], loaded.optimizer.state[b]
+        assert float(state_a["step"]) == float(state_b["step"]) == 2.0  # two epochs of one minibatch
+        assert torch.allclose(state_a["exp_avg"], state_b["exp_avg"].double(), rtol=0, atol=1e-6)
+        assert torch.allclose(state_a["exp_avg_sq"], state_b["exp_avg_sq"].double(), rtol=0, atol=1e-9)
+    saved, resaved = (
+        GRPO.load(tmp_path / name, device="cpu").optimizer.state_dict()
+        for name in ("weights.pt.agent.zip", "weights.pt.again.zip")
+    )
+    for key, state in saved["state"].items():
+        assert all(torch.equal(v, resaved["state"][key][k]) for k, v in state.items())
+
+
 def test_the_update_is_not_trivially_equal() -> None:
     """The comparison above can fail: half the batch gives another update."""
     config = CONFIGS["batch_std_dapo"]
@@ -149,24 +195,35 @@ def test_outside_a_process_group_everything_is_the_identity() -> None:
     assert distributed.sum_over_processes(3.0) == 3.0
 
 
-@pytest.mark.parametrize("fsdp", [False, True], ids=["data_parallel", "fsdp"])
+@pytest.mark.parametrize("mode", ["data_parallel", "fsdp", "deepspeed"])
 def test_grpo_train_in_two_processes_writes_one_run_folder_and_resumes(
-    fsdp: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import json
 
     from test_cli import FAST
 
-    if fsdp:  # what `accelerate launch --config_file configs/accelerate/fsdp.yaml` tells every process
+    if mode == "fsdp":  # what `accelerate launch --config_file configs/accelerate/fsdp.yaml` tells every process
         monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
         monkeypatch.setenv("FSDP_VERSION", "2")
+    if mode == "deepspeed":  # and what configs/accelerate/deepspeed_zero2.yaml tells them
+        from grpo_agent.common.deepspeed_support import select_accelerator
+
+        select_accelerator()
+        pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+        monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+        monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2")
+        monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", "none")
+        monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE", "none")
+        monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO3_INIT", "false")
 
     run = tmp_path / "run"
     argv = ["train", *FAST, "--total-timesteps", "16", "--output", str(run)]
     mp.spawn(run_cli, args=(2, _free_port(), argv, str(tmp_path / "cache")), nprocs=2, join=True)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["timesteps"] == 16  # both processes' completions
-    assert summary["processes"] == 2 and summary["fsdp"] is fsdp
+    assert summary["processes"] == 2 and summary["fsdp"] is (mode == "fsdp")
+    assert summary["deepspeed"] == (2 if mode == "deepspeed" else None)
     assert (run / "checkpoint.zip").exists() and (run / "config.json").exists()
     rows = (run / "progress.csv").read_text().strip().splitlines()
     # 16 completions are one update of 2 processes x 2 groups x 4: a header and one row, rank 0's
@@ -198,9 +255,9 @@ def test_fsdp_is_refused_for_a_tabular_policy_and_planned_for_ppo(monkeypatch: p
     monkeypatch.setattr(train_command.distributed, "is_distributed", lambda: True)  # as under torchrun
     monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
     monkeypatch.setenv("FSDP_VERSION", "2")
-    assert train_command._sharding_plan({"algo": "ppo", "policy": "tiny"}) is not None
+    assert train_command._sharding_plans({"algo": "ppo", "policy": "tiny"})["fsdp"] is not None
     with pytest.raises(ValueError, match="not --policy tabular"):
-        train_command._sharding_plan({"algo": "grpo", "policy": "tabular"})
+        train_command._sharding_plans({"algo": "grpo", "policy": "tabular"})
 
 
 def test_num_processes_reruns_the_same_command_under_torchrun() -> None:
@@ -224,3 +281,58 @@ def test_num_processes_under_a_launcher_is_refused_before_anything_is_written(
         cli.main(["train", "--num-processes", "2", "--output", str(tmp_path / "run")])
     assert exit_.value.code == 2 and "leave it out" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("variables", "refusal"),
+    [
+        ({"ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, "stage 3 is not supported"),
+        ({"ACCELERATE_DEEPSPEED_ZERO_STAGE": "0"}, "ddp.yaml"),
+        ({"ACCELERATE_GRADIENT_CLIPPING": "0.5"}, "max_grad_norm"),
+        ({"ACCELERATE_GRADIENT_ACCUMULATION_STEPS": "4"}, "--batch-size"),
+        ({"ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE": "cpu"}, "fsdp_offload.yaml"),
+    ],
+)
+def test_deepspeed_configs_grpo_gym_does_not_run_are_refused_with_the_reason(
+    variables: dict[str, str], refusal: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grpo_agent.common.deepspeed_support import ZeroPlan, select_accelerator
+
+    select_accelerator()
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+    base = {"ACCELERATE_USE_DEEPSPEED": "true", "ACCELERATE_DEEPSPEED_ZERO_STAGE": "2"}
+    for name, value in {**base, **variables}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=refusal):
+        ZeroPlan.from_accelerate_environment()
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "false")
+    assert ZeroPlan.from_accelerate_environment() is None
+
+
+@pytest.mark.parametrize(("name", "offload"), [("deepspeed_zero2", False), ("deepspeed_zero2_offload", True)])
+def test_the_deepspeed_config_files_ask_for_zero2(name: str, offload: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """configs/accelerate/deepspeed_zero2*.yaml, as accelerate launch passes them on."""
+    from grpo_agent.common.deepspeed_support import ZeroPlan, select_accelerator
+
+    select_accelerator()
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+    yaml = pytest.importorskip("yaml")
+    config = yaml.safe_load((Path(__file__).parents[1] / f"configs/accelerate/{name}.yaml").read_text())
+    assert config["distributed_type"] == "DEEPSPEED"
+    ds = config["deepspeed_config"]
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", str(ds["zero_stage"]))
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_OPTIMIZER_DEVICE", ds["offload_optimizer_device"])
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_OFFLOAD_PARAM_DEVICE", ds["offload_param_device"])
+    assert ZeroPlan.from_accelerate_environment() == ZeroPlan(stage=2, offload_optimizer=offload)
+
+
+def test_grpo_train_refuses_deepspeed_for_ppo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PPO adds its critic to the optimiser after set-up, which DeepSpeed's wrapped optimiser
+    would not see: ``grpo train --algo ppo`` under a DeepSpeed config exits with status 2."""
+    from grpo_agent.run.train_command import _sharding_plans
+
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setattr(distributed, "is_distributed", lambda: True)  # as in each process accelerate starts
+    with pytest.raises(ValueError, match="DeepSpeed runs GRPO only, not --algo ppo"):
+        _sharding_plans({"algo": "ppo"})

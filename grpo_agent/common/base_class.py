@@ -29,6 +29,7 @@ from typing_extensions import Self
 
 from grpo_agent.common import distributed
 from grpo_agent.common.callbacks import make_callback
+from grpo_agent.common.deepspeed_support import ZeroPlan
 from grpo_agent.common.logger import configure_logger
 from grpo_agent.common.ray_rewards import RayRewardPool
 from grpo_agent.common.reward_workers import RewardPool, RewardWorkerPool
@@ -65,6 +66,7 @@ _NOT_PICKLED = (
     "multi_turn_collector",
     "_reward_pool",
     "_rollout_engine",
+    "_deepspeed_engine",
 )
 
 
@@ -113,6 +115,10 @@ class BaseAlgorithm(ABC):
     :param fsdp: in a process group of several processes, shard the policy's networks with this
         :class:`~grpo_agent.policies.sharding.ShardingPlan` (FSDP2) instead of keeping a whole
         copy in each process; None (and any single process) keeps them whole.
+    :param deepspeed: in a process group of several processes, let DeepSpeed ZeRO (stage 1 or
+        2, a :class:`~grpo_agent.common.deepspeed_support.ZeroPlan`) partition the optimiser's
+        state (and the gradients) over them and own the backward pass and the step; the weights
+        stay whole. Not with ``fsdp``. None (and any single process): no DeepSpeed.
     :param generation_backend: what samples the rollouts (:mod:`grpo_agent.engines`): ``"hf"``
         (the policy's own sampler) or ``"vllm"`` (a vLLM engine in this process, started at the
         first rollout, its weights synced before every rollout); or a ready
@@ -157,6 +163,7 @@ class BaseAlgorithm(ABC):
         vllm_gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
         rollout_correction: RolloutCorrection | None = "token_truncate",
         rollout_correction_cap: float = DEFAULT_CORRECTION_CAP,
+        deepspeed: ZeroPlan | None = None,
     ) -> None:
         if reward_workers < 0:
             raise ValueError(f"reward_workers must be >= 0 (0: score in this process), got {reward_workers}")
@@ -194,6 +201,10 @@ class BaseAlgorithm(ABC):
         self.verbose = verbose
         self.reward_workers = reward_workers
         self.fsdp = fsdp
+        if deepspeed is not None and fsdp is not None:
+            raise ValueError("fsdp and deepspeed both split the training state: choose one of them")
+        self.deepspeed = deepspeed
+        self._deepspeed_engine: Any = None
         self.reward_backend = reward_backend
         self.ray_address = ray_address
         self._reward_pool: RewardPool | None = None
@@ -209,6 +220,12 @@ class BaseAlgorithm(ABC):
             raise ValueError(
                 "generation_backend='vllm' does not run with fsdp yet: use generation_backend='hf' (it samples "
                 "on gathered weights) or data-parallel training without fsdp"
+            )
+        if generation_backend == "vllm" and deepspeed is not None:
+            # Untried: the engine would reload the weights from views into DeepSpeed's flat buffer.
+            raise ValueError(
+                "generation_backend='vllm' does not run with deepspeed yet: use generation_backend='hf' or "
+                "data-parallel training without deepspeed"
             )
         if rollout_correction is not None:
             check_rollout_correction(rollout_correction, rollout_correction_cap)
@@ -252,6 +269,21 @@ class BaseAlgorithm(ABC):
             raise ValueError(f"{type(self.policy).__name__} has no trainable parameters")
         optimizer_class: Any = self.optimizer_class  # any torch optimiser; the base class's __init__ takes no lr
         self.optimizer = optimizer_class(trainable, lr=self.lr_schedule(1.0), **self.optimizer_kwargs)
+        self._deepspeed_engine = None
+        plan = getattr(self, "deepspeed", None)  # agents saved before it had none
+        if plan is not None and self.fsdp is not None:  # e.g. load(path_of_a_deepspeed_run, fsdp=...)
+            raise ValueError("fsdp and deepspeed both split the training state: choose one of them (the other None)")
+        if plan is not None and distributed.is_distributed():
+            from grpo_agent.common import deepspeed_support
+
+            # The optimiser above becomes DeepSpeed's client: it steps this process's partition.
+            self._deepspeed_engine = deepspeed_support.initialize(self.policy, self.optimizer, plan, self.max_grad_norm)
+
+    @property
+    def saves_collectively(self) -> bool:
+        """Whether every process must take part in :meth:`save` (rank 0 still writes alone): the
+        training state is split over the processes (FSDP's shards, DeepSpeed's partitions)."""
+        return self.policy.sharding_plan is not None or self._deepspeed_engine is not None
 
     def _setup_networks_before_sharding(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Build what trains with the policy and is made from its whole weights (PPO's critic
@@ -379,8 +411,15 @@ class BaseAlgorithm(ABC):
         A non-finite gradient is the optimiser's to refuse: ``grpo train`` passes
         :class:`~grpo_agent.run.faults.FiniteGuardAdamW`, which skips such a step and counts it.
 
+        Under DeepSpeed its engine does all three (:mod:`~grpo_agent.common.deepspeed_support`).
+
         :return: the gradient norm before clipping.
         """
+        if self._deepspeed_engine is not None:
+            from grpo_agent.common import deepspeed_support
+
+            self._n_updates += 1
+            return deepspeed_support.backward_and_step(self._deepspeed_engine, loss, self.optimizer)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         distributed.average_gradients(params)  # W processes step as one with their W batches
@@ -565,8 +604,8 @@ class BaseAlgorithm(ABC):
     def save(self, path: str | pathlib.Path, exclude: Iterable[str] | None = None) -> None:
         """Save hyperparameters, policy and optimiser state, and every RNG state to a zip file.
 
-        In a process group, rank 0 alone writes; a sharded agent (``fsdp``) is gathered first,
-        so there every process must call ``save``.
+        In a process group, rank 0 alone writes; a sharded agent (``fsdp``, ``deepspeed``) is
+        gathered first, so there every process must call ``save``.
 
         The env is not saved (pass it to ``load``), but its RNG state is, so that a loaded
         agent given an env of the same kind continues training exactly as the original would.
@@ -580,6 +619,11 @@ class BaseAlgorithm(ABC):
         if self.policy.sharding_plan is not None:  # every process gathers the full tensors to rank 0
             policy_state = fsdp_sharding.full_state_dict(self.policy)
             optimizer_state = fsdp_sharding.full_optimizer_state_dict(self._optimized_module(), self.optimizer)
+        elif self._deepspeed_engine is not None:  # whole weights everywhere; the optimiser's partitions gathered
+            from grpo_agent.common import deepspeed_support
+
+            policy_state = deepspeed_support.whole_state_dict(self.policy)
+            optimizer_state = deepspeed_support.full_optimizer_state_dict(self.policy, self.optimizer)
         else:
             policy_state, optimizer_state = self.policy.state_dict(), self.optimizer.state_dict()
         extra = self._extra_state()  # before rank 0 goes on alone: a sharded critic is gathered by all
@@ -643,6 +687,7 @@ class BaseAlgorithm(ABC):
         model._logger, model._custom_logger, model._logger_finalizer = None, False, None
         model._reward_pool = None
         model._rollout_engine = None
+        model._deepspeed_engine = None
         model.env = None
         if env is not None:
             model.set_env(env)
@@ -655,7 +700,14 @@ class BaseAlgorithm(ABC):
             fsdp_sharding.load_full_state_dict(model.policy, tensors["policy"])
         else:
             model.policy.load_state_dict(tensors["policy"])
-        if model.policy.sharding_plan is not None or _keyed_by_name(tensors["optimizer"]):
+        if model._deepspeed_engine is not None:
+            from grpo_agent.common import deepspeed_support
+
+            # DeepSpeed's fp32 master weights were copied from the weights before this load
+            deepspeed_support.load_full_state(
+                model._deepspeed_engine, model.policy, model.optimizer, tensors["optimizer"]
+            )
+        elif model.policy.sharding_plan is not None or _keyed_by_name(tensors["optimizer"]):
             # a sharded run's optimiser state is keyed by parameter name, and loads with or without shards
             fsdp_sharding.load_full_optimizer_state_dict(
                 model._optimized_module(), model.optimizer, tensors["optimizer"]

@@ -21,6 +21,7 @@ from grpo_agent.common import distributed
 from grpo_agent.common.advantages import AdvantageEstimator
 from grpo_agent.common.base_class import BaseAlgorithm, RewardBackend
 from grpo_agent.common.buffers import GroupRolloutBuffer, RunningTaskBaseline
+from grpo_agent.common.deepspeed_support import ZeroPlan
 from grpo_agent.common.losses import ImportanceSamplingLevel, high_entropy_mask
 from grpo_agent.common.multi_objective import (
     MultiObjectiveAggregation,
@@ -162,6 +163,10 @@ class GRPO(BaseAlgorithm):
     :param fsdp: under ``torchrun``/``accelerate launch``, shard the language model and its
         reference over the processes with this :class:`~grpo_agent.policies.sharding.ShardingPlan`
         (FSDP2) instead of a whole copy per process (None: whole copies; see docs/scaling.md).
+    :param deepspeed: under ``torchrun``/``accelerate launch``, partition the optimiser's state
+        and the gradients over the processes with DeepSpeed ZeRO-1/2 (a
+        :class:`~grpo_agent.common.deepspeed_support.ZeroPlan`; weights stay whole; see
+        docs/scaling.md). Not with ``fsdp``.
     :param generation_backend: ``"hf"`` (the policy's own sampler) or ``"vllm"`` (a vLLM engine
         colocated in this process, its weights synced before every rollout); see
         :class:`~grpo_agent.common.base_class.BaseAlgorithm` and docs/lm.md.
@@ -248,6 +253,7 @@ class GRPO(BaseAlgorithm):
         vllm_gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION,
         rollout_correction: RolloutCorrection | None = "token_truncate",
         rollout_correction_cap: float = DEFAULT_CORRECTION_CAP,
+        deepspeed: ZeroPlan | None = None,
         _init_setup_model: bool = True,
         **trl_aliases: Any,
     ) -> None:
@@ -269,6 +275,7 @@ class GRPO(BaseAlgorithm):
             reward_backend, ray_address,
             generation_backend=generation_backend, vllm_gpu_memory_utilization=vllm_gpu_memory_utilization,
             rollout_correction=rollout_correction, rollout_correction_cap=rollout_correction_cap,
+            deepspeed=deepspeed,
         )  # fmt: skip
         if scale_rewards is None:
             scale_rewards = "none" if advantage_estimator == "rloo" else "group"

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 #: Constructor arguments that are not hyperparameters a flag can set: the objects the CLI
-#: builds itself (policy, env, optimiser, logging, device, the FSDP plan from an accelerate
+#: builds itself (policy, env, optimiser, logging, device, the FSDP or DeepSpeed plan from an accelerate
 #: config), the Ray cluster (Ray reads RAY_ADDRESS itself) and private switches.
 NOT_OPTIONS = frozenset(
     {
@@ -47,6 +47,7 @@ NOT_OPTIONS = frozenset(
         "_init_setup_model",
         "trl_aliases",
         "fsdp",
+        "deepspeed",
         "ray_address",
     }
 )

@@ -244,9 +244,10 @@ def build_policy(settings: dict[str, Any], env: Any, verbose: int = 1) -> Any:
     )
 
 
-def build_algorithm(settings: dict[str, Any], policy: Any, env: Any, fsdp: Any = None) -> Any:
+def build_algorithm(settings: dict[str, Any], policy: Any, env: Any, fsdp: Any = None, deepspeed: Any = None) -> Any:
     """GRPO or PPO on ``policy``, with the run's hyperparameters and the non-finite guard
-    (the policy, and PPO's critic, sharded by ``fsdp``, a :class:`~grpo_agent.policies.sharding.ShardingPlan`)."""
+    (the policy, and PPO's critic, sharded by ``fsdp``, a :class:`~grpo_agent.policies.sharding.ShardingPlan`, or
+    GRPO's optimiser partitioned by ``deepspeed``, a :class:`~grpo_agent.common.deepspeed_support.ZeroPlan`)."""
     from grpo_agent.run.faults import FiniteGuardAdamW
 
     common = {
@@ -267,8 +268,12 @@ def build_algorithm(settings: dict[str, Any], policy: Any, env: Any, fsdp: Any =
         return PPO(policy, env, **{"n_steps": n_steps, **common, **options}, fsdp=fsdp)
     from grpo_agent.grpo import GRPO
 
-    grpo_settings = {"group_size": settings["group_size"], "n_groups": settings["n_groups"]}
-    return GRPO(policy, env, **{**grpo_settings, "loss_type": settings["loss_type"], **common, **options}, fsdp=fsdp)
+    grpo_settings = {
+        "group_size": settings["group_size"],
+        "n_groups": settings["n_groups"],
+        "loss_type": settings["loss_type"],
+    }
+    return GRPO(policy, env, **{**grpo_settings, **common, **options}, fsdp=fsdp, deepspeed=deepspeed)
 
 
 def algorithm_class(name: str) -> Any:

@@ -32,7 +32,8 @@ def _train_quietly(model: Any, settings: dict[str, Any], resuming: bool, run_dir
 
     A sharded model has no whole copy anywhere, so this process also takes part in every step
     where rank 0 needs one: the checkpoints, the held-out evaluations and the exported model (it
-    evaluates the same tasks and writes nothing)."""
+    evaluates the same tasks and writes nothing). Under DeepSpeed the weights are whole
+    everywhere, and only the checkpoints (the optimiser's partitions) need every process."""
     from stable_baselines3.common.logger import Logger
 
     from grpo_agent.run import run_folder as rf
@@ -40,45 +41,46 @@ def _train_quietly(model: Any, settings: dict[str, Any], resuming: bool, run_dir
     from grpo_agent.run.faults import atomic_save
 
     model.set_logger(Logger(folder=None, output_formats=[]))
-    sharded = model.policy.sharding_plan is not None
-    callbacks = (
-        [
-            rf.RunCallback(run_dir, settings["save_every"]),
-            rf.HeldoutAccuracyCallback(eval_env, settings["eval_tasks"], settings.get("eval_every", 0)),
-        ]
-        if sharded
-        else None
-    )
+    sharded, collective = model.policy.sharding_plan is not None, model.saves_collectively
+    callbacks: list[Any] = [rf.RunCallback(run_dir, settings["save_every"])] if collective else []
+    if sharded:
+        callbacks.append(rf.HeldoutAccuracyCallback(eval_env, settings["eval_tasks"], settings.get("eval_every", 0)))
     remaining = settings["total_timesteps"] - model.num_timesteps
     if remaining > 0:
-        model.learn(remaining, callback=callbacks, reset_num_timesteps=not resuming and model.num_timesteps == 0)
-    if sharded:  # rank 0's steps after training, in the same order (see _train)
+        model.learn(
+            remaining, callback=callbacks or None, reset_num_timesteps=not resuming and model.num_timesteps == 0
+        )
+    if collective:  # rank 0's steps after training, in the same order (see _train)
         atomic_save(model, run_dir / rf.CHECKPOINT_FILE)
+    if sharded:
         model.policy.save_pretrained(run_dir / rf.MODEL_DIR)
         evaluate_report(model.policy, eval_env, settings["eval_tasks"])
     return 0
 
 
-def _sharding_plan(settings: dict[str, Any]) -> Any:
-    """The FSDP plan of an ``accelerate launch --config_file`` with an fsdp_config, else None.
+def _sharding_plans(settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``fsdp`` (FSDP2 plan) and ``deepspeed`` (ZeRO plan) arguments of the agent, from the
+    config file of ``accelerate launch --config_file`` (None each, outside one that asks).
 
-    :raises ValueError: when the config asks for FSDP that this run cannot use.
+    :raises ValueError: when the config asks for FSDP or DeepSpeed that this run cannot use.
     """
+    plans: dict[str, Any] = {"fsdp": None, "deepspeed": None}
     if not distributed.is_distributed():
-        return None
+        return plans
     if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("1", "true"):
-        # DeepSpeed's engine would have to own the backward pass and the optimiser step, which
-        # are this package's own; FSDP2 gives ZeRO-3's sharding (and offload) without it.
-        raise ValueError(
-            "DeepSpeed configs are not supported; launch with configs/accelerate/fsdp.yaml (FSDP2 full shard, "
-            "ZeRO-3's memory) or fsdp_offload.yaml"
-        )
+        if settings["algo"] != "grpo":  # PPO adds its critic to the optimiser after DeepSpeed wrapped it
+            raise ValueError(f"DeepSpeed runs GRPO only, not --algo {settings['algo']}; launch it without DeepSpeed")
+        from grpo_agent.common.deepspeed_support import ZeroPlan
+
+        plans["deepspeed"] = ZeroPlan.from_accelerate_environment()
+        return plans
     from grpo_agent.policies.sharding import ShardingPlan
 
     plan = ShardingPlan.from_accelerate_environment()
     if plan is not None and settings["policy"] == "tabular":
         raise ValueError("FSDP shards language models, not --policy tabular (a small table); launch it without FSDP")
-    return plan
+    plans["fsdp"] = plan
+    return plans
 
 
 def torchrun_command(processes: int, argv: list[str]) -> list[str]:
@@ -170,7 +172,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
             )
             return 2
     try:
-        plan = _sharding_plan(settings)
+        plans = _sharding_plans(settings)
     except ValueError as exc:
         print(f"grpo train: {exc}", file=sys.stderr)
         return 2
@@ -194,8 +196,8 @@ def _train(args: argparse.Namespace, main: bool) -> int:
     if not has_tasks:
         where = f"mean reward of the greedy action over {settings['eval_tasks']} episodes"
     if resuming:
-        model = algo_class.load(  # a run may resume with or without FSDP
-            run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings), fsdp=plan
+        model = algo_class.load(  # a run may resume with or without FSDP or DeepSpeed
+            run_dir / rf.CHECKPOINT_FILE, env=train_env, device=policy_device(settings), **plans
         )
         before = previous.get("heldout_accuracy_before")
         before_report = previous.get("heldout_before")
@@ -219,7 +221,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         elif main:
             before = mean_greedy_reward(policy, eval_env, settings["eval_tasks"], settings["seed"])
             say(f"{where} before training: {before:.3f}")
-        model = build_algorithm(settings, policy, train_env, fsdp=plan)
+        model = build_algorithm(settings, policy, train_env, **plans)
     if not main:  # the other processes train, and write nothing
         return _train_quietly(model, settings, resuming, run_dir, eval_env)
     run_logger = rf.make_run_logger(
@@ -278,9 +280,9 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         return 3
     train_seconds = time.perf_counter() - train_start
     sharded = model.policy.sharding_plan is not None
-    if status == "finished" or (model.num_timesteps > 0 and not sharded):
-        # A sharded model is only whole when every process gathers it; after Ctrl-C the others
-        # may be gone, so an interrupted sharded run keeps its last periodic checkpoint.
+    if status == "finished" or (model.num_timesteps > 0 and not model.saves_collectively):
+        # A sharded model (or DeepSpeed's optimiser) is only whole when every process gathers
+        # it; after Ctrl-C the others may be gone, so such a run keeps its last periodic checkpoint.
         atomic_save(model, run_dir / rf.CHECKPOINT_FILE)
     if status == "interrupted":
         summary.update(status=status, timesteps=model.num_timesteps)
@@ -312,6 +314,7 @@ def _train(args: argparse.Namespace, main: bool) -> int:
         peak_memory_mb=round(rf.peak_memory_mb(), 1),
         processes=distributed.world_size(),
         fsdp=sharded,
+        deepspeed=None if model.deepspeed is None or model._deepspeed_engine is None else model.deepspeed.stage,
     )
     rf.write_summary(run_dir, {**previous, **summary})
     rf.plot_reward_curve(
