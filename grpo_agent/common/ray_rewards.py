@@ -15,18 +15,13 @@ caller (``ray.init(...)``) is used as it is. Either way it stays up for the proc
 from __future__ import annotations
 
 import logging
-import math
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 
-from grpo_agent.common.reward_workers import Scored, died, score_one, worker_env_spec
-
-#: Calls per worker and rollout: several, so a slow task does not hold its worker's whole share
-#: while the others idle, and few, so Ray's per-call cost (about a millisecond) stays small.
-CHUNKS_PER_WORKER = 4
+from grpo_agent.common.reward_workers import Scored, chunks, died, score_one, worker_env_spec
 
 
 class _EnvScorer:
@@ -95,8 +90,7 @@ class RayRewardPool:
             raise ValueError(f"one task id per completion: {len(actions)} completions, {len(task_ids)} task ids")
         ray = _import_ray()
         actors = self._workers()
-        size = max(1, math.ceil(len(actions) / (CHUNKS_PER_WORKER * len(actors))))
-        starts = range(0, len(actions), size)
+        size, starts = chunks(len(actions), len(actors))
         calls = [
             actors[k % len(actors)].score.remote(list(task_ids[i : i + size]), list(actions[i : i + size]))
             for k, i in enumerate(starts)

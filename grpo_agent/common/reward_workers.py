@@ -13,6 +13,7 @@ run goes on.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import weakref
 from collections.abc import Sequence
@@ -43,9 +44,23 @@ def score_one(env: gym.Env, task_id: Any, action: Any) -> Scored:
     return float(reward), bool(terminated), bool(truncated), dict(info)
 
 
-def _score_in_worker(task_id: Any, action: Any) -> Scored:
+def _score_in_worker(task_ids: list[Any], actions: list[Any]) -> list[Scored]:
     assert _worker_env is not None, "the worker's initializer builds its env"
-    return score_one(_worker_env, task_id, action)
+    return [score_one(_worker_env, task_id, action) for task_id, action in zip(task_ids, actions)]
+
+
+#: Calls per worker and rollout: several, so a slow task does not hold its worker's whole share
+#: while the others idle, and few, so each call's round trip (pickling, a process wake-up; about
+#: a millisecond on Ray) stays small beside cheap rewards. With one call per completion, two local
+#: workers scored fast math answers at 0.4-0.6x the speed of the training process alone; with 8
+#: calls per worker, 1.6-1.8x (benchmarks/reward_scale.py, 2,000 Math-v0 answers).
+CHUNKS_PER_WORKER = 8
+
+
+def chunks(n: int, n_workers: int) -> tuple[int, range]:
+    """``(size, starts)``: ``n`` completions cut into about ``CHUNKS_PER_WORKER`` runs per worker."""
+    size = max(1, math.ceil(n / (CHUNKS_PER_WORKER * n_workers)))
+    return size, range(0, n, size)
 
 
 class RewardPool(Protocol):
@@ -111,16 +126,20 @@ class RewardWorkerPool:
         if len(actions) != len(task_ids):
             raise ValueError(f"one task id per completion: {len(actions)} completions, {len(task_ids)} task ids")
         pool = self._pool()
-        futures = [pool.submit(_score_in_worker, task_id, action) for action, task_id in zip(actions, task_ids)]
+        size, starts = chunks(len(actions), self.n_workers)
+        futures = [
+            pool.submit(_score_in_worker, list(task_ids[i : i + size]), list(actions[i : i + size])) for i in starts
+        ]
         results: list[Scored] = []
         broken = False
-        for future in futures:
+        for future, start in zip(futures, starts):
             try:
-                results.append(future.result())
-            except BrokenProcessPool:
+                results.extend(future.result())
+            except BrokenProcessPool:  # the run a worker held, and every one not finished yet
                 broken = True
-                self.worker_deaths += 1
-                results.extend(died())
+                lost = min(size, len(actions) - start)
+                self.worker_deaths += lost
+                results.extend(died(lost))
         if broken:  # a dead worker breaks the whole executor: start a new one next time
             self.close()
         return results
