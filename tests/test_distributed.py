@@ -60,24 +60,34 @@ def test_two_processes_take_the_step_of_one_with_the_whole_batch(name: str, tmp_
     assert torch.allclose(result["logits"], single, atol=1e-6), (result["logits"] - single).abs().max()
 
 
+#: The GRPO update the sharded checks (FSDP, DeepSpeed) take in two processes and in one.
+SHARDED_CONFIG = {"scale_rewards": "batch", "loss_type": "dapo", "beta": 0.04, "learning_rate": 1e-2, "n_epochs": 2}
+
+
+def _two_processes_against_one(tmp_path: Path, worker: Any) -> tuple[Any, dict, dict, float]:
+    """One process's update on all of TEXT_GROUPS, and two ``worker`` processes' on half each
+    (rank 0 saves the weights to ``tmp_path / "weights.pt"``, the agent beside them):
+    ``(the one agent, its weights before, the two processes' weights, the largest difference)``."""
+    single = lm_agent(SHARDED_CONFIG, None)
+    before = lm_weights(single)
+    lm_update(single, TEXT_GROUPS)
+    expected = lm_weights(single)
+    out = tmp_path / "weights.pt"
+    mp.spawn(worker, args=(2, _free_port(), SHARDED_CONFIG, str(out)), nprocs=2, join=True)
+    theirs = torch.load(out)
+    assert theirs.keys() == expected.keys()
+    moved = max(float((expected[k] - before[k]).abs().max()) for k in expected)
+    assert moved > 1e-3  # the update did something, so equality means something
+    return single, before, theirs, max(float((theirs[k] - expected[k]).abs().max()) for k in expected)
+
+
 def test_two_fsdp_processes_take_the_step_of_one_with_the_whole_batch(tmp_path: Path) -> None:
     """FSDP2 over two gloo processes (the model and its reference sharded, the gradients
     reduce-scattered) ends with the weights of one unsharded process that had the whole batch;
     the checkpoint rank 0 wrote loads into one process, optimiser state included."""
     from grpo_agent import GRPO
 
-    config = {"scale_rewards": "batch", "loss_type": "dapo", "beta": 0.04, "learning_rate": 1e-2, "n_epochs": 2}
-    single = lm_agent(config, None)
-    before = lm_weights(single)
-    lm_update(single, TEXT_GROUPS)
-    expected = lm_weights(single)
-    out = tmp_path / "weights.pt"
-    mp.spawn(run_fsdp_rank, args=(2, _free_port(), config, str(out)), nprocs=2, join=True)
-    sharded = torch.load(out)
-    assert sharded.keys() == expected.keys()
-    moved = max(float((expected[k] - before[k]).abs().max()) for k in expected)
-    assert moved > 1e-3  # the update did something, so equality below means something
-    worst = max(float((sharded[k] - expected[k]).abs().max()) for k in expected)
+    single, before, sharded, worst = _two_processes_against_one(tmp_path, run_fsdp_rank)
     assert worst < 1e-6, worst
     loaded = GRPO.load(tmp_path / "weights.pt.agent.zip", device="cpu")
     assert all(torch.equal(v, sharded[k]) for k, v in loaded.policy.model.state_dict().items())  # type: ignore[attr-defined]
@@ -145,22 +155,11 @@ def test_two_deepspeed_zero2_processes_take_the_step_of_one_with_the_whole_batch
 
     select_accelerator()
     pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
-    config = {"scale_rewards": "batch", "loss_type": "dapo", "beta": 0.04, "learning_rate": 1e-2, "n_epochs": 2}
-    single = lm_agent(config, None)
-    before = lm_weights(single)
-    lm_update(single, TEXT_GROUPS)
-    expected = lm_weights(single)
-    out = tmp_path / "weights.pt"
-    mp.spawn(run_deepspeed_rank, args=(2, _free_port(), config, str(out)), nprocs=2, join=True)
-    zero = torch.load(out)
-    assert zero.keys() == expected.keys()
-    moved = max(float((expected[k] - before[k]).abs().max()) for k in expected)
-    assert moved > 1e-3
+    single, _, zero, worst = _two_processes_against_one(tmp_path, run_deepspeed_rank)
     # DeepSpeed keeps its master weights, gradient partitions and AdamW moments in fp32 whatever
     # the weights' dtype, and AdamW divides each gradient by its own size (+ eps 1e-8), which
     # magnifies the fp32 rounding of the near-zero ones: 3.9e-6 here, where float64 FSDP gives
     # 3.3e-14 (with eps=1e-3 the difference falls to 1.1e-7).
-    worst = max(float((zero[k] - expected[k]).abs().max()) for k in expected)
     assert worst < 1e-5, worst
     loaded = GRPO.load(tmp_path / "weights.pt.agent.zip", device="cpu")  # no DeepSpeed in this process
     assert all(torch.equal(v, zero[k]) for k, v in loaded.policy.model.state_dict().items())  # type: ignore[attr-defined]
