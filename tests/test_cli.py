@@ -37,13 +37,7 @@ FAST = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    """Warm starts go to a fresh cache; torch threads are restored after --threads changes them."""
-    monkeypatch.setenv("GRPO_GYM_CACHE", str(tmp_path / "cache"))
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def progress_rows(run_dir):

@@ -6,17 +6,10 @@ from __future__ import annotations
 import csv
 
 import pytest
-import torch
 import yaml
 from benchmark_scripts import load
 
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRPO_GYM_CACHE", str(tmp_path / "cache"))
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def rows(path):

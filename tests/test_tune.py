@@ -8,7 +8,6 @@ import statistics
 import gymnasium as gym
 import optuna
 import pytest
-import torch
 import yaml
 
 from grpo_agent import GRPO, cli
@@ -18,13 +17,7 @@ from grpo_agent.run.tuning import TuneSettings, tune
 FAMILY = '[{"table_seed": 0}, {"table_seed": 1, "n_actions": 4}]'
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRPO_GYM_CACHE", str(tmp_path / "cache"))
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("isolated_cache", "torch_one_thread")
 
 
 def train_dests() -> set[str]:

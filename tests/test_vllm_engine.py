@@ -214,11 +214,10 @@ def test_unsupported_head_size_names_the_fix():
     check_head_size(TinyPolicy(sft_steps=0).model.config, CPUAttentionBackend.get_supported_head_sizes())
 
 
-def test_grpo_train_through_vllm_writes_a_complete_run_folder(tmp_path, monkeypatch):
+@pytest.mark.usefixtures("isolated_cache")
+def test_grpo_train_through_vllm_writes_a_complete_run_folder(tmp_path):
     from grpo_agent import cli
 
-    monkeypatch.setenv("GRPO_GYM_CACHE", str(tmp_path / "cache"))
-    before = torch.get_num_threads()
     run = tmp_path / "run"
     argv = [
         "train",
@@ -230,10 +229,7 @@ def test_grpo_train_through_vllm_writes_a_complete_run_folder(tmp_path, monkeypa
         "3",
     ]
     argv += ["--group-size", "4", "--n-groups", "2", "--eval-tasks", "4", "--max-new-tokens", "6", "--threads", "1"]
-    try:
-        assert cli.main([*argv, "--no-progress", "--total-timesteps", "16", "--output", str(run)]) == 0
-    finally:
-        torch.set_num_threads(before)
+    assert cli.main([*argv, "--no-progress", "--total-timesteps", "16", "--output", str(run)]) == 0
     for name in ("config.json", "progress.csv", "checkpoint.zip", "summary.json", "summary.md", "reward_curve.png"):
         assert (run / name).is_file(), name
     rows = progress(run)
