@@ -234,17 +234,7 @@ def install_filter(own_pid: int, part: str = "all") -> None:
 
     :raises OSError: the kernel refused (no seccomp support, or a stricter outer filter).
     """
-    prog = build_filter(own_pid, part)
-    raw = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in prog)
-    _install(raw, len(prog))
-
-
-def _install(raw: bytes, length: int) -> None:
-    if not seccomp_supported():
-        raise OSError(errno.ENOSYS, "seccomp filter is only built for x86_64 Linux")
-    buffer = ctypes.create_string_buffer(raw, len(raw))
-    fprog = _SockFprog(length, ctypes.cast(buffer, ctypes.c_void_p))
-    _set_filter(ctypes.byref(fprog))
+    CompiledFilter(part).install(own_pid)
 
 
 def _set_filter(fprog_ref: Any) -> None:
