@@ -21,7 +21,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from grpo_agent.common.reward_workers import Scored, chunks, died, score_one, worker_env_spec
+from grpo_agent.common.reward_workers import Scored, chunks, died, score_many, worker_env_spec
 
 
 class _EnvScorer:
@@ -33,7 +33,7 @@ class _EnvScorer:
         self.env = gym.make(spec)
 
     def score(self, task_ids: list[Any], actions: list[Any]) -> list[Scored]:
-        return [score_one(self.env, task_id, action) for task_id, action in zip(task_ids, actions)]
+        return score_many(self.env, task_ids, actions)
 
 
 def _import_ray() -> Any:

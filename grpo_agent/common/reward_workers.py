@@ -44,9 +44,14 @@ def score_one(env: gym.Env, task_id: Any, action: Any) -> Scored:
     return float(reward), bool(terminated), bool(truncated), dict(info)
 
 
+def score_many(env: gym.Env, task_ids: Sequence[Any], actions: Sequence[Any]) -> list[Scored]:
+    """:func:`score_one` for each pair, in order: one worker call's share of a rollout."""
+    return [score_one(env, task_id, action) for task_id, action in zip(task_ids, actions, strict=True)]
+
+
 def _score_in_worker(task_ids: list[Any], actions: list[Any]) -> list[Scored]:
     assert _worker_env is not None, "the worker's initializer builds its env"
-    return [score_one(_worker_env, task_id, action) for task_id, action in zip(task_ids, actions)]
+    return score_many(_worker_env, task_ids, actions)
 
 
 #: Calls per worker and rollout: several, so a slow task does not hold its worker's whole share
