@@ -64,9 +64,14 @@ class ZeroPlan:
 
     def __post_init__(self) -> None:
         if self.stage not in (1, 2):
+            instead = (
+                "for sharded weights launch with configs/accelerate/fsdp.yaml (FSDP2 full shard, ZeRO-3's memory)"
+                if self.stage == 3
+                else "plain data parallelism is configs/accelerate/ddp.yaml"
+            )
             raise ValueError(
-                f"DeepSpeed ZeRO stage {self.stage} is not supported: grpo-gym runs stages 1 and 2; for ZeRO-3's "
-                "sharded weights launch with configs/accelerate/fsdp.yaml (FSDP2 full shard)"
+                f"DeepSpeed ZeRO stage {self.stage} is not supported: grpo-gym runs stages 1 and 2 "
+                f"(configs/accelerate/deepspeed_zero2.yaml); {instead}"
             )
 
     @classmethod
@@ -90,16 +95,9 @@ class ZeroPlan:
 
         config = DeepSpeedPlugin().deepspeed_config
         zero = config.get("zero_optimization", {})
-        stage = int(zero.get("stage", 0))
-        if stage not in (1, 2):
-            where = "configs/accelerate/fsdp.yaml (FSDP2 full shard, ZeRO-3's memory)"
-            raise ValueError(
-                f"DeepSpeed ZeRO stage {stage} is not supported: grpo-gym runs stages 1 and 2 "
-                f"(configs/accelerate/deepspeed_zero2.yaml); for sharded weights launch with {where}"
-                if stage == 3
-                else f"DeepSpeed ZeRO stage {stage} is not supported: grpo-gym runs stages 1 and 2 "
-                "(configs/accelerate/deepspeed_zero2.yaml); plain data parallelism is configs/accelerate/ddp.yaml"
-            )
+        plan = cls(
+            stage=int(zero.get("stage", 0)), offload_optimizer=zero.get("offload_optimizer", {}).get("device") == "cpu"
+        )  # refuses stages other than 1 and 2
         accumulation = config.get("gradient_accumulation_steps", "auto")
         if accumulation not in ("auto", 1):
             raise ValueError(
@@ -119,7 +117,7 @@ class ZeroPlan:
             )
         if str(zero.get("offload_optimizer", {}).get("device", "none")) not in ("none", "cpu"):
             raise ValueError("offload_optimizer_device may be none or cpu: NVMe offload is not supported")
-        return cls(stage=stage, offload_optimizer=zero.get("offload_optimizer", {}).get("device") == "cpu")
+        return plan
 
 
 def select_accelerator() -> None:
