@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -335,3 +338,21 @@ def test_grpo_train_refuses_deepspeed_for_ppo(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(distributed, "is_distributed", lambda: True)  # as in each process accelerate starts
     with pytest.raises(ValueError, match="DeepSpeed runs GRPO only, not --algo ppo"):
         _sharding_plans({"algo": "ppo"})
+
+
+def test_a_single_process_run_prints_nothing_from_deepspeed() -> None:
+    """accelerate imports DeepSpeed, where installed, inside transformers' save_pretrained, even in
+    one process; on a machine without CUDA DeepSpeed then logged a WARNING at the end of every
+    `grpo train`. Importing grpo_agent names its CPU accelerator first."""
+    pytest.importorskip("deepspeed", reason="DeepSpeed is the optional 'deepspeed' extra (in the 'test' extra)")
+    if torch.cuda.is_available():
+        pytest.skip("with CUDA DeepSpeed finds its accelerator and says nothing")
+    code = (
+        "import grpo_agent, torch\n"
+        "from accelerate.utils import extract_model_from_parallel\n"
+        "extract_model_from_parallel(torch.nn.Linear(1, 1))  # what save_pretrained calls\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DS_ACCELERATOR"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Setting accelerator" not in out.stdout + out.stderr
