@@ -33,6 +33,21 @@ def test_a_worker_that_dies_costs_its_completion_a_zero_and_the_pool_recovers() 
         pool.close()
 
 
+def test_a_worker_that_dies_costs_its_run_and_the_unfinished_ones_never_the_finished() -> None:
+    """The pool sends runs of completions (16 on one worker: runs of 2); the run that holds the
+    crash and every run after it score 0 with the reason (the process pool breaks as a whole),
+    the runs before keep their rewards, and the count says how many were lost."""
+    pool = RewardWorkerPool(gym.make("test/Dying-v0"), 1)
+    try:
+        actions = ["ab"] * 6 + ["die"] + ["abc"] * 9
+        results = pool.score(actions, [0] * len(actions))
+        assert [r[0] for r in results[:6]] == [2.0] * 6
+        assert all(r[0] == 0.0 and r[3]["reason"] == WORKER_DIED for r in results[6:])
+        assert len(results) == 16 and pool.worker_deaths == 10
+    finally:
+        pool.close()
+
+
 def test_an_env_without_a_spec_is_refused_with_the_fix() -> None:
     from grpo_envs.envs.bandit import ContextualBanditEnv
 
