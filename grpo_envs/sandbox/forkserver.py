@@ -94,12 +94,12 @@ def _candidate_main(plan: IsolationPlan, fds: list[int], workdir: str) -> None:
 
 
 def _readable(path: str) -> bool:
-    """Whether this process can list the directory or open the file at ``path``."""
+    """Whether this process can see anything of ``path``: open the file, or list at least one
+    entry of the directory (a directory covered by an empty tmpfs lists, but holds nothing)."""
     try:
         if os.path.isdir(path):
-            os.listdir(path)
-        else:
-            open(path, "rb").close()
+            return bool(os.listdir(path))
+        open(path, "rb").close()
     except OSError:
         return False
     return True
