@@ -32,11 +32,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from grpo_envs.sandbox import Sandbox
-from grpo_envs.tasks.code import load_humaneval
+from grpo_envs.sandbox import FunctionTests, Sandbox
+from grpo_envs.tasks.code import CodeReference, load_humaneval
 from grpo_envs.verify.code import build_job, to_verify_result
 
 STUB_BODY = "    pass\n"
+#: Starts and warms a sandbox before timing; not a HumanEval task, so no lane has compiled
+#: any of the timed tests yet.
+SCRATCH_TASK = CodeReference(
+    FunctionTests(tests=("assert f() == 0",), bind={"f": "f"}), prefix="def f():\n", entry_point="f"
+)
 
 
 def run_ours(sandbox: Sandbox, tasks: list[Any], completions: list[str], timeout: float) -> tuple[float, list[float]]:
@@ -92,8 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     canonical = [t.reference.solution for t in tasks]
     stubs = [STUB_BODY] * len(tasks)
 
-    sandbox = Sandbox(max_workers=args.workers)
-    sandbox.run_many(build_job(tasks[0].reference, canonical[0], timeout=args.timeout)[:1])  # start + warm up
+    def started_sandbox() -> Sandbox:
+        # A fresh sandbox for every timed run: a harness lane keeps the tests it compiled (GRPO
+        # scores each task G times in a row), and a repeat must not find them there.
+        box = Sandbox(max_workers=args.workers)
+        box.run_many([build_job(SCRATCH_TASK, "    return 0\n", timeout=args.timeout)[0]])  # start + warm up
+        return box
+
     print(
         f"{len(tasks)} HumanEval problems, {args.workers} at a time, timeout {args.timeout:g} s, "
         f"best of {args.repeats}; machine load average {os.getloadavg()[0]:.2f}"
@@ -103,7 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     for label, completions, want in (("canonical", canonical, 1.0), ("stubs", stubs, 0.0)):
         ours_time = min_time = float("inf")
         for _ in range(args.repeats):
+            sandbox = started_sandbox()
             seconds, rewards = run_ours(sandbox, tasks, completions, args.timeout)
+            layers = sandbox.layers
+            sandbox.close()
             ours_time = min(ours_time, seconds)
             wrong = [t.id for t, r in zip(tasks, rewards, strict=True) if r != want]
             if wrong:
@@ -135,9 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         total_ref = 2 * len(tasks) / sum(len(tasks) / r[3] for r in rows)
         print(f"| all {2 * len(tasks)} | {total_ours:.1f} | | {total_ref:.1f} | | {total_ours / total_ref:.2f}x |")
     print()
-    print("isolation layers active:", ", ".join(f"{k}={v}" for k, v in sandbox.layers.items()))
+    print("isolation layers active:", ", ".join(f"{k}={v}" for k, v in layers.items()))
     print(f"running as uid {os.getuid()}")
-    sandbox.close()
     return 1 if failed else 0
 
 
