@@ -41,6 +41,7 @@ from grpo_envs.sandbox import (
 )
 from grpo_envs.sandbox.channel import ChannelClosed, read_frame, write_frame
 from grpo_envs.sandbox.process_results import remove_tree
+from grpo_envs.sandbox.zygote import UNREADABLE_INTERPRETER_PRELOAD
 from grpo_envs.tasks.code import BUILTIN_TASKS_FILE, humaneval_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +147,10 @@ def test_fault_list_as_unprivileged_user(tmp_path: Path) -> None:
     report = _run_as_nobody(tmp_path, {})
     assert report["violations"] == [], json.dumps(report["outcomes"], indent=1)
     assert report["layers"]["unprivileged_uid"] is False  # already unprivileged
-    assert report["layers"]["hidden_paths"] in ("landlock", "mount_namespace") or not landlock.abi_version()
+    if report["layers"]["network_namespace"] == "userns+netns":  # mounts allowed in the user namespace
+        assert report["layers"]["hidden_paths"] == "mount_namespace"
+    else:
+        assert report["layers"]["hidden_paths"] == "landlock"
 
 
 def test_fault_list_as_unprivileged_user_without_user_namespaces(tmp_path: Path) -> None:
@@ -177,12 +181,13 @@ def test_closing_the_sandbox_leaves_the_temporary_directory_as_it_was(tmp_path: 
     assert not tree.exists() and stat.S_IMODE(os.stat(tmp_path / "parent").st_mode) == 0o755
 
 
-def test_threading_and_random_are_preloaded_only_where_programs_could_not_import_them() -> None:
-    """Their at-fork handlers cost every candidate process; a program imports them from disk
-    in ~1 ms, except as root without Landlock, where nobody may not read the interpreter."""
-    assert "threading" not in DEFAULT_PRELOAD and "random" not in DEFAULT_PRELOAD
+def test_modules_left_out_of_the_preload_are_preloaded_only_where_programs_could_not_import_them() -> None:
+    """threading's and random's at-fork handlers cost every candidate process, and every
+    preloaded MiB costs every job; a program imports them from disk in a few ms, except as
+    root without Landlock, where nobody may not read the interpreter."""
+    assert not set(UNREADABLE_INTERPRETER_PRELOAD) & set(DEFAULT_PRELOAD)
     program = (
-        "import queue, random, statistics, threading\n"
+        "import calendar, dataclasses, difflib, pprint, queue, random, statistics, threading\n"
         "def f():\n    return threading.active_count() + queue.Queue().qsize() + int(random.random())\n"
     )
     job = SandboxJob(program, FunctionTests(tests=("assert f() == 1",)))
@@ -193,7 +198,38 @@ def test_threading_and_random_are_preloaded_only_where_programs_could_not_import
     if IS_ROOT:
         with Sandbox(max_workers=1, landlock=False) as box:
             assert box.run(job).all_passed
-            assert {"threading", "queue", "random", "statistics"} <= set(box.preloaded)
+            assert set(UNREADABLE_INTERPRETER_PRELOAD) <= set(box.preloaded)
+
+
+def test_the_fork_server_holds_only_the_candidates_side(sandbox: Sandbox) -> None:
+    """A candidate process is a copy of the fork server, a fresh interpreter: none of the
+    zygote's scheduling, the harness (which holds tests) or dataclasses is in it, and the
+    AST types compile() needs are already built."""
+    program = (
+        "import sys\n"
+        "def f():\n"
+        "    return sorted(m for m in sys.modules if m.endswith(('zygote', 'harness', 'lane', 'pool')))\n"
+        "def g():\n"
+        "    return ['dataclasses' in sys.modules, '_ast' in sys.modules]\n"
+    )
+    result = sandbox.run(SandboxJob(program, FunctionTests(tests=("assert f() == []", "assert g() == [False, True]"))))
+    assert result.all_passed, result
+
+
+def test_rehearsal_leaves_the_process_as_it_was() -> None:
+    """The fork server runs the candidate's side a few times before forking (warm bytecode):
+    no descriptor, CPU limit or standard stream of its own may change."""
+    import resource
+
+    from grpo_envs.sandbox import candidate
+
+    fds = set(os.listdir("/proc/self/fd"))
+    limit = resource.getrlimit(resource.RLIMIT_CPU)
+    streams = sys.stdin, sys.stdout, sys.stderr
+    candidate.rehearse(times=2)
+    assert set(os.listdir("/proc/self/fd")) == fds
+    assert resource.getrlimit(resource.RLIMIT_CPU) == limit
+    assert (sys.stdin, sys.stdout, sys.stderr) == streams
 
 
 def test_degraded_layers_still_contain_faults_as_root() -> None:
@@ -411,6 +447,14 @@ def test_memory_limit_is_configurable() -> None:
         program = "def f():\n    return len(bytearray(400 * 1024**2))\n"
         result = box.run(SandboxJob(program, FunctionTests(tests=("assert f() > 0",))))
     assert result.status == "memory"
+
+
+def test_cpu_margin_is_configurable() -> None:
+    """RLIMIT_CPU is the job's timeout rounded up plus ResourceLimits.cpu_margin."""
+    program = "import resource\ndef f():\n    return list(resource.getrlimit(resource.RLIMIT_CPU))\n"
+    with Sandbox(max_workers=1, limits=ResourceLimits(cpu_margin=4)) as box:
+        result = box.run(SandboxJob(program, FunctionTests(tests=("assert f() == [6, 6]",)), timeout=1.5))
+    assert result.all_passed, result
 
 
 def test_invalid_jobs_are_rejected_with_a_clear_error(sandbox: Sandbox) -> None:

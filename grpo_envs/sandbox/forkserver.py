@@ -1,26 +1,29 @@
 """The fork server: the clean process every candidate process is forked from.
 
-It is forked from the zygote right after start-up, before any job exists, and only ever
+A fresh interpreter started by the zygote before any job exists (see
+:mod:`~grpo_envs.sandbox.bootstrap`), which imports the preloaded modules and then only ever
 receives a slot number, a working directory and four file descriptors (the program itself
 reaches the candidate process through its pipe). No test, expected value or reference
 solution is ever in its memory, so none can be in the memory of a candidate process (whose
 address space is a copy of this one). It isolates itself once (see
 :mod:`~grpo_envs.sandbox.isolation`) and keeps one candidate process per slot forked ahead
 of time.
+
+Whatever this module imports, every candidate process copies and tears down, so it keeps to
+the modules the candidate's side needs (no ``dataclasses``, ``shutil`` or ``sysconfig``).
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
+import importlib
 import os
 import pickle
 import selectors
-import shutil
 import signal
 import socket
 import sys
-import sysconfig
 from typing import Any
 
 from grpo_envs.sandbox import candidate, landlock, privileges, seccomp
@@ -40,13 +43,6 @@ _PR_SET_CHILD_SUBREAPER = 36
 _READABLE_DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 #: Time-zone data, read by ``time.localtime`` and ``datetime``.
 _READABLE_SYSTEM = ("/etc/localtime", "/usr/share/zoneinfo")
-
-
-def interpreter_paths() -> list[str]:
-    """Directories this interpreter imports from (standard library and site-packages)."""
-    paths = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
-    paths.update(p for p in sys.path if p and os.path.isdir(p))
-    return sorted(p for p in paths if p and os.path.isdir(p))
 
 
 def _kill_group(pid: int, *, reaped: bool = False) -> None:
@@ -153,25 +149,24 @@ def _prepare(settings: dict[str, Any]) -> tuple[IsolationPlan, dict[str, Any]]:
     ids = settings["ids"]
     hidden = [p for p in settings["hidden_paths"] if os.path.exists(p)]
     plan = IsolationPlan(
-        limits=settings["limits"], ids=ids, user_namespace=settings["user_namespace"], seccomp=settings["seccomp"]
+        limits=settings["limits"],
+        open_files=settings["open_files"],
+        ids=ids,
+        user_namespace=settings["user_namespace"],
+        seccomp=settings["seccomp"],
     )
     if plan.seccomp and seccomp.seccomp_supported():
         plan.candidate_filter = seccomp.CompiledFilter("candidate")
-    # Test files are hidden by empty mounts in a private mount namespace where that is allowed:
-    # done once, here, it costs a job nothing. Otherwise Landlock's read layer carves them out,
-    # and every candidate pays for the rules (one per sibling of each directory on the way to
-    # a hidden path: hundreds in a large site-packages) when its Landlock domain is built.
-    mounted: list[str] = []
-    if hidden and (os.geteuid() == 0 or settings["user_namespace"]):
-        try:
-            mounted = privileges.hide_with_mounts(hidden)
-        except OSError:
-            pass
+    # Test files are hidden by empty mounts in a private mount namespace where that is allowed
+    # (made by the zygote before it started this interpreter): once, it costs a job nothing.
+    # Otherwise Landlock's read layer carves them out, and every candidate pays for the rules
+    # (one per sibling of each directory on the way to a hidden path: hundreds in a large
+    # site-packages) when its Landlock domain is built.
+    mounted = settings["mounted"]
     carved = [p for p in hidden if p not in mounted]
     abi = landlock.abi_version() if settings["landlock"] else 0
     if abi:
-        readable = interpreter_paths() + list(_READABLE_DEVICES) + list(_READABLE_SYSTEM)
-        readable += [settings["base"], *settings["readable_paths"]]
+        readable = [*_READABLE_DEVICES, *_READABLE_SYSTEM, settings["base"], *settings["readable_paths"]]
         try:
             plan.read_layer_fd = landlock.build_read_layer(abi, readable, carved)
             plan.landlock_abi = abi
@@ -183,8 +178,7 @@ def _prepare(settings: dict[str, Any]) -> tuple[IsolationPlan, dict[str, Any]]:
     if ids is not None:
         os.chown(probe_dir, *ids)
     plan.drop_in_server = True  # the probe applies both halves in one process anyway
-    probed = _probe(plan, probe_dir, hidden)
-    shutil.rmtree(probe_dir, ignore_errors=True)
+    probed = _probe(plan, probe_dir, hidden)  # the zygote removes probe_dir
     # keep only what worked: every later job applies exactly this, strictly
     if not probed.get("landlock"):
         if plan.read_layer_fd >= 0:
@@ -228,14 +222,39 @@ def _reap_strays(known: set[int]) -> None:
                 pass
 
 
+def _preload(names: list[str]) -> list[str]:
+    loaded = []
+    for name in names:
+        try:
+            importlib.import_module(name)
+            loaded.append(name)
+        except Exception:  # noqa: BLE001 - a missing optional module just is not preloaded
+            pass
+    return loaded
+
+
+def main() -> None:
+    """Entry point of the fork server's interpreter: ``sys.argv[2]`` is its end of the socket
+    to the zygote, whose first message is the settings (see ``Zygote.start``)."""
+    sock = socket.socket(fileno=int(sys.argv[2]))
+    try:
+        settings = pickle.loads(sock.recv(_MAX_MESSAGE))
+    except (OSError, EOFError, pickle.UnpicklingError):
+        os._exit(1)
+    try:
+        serve(sock, settings)
+    finally:
+        os._exit(1)  # serve never returns; nor does an error in it reach the zygote's stderr
+
+
 def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
     """Run the fork server until the zygote closes ``sock``. Never returns.
 
-    First sends ``("layers", dict)``; then forks a candidate process for each
-    ``("spawn", slot_id, workdir)`` (with four fds: request read end, response write end,
-    stdout and stderr memfds), answering ``("spawn_failed", slot_id, reason)`` if it cannot and
-    ``("exited", slot_id, wait_status)`` when the process ends, and kills the process group of
-    the candidate of ``("kill", slot_id)``.
+    First imports ``settings["preload"]`` and sends ``("layers", dict, preloaded)``; then
+    forks a candidate process for each ``("spawn", slot_id, workdir)`` (with four fds: request
+    read end, response write end, stdout and stderr memfds), answering ``("spawn_failed",
+    slot_id, reason)`` if it cannot and ``("exited", slot_id, wait_status)`` when the process
+    ends, and kills the process group of the candidate of ``("kill", slot_id)``.
     """
     privileges.set_process_name("grpo-forkserver")
     # Signal dispositions every candidate needs, set once here and inherited through fork
@@ -248,12 +267,18 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
+    preloaded = _preload(settings["preload"])  # before isolation: as the zygote's user
+    # compile() creates the ~120 AST node types on its first call in a process (1 ms and 150
+    # copy-on-write faults in every candidate process that compiles its program): once, here.
+    importlib.import_module("_ast")
     try:
         plan, layers = _prepare(settings)
     except OSError as exc:
-        sock.send(pickle.dumps(("layers", {"probe_error": f"the fork server could not isolate itself: {exc}"})))
+        error = {"probe_error": f"the fork server could not isolate itself: {exc}"}
+        sock.send(pickle.dumps(("layers", error, preloaded)))
         os._exit(1)
-    sock.send(pickle.dumps(("layers", layers)))
+    sock.send(pickle.dumps(("layers", layers, preloaded)))
+    candidate.rehearse()
     # what set-up allocated joins the zygote's frozen objects: a collection in a candidate
     # process then never walks (and copies) those pages
     gc.collect()

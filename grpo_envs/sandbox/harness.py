@@ -25,9 +25,6 @@ from grpo_envs.sandbox.job import FunctionTests, IOTests, SandboxJob
 from grpo_envs.sandbox.result import NOT_RUN, PASSED, TEST_ERROR, TEST_FAILED
 
 MAX_MESSAGE = 500
-#: Seconds of CPU time allowed beyond the job's wall-clock timeout (a backstop: the
-#: wall-clock limit normally fires first).
-CPU_MARGIN = 1
 
 
 class CandidateGone(BaseException):
@@ -296,8 +293,11 @@ def _normalise(text: str, compare: str) -> Any:
     return text
 
 
-def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> None:
+def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None], *, cpu_margin: int = 1) -> None:
     """Run ``job``'s tests against the candidate on the other end of ``link``.
+
+    The candidate's RLIMIT_CPU becomes the job's timeout rounded up plus ``cpu_margin``
+    seconds (:attr:`~grpo_envs.sandbox.ResourceLimits.cpu_margin`).
 
     Reports, in order: zero or more ``["test", index, status, message, error_type]``, then
     one of ``["done"]``, ``["load_failed", type, message]``, ``["gone", message]`` (the
@@ -317,7 +317,7 @@ def run(job: SandboxJob, link: Link, report: Callable[[list[Any]], None]) -> Non
     try:
         # The load request and the first calls go out together: the program's process reads
         # them in order, so the whole job costs the two processes a couple of wake-ups.
-        link._send(["load", job.program, mode, math.ceil(job.timeout) + CPU_MARGIN])
+        link._send(["load", job.program, mode, math.ceil(job.timeout) + cpu_margin])
         if isinstance(tests, FunctionTests):
             aliases = dict(tests.bind)
             link.prefetch(

@@ -20,11 +20,9 @@ import ctypes
 import os
 import resource
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 from grpo_envs.sandbox import landlock, privileges, seccomp
-from grpo_envs.sandbox.limits import ResourceLimits, apply_limits
 from grpo_envs.sandbox.seccomp import CompiledFilter
 
 _PR_SET_KEEPCAPS = 8
@@ -38,36 +36,73 @@ _FD_CEILING = 1 << 20
 WARM_CPU_SECONDS = 600
 
 
-@dataclass
 class IsolationPlan:
-    """Which layers to apply (decided at start-up).
+    """Which layers to apply (decided at start-up). A plain class, not a dataclass: the fork
+    server imports this module, and ``dataclasses`` would add 1.4 MiB to every candidate.
 
-    :param limits: the rlimits.
+    :param limits: the rlimits applied once to the fork server: ``memory`` (RLIMIT_AS),
+        ``file_size`` (RLIMIT_FSIZE) and ``processes`` (RLIMIT_NPROC), in the units of
+        :class:`~grpo_envs.sandbox.ResourceLimits`.
+    :param open_files: RLIMIT_NOFILE of each candidate (the server holds a descriptor per job).
     :param ids: ``(uid, gid)`` to drop to (when started as root), else None.
-    :param drop_in_server: drop the uid in the fork server once, rather than in every
-        candidate. Only safe when candidates cannot signal the server (which then runs as
-        the same uid): seccomp's or Landlock's signal scoping must be active.
     :param user_namespace: the zygote runs in its own user namespace (capabilities inside it
         must be cleared).
-    :param landlock_abi: Landlock ABI version to use, 0 for none.
-    :param read_layer_fd: the shared Landlock read layer (see :mod:`~grpo_envs.sandbox.landlock`).
     :param seccomp: install the seccomp filter.
-    :param keep_read_capability: as root with Landlock active, keep CAP_DAC_READ_SEARCH after
-        dropping the uid, so the unprivileged process can still import standard-library
-        modules from an interpreter installed under a private home (e.g. ``/root/.pyenv``);
-        Landlock still decides which paths are readable.
-    :param candidate_filter: the candidate part of the seccomp filter, assembled once.
+
+    Set after probing: ``drop_in_server`` (drop the uid in the fork server once, rather than
+    in every candidate; only safe when candidates cannot signal the server, which then runs
+    as the same uid: seccomp's or Landlock's signal scoping must be active),
+    ``landlock_abi`` (0 for none), ``read_layer_fd`` (the shared Landlock read layer, see
+    :mod:`~grpo_envs.sandbox.landlock`), ``keep_read_capability`` (as root with Landlock
+    active, keep CAP_DAC_READ_SEARCH after dropping the uid, so the unprivileged process can
+    still import standard-library modules from an interpreter installed under a private home
+    such as ``/root/.pyenv``; Landlock still decides which paths are readable) and
+    ``candidate_filter`` (the candidate part of the seccomp filter, assembled once).
     """
 
-    limits: ResourceLimits = field(default_factory=ResourceLimits)
-    ids: tuple[int, int] | None = None
-    drop_in_server: bool = False
-    user_namespace: bool = False
-    landlock_abi: int = 0
-    read_layer_fd: int = -1
-    seccomp: bool = True
-    keep_read_capability: bool = False
-    candidate_filter: CompiledFilter | None = None
+    def __init__(
+        self,
+        limits: dict[str, int],
+        open_files: int,
+        ids: tuple[int, int] | None = None,
+        user_namespace: bool = False,
+        seccomp: bool = True,
+    ) -> None:
+        self.limits = limits
+        self.open_files = open_files
+        self.ids = ids
+        self.user_namespace = user_namespace
+        self.seccomp = seccomp
+        self.drop_in_server = False
+        self.landlock_abi = 0
+        self.read_layer_fd = -1
+        self.keep_read_capability = False
+        self.candidate_filter: CompiledFilter | None = None
+
+
+def _apply_server_limits(limits: dict[str, int], *, nproc: bool) -> list[str]:
+    """Set the fork server's rlimits, inherited by every candidate; returns the names set. A
+    limit the host forbids (a hard limit that is already lower) is lowered to that hard limit
+    instead of failing. CPU time and open files are left to each candidate: the server runs
+    for hours and holds a descriptor per running job."""
+    wanted = [
+        ("as", resource.RLIMIT_AS, limits["memory"]),
+        ("fsize", resource.RLIMIT_FSIZE, limits["file_size"]),
+        ("core", resource.RLIMIT_CORE, 0),
+    ]
+    if nproc:
+        wanted.append(("nproc", resource.RLIMIT_NPROC, limits["processes"]))
+    applied = []
+    for name, which, value in wanted:
+        try:
+            _soft, hard = resource.getrlimit(which)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            resource.setrlimit(which, (value, value))
+            applied.append(name)
+        except (ValueError, OSError):
+            pass
+    return applied
 
 
 def close_fds_except(keep: set[int]) -> None:
@@ -141,7 +176,7 @@ def isolate_server(plan: IsolationPlan, *, strict: bool) -> dict[str, Any]:
     os.environ.update({"HOME": "/nonexistent", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
     attempt.applied["scrubbed_env"] = True
     nproc = plan.ids is not None or plan.user_namespace  # meaningless for a uid with other processes
-    attempt.applied["rlimits"] = ["cpu", "nofile", *apply_limits(plan.limits, 0, nproc=nproc, per_process=False)]
+    attempt.applied["rlimits"] = ["cpu", "nofile", *_apply_server_limits(plan.limits, nproc=nproc)]
     if plan.ids is not None and plan.drop_in_server:
         _drop(plan, attempt)
     elif plan.ids is None and plan.user_namespace:
@@ -167,8 +202,7 @@ def isolate_candidate(plan: IsolationPlan, workdir: str, *, strict: bool) -> dic
     if tempfile is not None:
         tempfile.tempdir = workdir  # the zygote cached its own temporary directory
     attempt.applied["private_workdir"] = True
-    open_files = plan.limits.open_files
-    resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (plan.open_files, plan.open_files))
     resource.setrlimit(resource.RLIMIT_CPU, (WARM_CPU_SECONDS, WARM_CPU_SECONDS))
     if plan.ids is not None and not plan.drop_in_server:
         _drop(plan, attempt)

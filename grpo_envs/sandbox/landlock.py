@@ -19,7 +19,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import platform
+import sys
 from collections.abc import Iterable, Sequence
 
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446  # same on x86_64 and arm64
@@ -89,7 +89,7 @@ def _syscall(*args: object) -> int:
 
 def abi_version() -> int:
     """The kernel's Landlock ABI version, or 0 when Landlock is unavailable or disabled."""
-    if platform.system() != "Linux":
+    if not sys.platform.startswith("linux"):
         return 0
     try:
         return _syscall(

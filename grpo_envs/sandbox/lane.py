@@ -26,8 +26,11 @@ _PR_SET_DUMPABLE = 4
 MAX_REPORT = 64 * 1024
 
 
-def lane_main(sock: socket.socket) -> None:
-    """A harness lane: run jobs received on ``sock`` until it closes. Never returns."""
+def lane_main(sock: socket.socket, cpu_margin: int) -> None:
+    """A harness lane: run jobs received on ``sock`` until it closes. Never returns.
+
+    :param cpu_margin: seconds of CPU time a program gets beyond its job's timeout.
+    """
     try:
         privileges.set_process_name("grpo-harness")
         null = os.open("/dev/null", os.O_RDWR)
@@ -75,7 +78,7 @@ def lane_main(sock: socket.socket) -> None:
             job = pickle.loads(os.pread(job_fd, os.fstat(job_fd).st_size, 0))
             os.close(job_fd)
             try:
-                harness.run(job, harness.Link(req_w, resp_r, before_wait=flush_outcomes), report)
+                harness.run(job, harness.Link(req_w, resp_r, before_wait=flush_outcomes), report, cpu_margin=cpu_margin)
             except BaseException as exc:  # noqa: BLE001 - reported as a sandbox error
                 report(["harness_error", f"{type(exc).__name__}: {exc}"[:500]])
             finally:

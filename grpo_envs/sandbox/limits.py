@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import resource
 from dataclasses import dataclass
 
 MiB = 1024**2
@@ -35,41 +33,3 @@ class ResourceLimits:
     processes: int = 256
     cpu_margin: int = 1
     disk: int = 256 * MiB
-
-    def cpu_seconds(self, timeout: float) -> int:
-        """RLIMIT_CPU for a job with this wall-clock timeout."""
-        return math.ceil(timeout) + self.cpu_margin
-
-
-def apply_limits(limits: ResourceLimits, timeout: float, *, nproc: bool, per_process: bool = True) -> list[str]:
-    """Set the rlimits of the calling process; returns the names of those that were set.
-
-    A limit the host forbids (a hard limit that is already lower) is lowered to that hard
-    limit instead of failing.
-
-    :param per_process: also set the CPU-time and open-file limits. The fork server leaves
-        them to each candidate: it runs for hours and holds a descriptor per running job.
-    """
-    wanted = [
-        ("as", resource.RLIMIT_AS, limits.memory),
-        ("fsize", resource.RLIMIT_FSIZE, limits.file_size),
-        ("core", resource.RLIMIT_CORE, 0),
-    ]
-    if per_process:
-        wanted += [
-            ("cpu", resource.RLIMIT_CPU, limits.cpu_seconds(timeout)),
-            ("nofile", resource.RLIMIT_NOFILE, limits.open_files),
-        ]
-    if nproc:
-        wanted.append(("nproc", resource.RLIMIT_NPROC, limits.processes))
-    applied = []
-    for name, which, value in wanted:
-        try:
-            _soft, hard = resource.getrlimit(which)
-            if hard != resource.RLIM_INFINITY:
-                value = min(value, hard)
-            resource.setrlimit(which, (value, value))
-            applied.append(name)
-        except (ValueError, OSError):
-            pass
-    return applied

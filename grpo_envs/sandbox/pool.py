@@ -18,15 +18,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from grpo_envs.lazy_singleton import LazySingleton
+from grpo_envs.sandbox.bootstrap import bootstrap_source
 from grpo_envs.sandbox.channel import ChannelClosed, FrameReader, frame
 from grpo_envs.sandbox.job import SandboxJob
 from grpo_envs.sandbox.limits import ResourceLimits
 from grpo_envs.sandbox.result import ERROR, NOT_RUN, SandboxResult, TestOutcome
 from grpo_envs.sandbox.zygote import ZygoteConfig
 
-#: Modules the zygote imports before forking, so programs and tests get them for free (and
-#: can use them even where the unprivileged uid cannot read the interpreter's files): the
-#: standard-library modules that HumanEval, MBPP and APPS solutions and tests use. Not
+#: Modules the fork server imports before it forks any candidate process, so that programs
+#: get them for free (and can use them even where the unprivileged uid cannot read the
+#: interpreter's files): the standard-library modules that HumanEval, MBPP and APPS solutions
+#: use. Every module here costs every job, used or not: a candidate process is a copy of the
+#: fork server, and its page tables are copied at fork and torn down at exit (about 0.1 ms per
+#: MiB of the server's memory on a 2-core VM). So not ``dataclasses``/``pprint`` (they bring
+#: ``inspect``, ``ast`` and ``dis``: 1.4 MiB), ``calendar`` or ``difflib``, which such programs
+#: rarely import (a program that does pays the import, a few milliseconds, itself); and not
 #: ``threading`` (nor ``queue``, which imports it) or ``random`` (nor ``statistics``): their
 #: at-fork handlers would run in every candidate process and copy ~90 and ~40 pages there;
 #: a program that uses them imports them in about a millisecond (see
@@ -37,16 +43,13 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "base64",
     "binascii",
     "bisect",
-    "calendar",
     "cmath",
     "collections",
     "collections.abc",
     "contextlib",
     "copy",
-    "dataclasses",
     "datetime",
     "decimal",
-    "difflib",
     "enum",
     "fractions",
     "functools",
@@ -59,7 +62,6 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
     "math",
     "numbers",
     "operator",
-    "pprint",
     "re",
     "string",
     "struct",
@@ -77,20 +79,8 @@ _GRACE = 30.0
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../grpo_envs
 
-#: Started with ``python -I`` (no environment variables, no user site, no current directory
-#: on the path). Stub ``grpo_envs`` and ``grpo_envs.sandbox`` packages are installed so that
-#: only the zygote's own standard-library modules are imported: not the environments
-#: (gymnasium, numpy), and not this module (subprocess, threading), whose at-fork handlers
-#: every candidate process would otherwise run, paying a copy-on-write fault for each page
-#: they touch.
-_BOOTSTRAP = (
-    "import sys, types\n"
-    "package = types.ModuleType('grpo_envs'); package.__path__ = [sys.argv[1]]\n"
-    "sandbox = types.ModuleType('grpo_envs.sandbox'); sandbox.__path__ = [sys.argv[1] + '/sandbox']\n"
-    "sys.modules['grpo_envs'] = package; sys.modules['grpo_envs.sandbox'] = sandbox\n"
-    "from grpo_envs.sandbox.zygote import main\n"
-    "main()\n"
-)
+#: The zygote's first lines (see :mod:`~grpo_envs.sandbox.bootstrap`).
+_BOOTSTRAP = bootstrap_source("grpo_envs.sandbox.zygote")
 
 
 def default_hidden_paths() -> tuple[str, ...]:

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import platform
+import os
 import struct
+import sys
 from typing import Any
 
 # Linux uapi constants (linux/filter.h, linux/seccomp.h, linux/audit.h, linux/prctl.h).
@@ -192,7 +193,7 @@ class _SockFprog(ctypes.Structure):
 
 def seccomp_supported() -> bool:
     """Whether this module can build a filter for this machine (x86_64 Linux)."""
-    return platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64")
+    return sys.platform.startswith("linux") and os.uname().machine == "x86_64"
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
