@@ -128,7 +128,9 @@ def _start_forkserver(hidden_paths: list[str], may_mount: bool) -> tuple[int, so
             os.dup2(null, 1)
             close_fds_except({0, 1, 2, theirs.fileno()})
             os.set_inheritable(theirs.fileno(), True)
-            os.execv(sys.executable, argv)
+            # every symbol bound now, once: lazily, each candidate process would resolve the
+            # ones it calls first itself (and copy the pages the dynamic linker writes)
+            os.execve(sys.executable, argv, {**os.environ, "LD_BIND_NOW": "1"})
         finally:
             os._exit(1)
     theirs.close()
