@@ -589,6 +589,18 @@ def test_literal_calls_are_prefetched_only_when_certain_to_run() -> None:
     assert calls == [["f", ["L", 1], ["D"]], ["f", ["L"], ["D", ["x", ["L", 1, ["T", 2, 3]]]]], ["f", ["L", -6], ["D"]]]
 
 
+def test_reports_survive_a_line_cut_off_by_a_kill(tmp_path: Path) -> None:
+    from grpo_envs.sandbox.lane import read_reports
+
+    path = tmp_path / "reports"
+    path.write_bytes(b'["test", 0, "passed", "", null]\n["test", 1, "failed", "x", null]\n["test", 2, "pas')
+    with open(path, "rb") as handle:
+        assert read_reports(handle.fileno()) == [["test", 0, "passed", "", None], ["test", 1, "failed", "x", None]]
+    path.write_bytes(b'["test", 0, "passed", "", null]\n["done"]\n')
+    with open(path, "rb") as handle:
+        assert read_reports(handle.fileno()) == [["test", 0, "passed", "", None]]
+
+
 def test_timeout_keeps_the_outcomes_of_finished_tests(sandbox: Sandbox) -> None:
     program = "def f(x):\n    while x == 2:\n        pass\n    return x\n"
     tests = FunctionTests(tests=("assert f(1) == 1", "n = 2\nassert f(n) == 2", "assert f(3) == 3"))

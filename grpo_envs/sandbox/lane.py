@@ -91,12 +91,16 @@ def lane_main(sock: socket.socket, cpu_margin: int) -> None:
 def read_reports(fd: int) -> list[Any]:
     """The per-test reports a lane appended to ``fd`` (a line cut off by a kill is skipped)."""
     size = os.fstat(fd).st_size
-    reports = []
-    for line in os.pread(fd, size, 0).split(b"\n") if size else []:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(message, list) and message and message[0] == "test":
-            reports.append(message)
-    return reports
+    if not size:
+        return []
+    lines = [line for line in os.pread(fd, size, 0).split(b"\n") if line]
+    try:  # one decode for the whole file: a cut line makes it invalid, never different
+        messages = json.loads(b"[" + b",".join(lines) + b"]")
+    except ValueError:
+        messages = []
+        for line in lines:
+            try:
+                messages.append(json.loads(line))
+            except ValueError:
+                continue
+    return [m for m in messages if isinstance(m, list) and m and m[0] == "test"]
