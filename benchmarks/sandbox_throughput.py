@@ -44,6 +44,15 @@ SCRATCH_TASK = CodeReference(
 )
 
 
+def started_sandbox(workers: int, timeout: float) -> Sandbox:
+    """A sandbox started and warmed by one job of :data:`SCRATCH_TASK`. Each timed run gets a
+    fresh one: a harness lane keeps the tests it compiled (GRPO scores each task G times in a
+    row), and a repeat must not find the timed tasks' tests there."""
+    box = Sandbox(max_workers=workers)
+    box.run_many([build_job(SCRATCH_TASK, "    return 0\n", timeout=timeout)[0]])
+    return box
+
+
 def run_ours(sandbox: Sandbox, tasks: list[Any], completions: list[str], timeout: float) -> tuple[float, list[float]]:
     """Seconds taken and rewards, through the env's verification path."""
     started = time.perf_counter()
@@ -97,13 +106,6 @@ def main(argv: list[str] | None = None) -> int:
     canonical = [t.reference.solution for t in tasks]
     stubs = [STUB_BODY] * len(tasks)
 
-    def started_sandbox() -> Sandbox:
-        # A fresh sandbox for every timed run: a harness lane keeps the tests it compiled (GRPO
-        # scores each task G times in a row), and a repeat must not find them there.
-        box = Sandbox(max_workers=args.workers)
-        box.run_many([build_job(SCRATCH_TASK, "    return 0\n", timeout=args.timeout)[0]])  # start + warm up
-        return box
-
     print(
         f"{len(tasks)} HumanEval problems, {args.workers} at a time, timeout {args.timeout:g} s, "
         f"best of {args.repeats}; machine load average {os.getloadavg()[0]:.2f}"
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, completions, want in (("canonical", canonical, 1.0), ("stubs", stubs, 0.0)):
         ours_time = min_time = float("inf")
         for _ in range(args.repeats):
-            sandbox = started_sandbox()
+            sandbox = started_sandbox(args.workers, args.timeout)
             seconds, rewards = run_ours(sandbox, tasks, completions, args.timeout)
             layers = sandbox.layers
             sandbox.close()
