@@ -282,14 +282,14 @@ def serve(sock: socket.socket, settings: dict[str, Any]) -> None:
         os._exit(1)
     sock.send(pickle.dumps(("layers", layers, preloaded)))
     candidate.rehearse()
-    # what set-up allocated joins the zygote's frozen objects: a collection in a candidate
-    # process then never walks (and copies) those pages
+    # everything imported and allocated so far is frozen: a collection in a candidate process
+    # then never walks (and copies) those pages
     gc.collect()
     gc.freeze()
 
     # The loop is lean on purpose: after each fork, every page this process writes costs it a
-    # copy-on-write fault, so it uses epoll and recvmsg directly (not selectors / recv_fds,
-    # whose Python-level objects cost ~40 faults per job).
+    # copy-on-write fault, so it uses epoll and recvmsg directly (not selectors and
+    # socket.recv_fds, whose Python-level objects it would write after every fork).
     poller = select.epoll()
     server_fd = sock.fileno()
     poller.register(server_fd, select.EPOLLIN)

@@ -266,12 +266,15 @@ class Zygote:
             "base": self.base,
             "readable_paths": _interpreter_paths() + list(config.readable_paths),
         }
-        self.sock.send(pickle.dumps(settings))
-        data = self.sock.recv(1 << 16)
+        try:
+            self.sock.send(pickle.dumps(settings))
+            data = self.sock.recv(1 << 16)
+        except OSError:
+            data = b""
         if data:
             _, layers, self.preloaded = pickle.loads(data)
         else:
-            layers = {"probe_error": "the fork server's interpreter exited before it was ready"}
+            layers = {"probe_error": f"the fork server's interpreter ({sys.executable} -I) exited before it was ready"}
         remove_tree(os.path.join(self.base, "probe"))
         if "process_group" not in layers:  # the fork server could not isolate itself
             self._send(("failed", str(layers.get("probe_error", "the fork server failed to start"))))
