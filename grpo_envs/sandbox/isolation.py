@@ -200,7 +200,7 @@ def isolate_candidate(plan: IsolationPlan, workdir: str, *, strict: bool) -> dic
     os.environ["HOME"] = os.environ["TMPDIR"] = workdir
     tempfile: Any = sys.modules.get("tempfile")  # only if the candidate's preloads imported it
     if tempfile is not None:
-        tempfile.tempdir = workdir  # the zygote cached its own temporary directory
+        tempfile.tempdir = workdir  # the fork server cached its own temporary directory
     attempt.applied["private_workdir"] = True
     resource.setrlimit(resource.RLIMIT_NOFILE, (plan.open_files, plan.open_files))
     resource.setrlimit(resource.RLIMIT_CPU, (WARM_CPU_SECONDS, WARM_CPU_SECONDS))
