@@ -216,6 +216,27 @@ def test_the_fork_server_holds_only_the_candidates_side(sandbox: Sandbox) -> Non
     assert result.all_passed, result
 
 
+def test_hiding_the_directory_that_holds_the_package_still_starts() -> None:
+    """The fork server is a fresh interpreter that imports this package: a hidden path above it
+    cannot be mounted over before that interpreter starts, so Landlock hides it instead."""
+    program = (
+        "def f(path):\n"
+        "    try:\n"
+        "        open(path).close()\n"
+        "        return 'read'\n"
+        "    except OSError as exc:\n"
+        "        return type(exc).__name__\n"
+    )
+    marker = str(ROOT / "pyproject.toml")
+    with Sandbox(max_workers=1, hidden_paths=[str(ROOT)]) as box:
+        result = box.run(SandboxJob(program, FunctionTests(tests=(f"assert f({marker!r}) != 'read'",))))
+        if landlock.abi_version():
+            assert box.layers["hidden_paths"] == "landlock"
+            assert result.all_passed, result
+        else:  # neither mounts nor Landlock can hide it here: the report says so
+            assert box.layers["hidden_paths"] is False
+
+
 def test_rehearsal_leaves_the_process_as_it_was() -> None:
     """The fork server runs the candidate's side a few times before forking (warm bytecode):
     no descriptor, CPU limit or standard stream of its own may change."""

@@ -98,6 +98,11 @@ def _interpreter_paths() -> list[str]:
     return sorted(p for p in paths if p and os.path.isdir(p))
 
 
+def _is_within(path: str, directory: str) -> bool:
+    path, directory = os.path.realpath(path), os.path.realpath(directory)
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
 def _start_forkserver(hidden_paths: list[str], may_mount: bool) -> tuple[int, socket.socket, list[str]]:
     """Start the fork server: a fresh interpreter, not a fork of this process, so that the
     memory every candidate process copies at fork and tears down at exit holds only the
@@ -105,21 +110,26 @@ def _start_forkserver(hidden_paths: list[str], may_mount: bool) -> tuple[int, so
     zygote's scheduling, the harness and ``dataclasses`` stay out).
 
     Test files are hidden with mounts (where ``may_mount``) between fork and exec: in a user
-    namespace, exec drops the capabilities that mounting needs.
+    namespace, exec drops the capabilities that mounting needs. A hidden path that holds the
+    interpreter or this package is not mounted over (the new interpreter imports from there):
+    Landlock's read layer carves it out for the candidates instead.
 
     :returns: its pid, the zygote's end of the socket between them, and the hidden paths the
         mounts cover (the fork server's Landlock layer carves out the others).
     """
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     argv = [sys.executable, "-I", "-X", "utf8", "-c", bootstrap_source("grpo_envs.sandbox.forkserver")]
-    argv += [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), str(theirs.fileno())]
+    argv += [package_dir, str(theirs.fileno())]
+    needed = [package_dir, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    mountable = [p for p in hidden_paths if not any(_is_within(n, p) for n in needed)]
     pid = os.fork()
     if pid == 0:
         try:
             mounted: list[str] = []
-            if hidden_paths and may_mount:
+            if mountable and may_mount:
                 try:
-                    mounted = privileges.hide_with_mounts(hidden_paths)
+                    mounted = privileges.hide_with_mounts(mountable)
                 except OSError:
                     pass
             theirs.send(pickle.dumps(mounted))
