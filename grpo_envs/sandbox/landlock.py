@@ -129,6 +129,11 @@ def _restrict_self(ruleset_fd: int) -> None:
     _syscall(ctypes.c_long(_SYS_RESTRICT_SELF), ctypes.c_int(ruleset_fd), ctypes.c_uint32(0))
 
 
+def is_within(path: str, directory: str) -> bool:
+    """Whether ``path`` is ``directory`` or below it (both already resolved: no links)."""
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
 def carve(roots: Iterable[str], hidden: Sequence[str]) -> list[str]:
     """The paths to allow so that everything below ``roots`` is reachable except ``hidden``.
 
@@ -147,7 +152,7 @@ def carve(roots: Iterable[str], hidden: Sequence[str]) -> list[str]:
         if path in visited:
             return
         visited.add(path)
-        inside = [h for h in hidden_real if h == path or h.startswith(path.rstrip(os.sep) + os.sep)]
+        inside = [h for h in hidden_real if is_within(h, path)]
         if not inside:
             allowed.append(path)
             return

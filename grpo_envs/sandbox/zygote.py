@@ -98,11 +98,6 @@ def _interpreter_paths() -> list[str]:
     return sorted(p for p in paths if p and os.path.isdir(p))
 
 
-def _is_within(path: str, directory: str) -> bool:
-    path, directory = os.path.realpath(path), os.path.realpath(directory)
-    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
-
-
 def _start_forkserver(hidden_paths: list[str], may_mount: bool) -> tuple[int, socket.socket, list[str]]:
     """Start the fork server: a fresh interpreter, not a fork of this process, so that the
     memory every candidate process copies at fork and tears down at exit holds only the
@@ -121,8 +116,9 @@ def _start_forkserver(hidden_paths: list[str], may_mount: bool) -> tuple[int, so
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     argv = [sys.executable, "-I", "-X", "utf8", "-c", bootstrap_source("grpo_envs.sandbox.forkserver")]
     argv += [package_dir, str(theirs.fileno())]
-    needed = [package_dir, sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable))]
-    mountable = [p for p in hidden_paths if not any(_is_within(n, p) for n in needed)]
+    interpreter_dir = os.path.dirname(os.path.realpath(sys.executable))
+    needed = [os.path.realpath(p) for p in (package_dir, sys.prefix, sys.base_prefix, interpreter_dir)]
+    mountable = [p for p in hidden_paths if not any(landlock.is_within(n, os.path.realpath(p)) for n in needed)]
     pid = os.fork()
     if pid == 0:
         try:
