@@ -29,10 +29,11 @@ from grpo_envs.sandbox.zygote import ZygoteConfig
 #: get them for free (and can use them even where the unprivileged uid cannot read the
 #: interpreter's files): the standard-library modules that HumanEval, MBPP and APPS solutions
 #: use. Every module here costs every job, used or not: a candidate process is a copy of the
-#: fork server, and its page tables are copied at fork and torn down at exit (about 0.1 ms per
-#: MiB of the server's memory on a 2-core VM). So not ``dataclasses``/``pprint`` (they bring
-#: ``inspect``, ``ast`` and ``dis``: 1.4 MiB), ``calendar`` or ``difflib``, which such programs
-#: rarely import (a program that does pays the import, a few milliseconds, itself); and not
+#: fork server, and its page tables are copied at fork and torn down at exit (about 40 us per
+#: MiB of the server's memory on a 2-core VM, before the pages a job writes). So not
+#: ``dataclasses``/``pprint`` (they bring ``inspect``, ``ast`` and ``dis``: 1.4 MiB),
+#: ``calendar`` or ``difflib``, which such programs rarely import (a program that does pays
+#: the import, a few milliseconds, itself); and not
 #: ``threading`` (nor ``queue``, which imports it) or ``random`` (nor ``statistics``): their
 #: at-fork handlers would run in every candidate process and copy ~90 and ~40 pages there;
 #: a program that uses them imports them in about a millisecond (see

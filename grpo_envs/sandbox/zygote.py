@@ -77,8 +77,8 @@ SPAWN_RETRY_DELAY = 0.05
 
 def _private_directory(parent: str, prefix: str = "") -> str:
     """A new directory (mode 700) with an unguessable name in ``parent``, like
-    ``tempfile.mkdtemp``. Not tempfile itself: it imports ``random``, whose at-fork handler
-    (a reseed) every candidate process forked from here would then run."""
+    ``tempfile.mkdtemp`` with one ``os.urandom`` call instead of ``random`` (one per job: a
+    candidate's working directory)."""
     while True:
         path = os.path.join(parent, prefix + os.urandom(9).hex())
         try:
@@ -118,7 +118,11 @@ def _start_forkserver(hidden_paths: list[str], may_mount: bool) -> tuple[int, so
     argv += [package_dir, str(theirs.fileno())]
     interpreter_dir = os.path.dirname(os.path.realpath(sys.executable))
     needed = [os.path.realpath(p) for p in (package_dir, sys.prefix, sys.base_prefix, interpreter_dir)]
-    mountable = [p for p in hidden_paths if not any(landlock.is_within(n, os.path.realpath(p)) for n in needed)]
+    mountable = []
+    for path in hidden_paths:
+        real = os.path.realpath(path)
+        if not any(landlock.is_within(n, real) for n in needed):
+            mountable.append(path)
     pid = os.fork()
     if pid == 0:
         try:
